@@ -1,0 +1,322 @@
+"""Cross-field checks: what Keras notices only during training, or never.
+
+Each check reads the validated config and returns problems at the line the
+offending value came from (design.md section 2).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import string
+from collections.abc import Iterator
+from typing import Any
+
+from cbrun.config.callbacks import (
+    CallbackSchema,
+    CustomCallbackSchema,
+)
+from cbrun.config.callbacks.base_logger import BaseLoggerSchema
+from cbrun.config.callbacks.learning_rate_scheduler import (
+    LearningRateSchedulerSchema,
+)
+from cbrun.config.callbacks.model_checkpoint import ModelCheckpointSchema
+from cbrun.config.callbacks.reduce_lr_on_plateau import ReduceLROnPlateauSchema
+from cbrun.config.callbacks.swap_ema_weights import SwapEMAWeightsSchema
+from cbrun.config.experiment import ExperimentConfig
+from cbrun.config.keras_names import (
+    METRIC_CLASS_LOG_NAMES,
+    METRIC_DIRECTIONS,
+    METRIC_LOG_NAMES,
+)
+from cbrun.config.problems import make_problem
+from cbrun.config.suggest import did_you_mean
+from cbrun.config.training import MetricObject, OptimizerObject, ScheduleObject
+from cbrun.config.yaml_loader import ConfigPath, SourceMap
+from cbrun.errors import Problem
+
+_LR_CALLBACKS = (LearningRateSchedulerSchema, ReduceLROnPlateauSchema)
+
+
+class _Checker:
+    """Runs every check over one config, collecting problems."""
+
+    def __init__(self, config: ExperimentConfig, data: Any, source: SourceMap):
+        self.config = config
+        self.data = data
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def add(
+        self, path: ConfigPath, message: str, *, severity: str = "error"
+    ) -> None:
+        self.problems.append(
+            make_problem(self.source, self.data, path, message, severity=severity)
+        )
+
+    def callbacks(self) -> Iterator[tuple[ConfigPath, CallbackSchema]]:
+        for index, callback in enumerate(self.config.callbacks):
+            yield ("callbacks", index), callback
+
+    # What the run will log.
+
+    def metric_names(self) -> tuple[list[str], dict[str, str], bool]:
+        """Return the logged metric names, their directions, and completeness.
+
+        Completeness is False when a metric comes from user code, whose logged
+        name cannot be known without importing it.
+        """
+        names: list[str] = []
+        directions: dict[str, str] = {}
+        complete = True
+        for spec in self.config.compile.metrics or []:
+            if isinstance(spec, MetricObject):
+                extra = spec.model_extra or {}
+                default = METRIC_CLASS_LOG_NAMES.get(spec.type)
+                name = extra.get("name", default)
+                direction = METRIC_DIRECTIONS.get(default or "")
+            else:
+                name = METRIC_LOG_NAMES.get(spec)
+                direction = METRIC_DIRECTIONS.get(name or "")
+            if not isinstance(name, str):
+                complete = False
+                continue
+            names.append(name)
+            if direction:
+                directions[name] = direction
+        return names, directions, complete
+
+    def has_validation(self) -> bool:
+        fit = self.config.fit
+        return bool(fit.validation_split) or fit.validation_data is not None
+
+    def logged(self) -> tuple[list[str], dict[str, str], bool]:
+        metrics, directions, complete = self.metric_names()
+        base = ["loss", *metrics]
+        if any(isinstance(c, _LR_CALLBACKS) for _, c in self.callbacks()):
+            base.append("learning_rate")
+        names = list(base)
+        if self.has_validation():
+            names += [f"val_{n}" for n in base if n != "learning_rate"]
+        directions = {"loss": "down", **directions}
+        return names, directions, complete
+
+    # The checks.
+
+    def check_loss(self) -> None:
+        if self.config.compile.loss is None:
+            self.add(
+                ("compile",),
+                "compile.loss is required to train; e.g. "
+                "`loss: sparse_categorical_crossentropy` for integer labels",
+            )
+
+    def check_monitors(self) -> None:
+        names, directions, complete = self.logged()
+        for path, callback in self.callbacks():
+            for field in callback.monitor_fields:
+                monitor = getattr(callback, field)
+                # Checkpoints read the monitor only to pick the best one.
+                if getattr(callback, "save_best_only", True):
+                    self._check_monitor((*path, field), monitor, names, complete)
+                mode = getattr(callback, "mode", None)
+                base = monitor.removeprefix("val_")
+                if mode == "auto" and base not in directions and monitor in names:
+                    self.add(
+                        (*path, "mode"),
+                        f"mode: auto cannot tell whether {monitor!r} should go "
+                        "up or down (Keras 3 raises after the first epoch); "
+                        "set mode: max or mode: min",
+                    )
+            if isinstance(callback, BaseLoggerSchema):
+                for i, name in enumerate(callback.stateful_metrics or []):
+                    if name not in names and complete:
+                        self.add(
+                            (*path, "stateful_metrics", i),
+                            f"{name!r} is not logged by this run (it logs "
+                            f"{', '.join(names)}){did_you_mean(name, names)}",
+                            severity="warning",
+                        )
+
+    def _check_monitor(
+        self, path: ConfigPath, monitor: str, names: list[str], complete: bool
+    ) -> None:
+        if monitor in names:
+            return
+        if monitor.startswith("val_") and not self.has_validation():
+            if monitor.removeprefix("val_") in names:
+                self.add(
+                    path,
+                    f"{monitor!r} is logged only with validation data; set "
+                    "fit.validation_split (e.g. 0.1) or fit.validation_data: "
+                    f"test, or monitor {monitor.removeprefix('val_')!r}",
+                )
+                return
+        severity = "error" if complete else "warning"
+        self.add(
+            path,
+            f"{monitor!r} is not logged by this run; it logs "
+            f"{', '.join(names)}{did_you_mean(monitor, names)}",
+            severity=severity,
+        )
+
+    def check_checkpoints(self) -> None:
+        names, _, complete = self.logged()
+        for path, callback in self.callbacks():
+            if not isinstance(callback, ModelCheckpointSchema):
+                continue
+            filepath = callback.filepath
+            suffix_path = (*path, "filepath")
+            if callback.save_weights_only and not filepath.endswith(".weights.h5"):
+                self.add(
+                    suffix_path,
+                    "with save_weights_only: true the file name must end in "
+                    f".weights.h5 (Keras 3), got {filepath!r}",
+                )
+            elif not callback.save_weights_only and not filepath.endswith(".keras"):
+                hint = (
+                    " (or set save_weights_only: true)"
+                    if filepath.endswith(".weights.h5")
+                    else ""
+                )
+                self.add(
+                    suffix_path,
+                    "a whole-model checkpoint must end in .keras (Keras 3), got "
+                    f"{filepath!r}{hint}",
+                )
+            self._check_placeholders(suffix_path, callback, names, complete)
+            if callback.period != 1 and callback.save_freq != "epoch":
+                self.add(
+                    (*path, "period"),
+                    "period counts epochs; it needs save_freq: epoch",
+                )
+
+    def _check_placeholders(
+        self,
+        path: ConfigPath,
+        callback: ModelCheckpointSchema,
+        names: list[str],
+        complete: bool,
+    ) -> None:
+        try:
+            fields = list(string.Formatter().parse(callback.filepath))
+        except ValueError as exc:
+            self.add(path, f"invalid {{placeholder}} syntax: {exc}")
+            return
+        allowed = ["epoch", *names]
+        if callback.save_freq != "epoch":
+            allowed.append("batch")
+        for _, name, spec, conversion in fields:
+            if name is None:
+                continue
+            if name not in allowed:
+                if complete or name in ("batch",):
+                    self.add(
+                        path,
+                        f"{{{name}}} will not be in the logs; available: "
+                        f"{', '.join(allowed)}{did_you_mean(name, allowed)}",
+                    )
+                continue
+            sample: Any = 1 if name in ("epoch", "batch") else 0.5
+            try:
+                format(sample, spec or "")
+            except ValueError:
+                kind = "an integer" if isinstance(sample, int) else "a float"
+                fix = ":02d" if isinstance(sample, int) else ":.4f"
+                self.add(
+                    path,
+                    f"format {{{name}:{spec}}} cannot apply: {name} is {kind}; "
+                    f"e.g. {{{name}{fix}}}",
+                )
+            if conversion:
+                self.add(path, f"{{{name}!{conversion}}}: conversions are not allowed")
+
+    def check_lr_with_schedule(self) -> None:
+        optimizer = self.config.compile.optimizer
+        if not isinstance(optimizer, OptimizerObject):
+            return
+        if not isinstance(optimizer.learning_rate, ScheduleObject):
+            return
+        for path, callback in self.callbacks():
+            if isinstance(callback, _LR_CALLBACKS):
+                self.add(
+                    (*path, "type"),
+                    f"{callback.type} cannot set the learning rate of an "
+                    "optimizer whose learning_rate is a schedule "
+                    f"({optimizer.learning_rate.type}); give "
+                    "compile.optimizer.learning_rate as a number, or drop one",
+                )
+
+    def check_ema(self) -> None:
+        optimizer = self.config.compile.optimizer
+        use_ema = isinstance(optimizer, OptimizerObject) and (
+            (optimizer.model_extra or {}).get("use_ema") is True
+        )
+        for path, callback in self.callbacks():
+            if isinstance(callback, SwapEMAWeightsSchema) and not use_ema:
+                self.add(
+                    (*path, "type"),
+                    "SwapEMAWeights needs an optimizer with EMA: write "
+                    "compile.optimizer as {type: Adam, use_ema: true}",
+                )
+
+    def check_patience(self) -> None:
+        epochs = self.config.fit.epochs
+        for path, callback in self.callbacks():
+            for field in ("patience", "start_from_epoch"):
+                value = getattr(callback, field, None)
+                if isinstance(value, int) and value >= epochs and value > 0:
+                    self.add(
+                        (*path, field),
+                        f"{field} is {value} but fit.epochs is {epochs}; "
+                        f"{callback.type} will never act",
+                        severity="warning",
+                    )
+
+    def check_paths(self) -> None:
+        seen: dict[str, ConfigPath] = {}
+        for path, callback in self.callbacks():
+            if isinstance(callback, CustomCallbackSchema):
+                continue
+            for field in callback.path_fields:
+                value = getattr(callback, field)
+                if posixpath.isabs(value):
+                    continue
+                normal = posixpath.normpath(value)
+                if normal == ".." or normal.startswith("../"):
+                    self.add(
+                        (*path, field),
+                        f"{value!r} leaves the run directory; relative paths "
+                        "resolve inside it (write an absolute path to put files "
+                        "elsewhere)",
+                    )
+                if normal in seen and field != "filepath":
+                    self.add(
+                        (*path, field),
+                        f"{value!r} is also used by another callback",
+                        severity="warning",
+                    )
+                seen[normal] = (*path, field)
+
+
+def cross_checks(
+    config: ExperimentConfig, data: Any, source: SourceMap
+) -> list[Problem]:
+    """Run every cross-field check.
+
+    Args:
+        config: The validated config.
+        data: The data it was validated from (for positions and names).
+        source: Where each value came from.
+
+    Returns:
+        Errors and warnings, in file order.
+    """
+    checker = _Checker(config, data, source)
+    checker.check_loss()
+    checker.check_monitors()
+    checker.check_checkpoints()
+    checker.check_lr_with_schedule()
+    checker.check_ema()
+    checker.check_patience()
+    checker.check_paths()
+    return sorted(checker.problems, key=lambda p: (p.line, p.column))

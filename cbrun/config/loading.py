@@ -1,0 +1,144 @@
+"""Load a config file: YAML with positions, overrides, schemas, cross checks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from cbrun.config.checks import cross_checks
+from cbrun.config.experiment import RUN_NAME_PATTERN, ExperimentConfig
+from cbrun.config.overrides import apply_overrides
+from cbrun.config.problems import problems_from_validation
+from cbrun.config.yaml_loader import SourceMap, load_yaml_file
+from cbrun.errors import ConfigError, Problem
+
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class LoadedConfig:
+    """A validated config and everything needed to report on it.
+
+    Attributes:
+        path: The config file.
+        experiment: The validated config, with ``name`` filled in.
+        data: The plain data it was validated from (overrides applied).
+        source: Where each value came from.
+        warnings: Problems that do not stop a run.
+        overrides: The ``--set`` strings applied.
+    """
+
+    path: Path
+    experiment: ExperimentConfig
+    data: dict[str, Any]
+    source: SourceMap
+    warnings: list[Problem] = field(default_factory=list)
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The run name (``name`` or the file's stem)."""
+        assert self.experiment.name is not None
+        return self.experiment.name
+
+
+def _whole_file(file: str, message: str) -> ConfigError:
+    return ConfigError([Problem(file, 0, 0, "", message)])
+
+
+def _default_name(path: Path, file: str) -> str:
+    stem = path.stem
+    if re.match(RUN_NAME_PATTERN, stem):
+        return stem
+    raise _whole_file(
+        file,
+        f"the file name {stem!r} cannot be a run name (one folder name of letters, "
+        "digits, '.', '_' and '-'); add `name: ...` to the config",
+    )
+
+
+def load_config(
+    path: Path, overrides: Sequence[str] = (), display: str | None = None
+) -> LoadedConfig:
+    """Load and check one config file.
+
+    Args:
+        path: The YAML file.
+        overrides: ``--set KEY=VALUE`` strings, applied in order.
+        display: The file name used in messages; defaults to ``str(path)``.
+
+    Returns:
+        The validated config, with any warnings.
+
+    Raises:
+        ConfigError: With every problem found (and the warnings), in file order.
+    """
+    file = display or str(path)
+    document = load_yaml_file(path, file)
+    data = document.data
+    if data is None:
+        raise _whole_file(
+            file, "the file is empty; a config needs at least `data` and `model`"
+        )
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"{type(data).__name__}"
+        raise _whole_file(
+            file,
+            f"the top level must be a mapping (`data:`, `model:`, ...), got {kind}",
+        )
+    data = apply_overrides(data, document.source, overrides)
+    try:
+        experiment = ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            problems_from_validation(exc, data, document.source)
+        ) from None
+    problems = cross_checks(experiment, data, document.source)
+    if any(p.severity == "error" for p in problems):
+        raise ConfigError(problems)
+    if experiment.name is None:
+        experiment = experiment.model_copy(update={"name": _default_name(path, file)})
+    return LoadedConfig(
+        path=path,
+        experiment=experiment,
+        data=data,
+        source=document.source,
+        warnings=problems,
+        overrides=tuple(overrides),
+    )
+
+
+def find_configs(targets: Iterable[str]) -> tuple[list[Path], list[Problem]]:
+    """Expand files and directories into config files.
+
+    Directories are searched recursively for ``*.yaml`` and ``*.yml``.
+
+    Returns:
+        The files, in a stable order, and problems for targets that name
+        nothing usable (a missing path, a directory without configs).
+    """
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for target in targets:
+        path = Path(target)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix in CONFIG_SUFFIXES and p.is_file()
+            )
+            if not found:
+                problems.append(
+                    Problem(target, 0, 0, "", "no *.yaml or *.yml files in this directory")
+                )
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(
+                Problem(target, 0, 0, "", "no such file or directory")
+            )
+    return list(dict.fromkeys(files)), problems

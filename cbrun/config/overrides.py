@@ -1,0 +1,134 @@
+"""``--set KEY=VALUE`` overrides, applied to the loaded data before validation."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from cbrun.config.yaml_loader import ConfigPath, SourceMap, load_yaml_text
+from cbrun.errors import ConfigError, Problem
+
+_KEY_RE = re.compile(r"^[A-Za-z_][\w.-]*$")
+
+
+def _fail(source: SourceMap, text: str, message: str) -> ConfigError:
+    return ConfigError([Problem(source.file, 0, 0, f"--set {text}", message)])
+
+
+def parse_override(text: str, source: SourceMap) -> tuple[list[str], Any]:
+    """Split ``KEY=VALUE`` and parse the value as YAML.
+
+    Raises:
+        ConfigError: No ``=``, an empty or malformed key, or a bad value.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise _fail(source, text, "expected KEY=VALUE, e.g. --set fit.epochs=3")
+    parts = key.split(".")
+    if not _KEY_RE.match(key) or any(not part for part in parts):
+        raise _fail(
+            source,
+            text,
+            f"{key!r} is not a dotted key like fit.epochs or callbacks.0.patience",
+        )
+    try:
+        value = load_yaml_text(raw, f"--set {text}").data
+    except ConfigError as exc:
+        raise _fail(source, text, exc.problems[0].message) from None
+    return parts, value
+
+
+def _callback_index(items: list[Any], kind: str) -> int | None:
+    matches = [
+        i for i, item in enumerate(items) if isinstance(item, dict) and item.get("type") == kind
+    ]
+    return matches[0] if len(matches) == 1 else (None if not matches else -len(matches))
+
+
+def _step(
+    container: Any, part: str, path: ConfigPath, text: str, source: SourceMap
+) -> str | int:
+    """Resolve one key segment against ``container`` to a dict key or index."""
+    if isinstance(container, list):
+        if part.isdigit():
+            index = int(part)
+            if index >= len(container):
+                raise _fail(
+                    source,
+                    text,
+                    f"{'.'.join(map(str, path)) or 'the list'} has {len(container)} "
+                    f"items; index {index} is out of range",
+                )
+            return index
+        if path == ("callbacks",):
+            found = _callback_index(container, part)
+            if found is None:
+                kinds = [
+                    str(item.get("type")) for item in container if isinstance(item, dict)
+                ]
+                raise _fail(
+                    source,
+                    text,
+                    f"no callback of type {part!r} in this config "
+                    f"(it has: {', '.join(kinds) or 'none'})",
+                )
+            if found < 0:
+                raise _fail(
+                    source,
+                    text,
+                    f"{-found} callbacks have type {part!r}; pick one by index, "
+                    "e.g. callbacks.0.patience",
+                )
+            return found
+        raise _fail(source, text, f"{part!r} is not an index into a list")
+    return part
+
+
+def apply_overrides(
+    data: dict[str, Any], source: SourceMap, overrides: Sequence[str]
+) -> dict[str, Any]:
+    """Return a copy of ``data`` with every override applied, in order.
+
+    Each changed path is recorded in ``source.origins`` so that a validation
+    error there names the ``--set`` instead of a line of the file.
+
+    Args:
+        data: The loaded document (a mapping).
+        source: Its source map, updated in place.
+        overrides: ``KEY=VALUE`` strings.
+
+    Returns:
+        The new data.
+
+    Raises:
+        ConfigError: A malformed override, a bad index, or a path through a
+            value that is not a mapping or list.
+    """
+    result = copy.deepcopy(data)
+    for text in overrides:
+        parts, value = parse_override(text, source)
+        container: Any = result
+        path: ConfigPath = ()
+        for depth, part in enumerate(parts):
+            key = _step(container, part, path, text, source)
+            last = depth == len(parts) - 1
+            if last:
+                container[key] = value
+            else:
+                if isinstance(container, dict) and key not in container:
+                    container[key] = {}
+                child = container[key]
+                if not isinstance(child, dict | list):
+                    raise _fail(
+                        source,
+                        text,
+                        f"{'.'.join(map(str, (*path, key)))} is {child!r}, not a "
+                        "mapping; set it as a whole instead",
+                    )
+                container = child
+            path = (*path, key)
+        source.origins[path] = f"--set {text}"
+    return result

@@ -1,0 +1,262 @@
+"""Turn pydantic's validation errors into positioned, plain-English problems."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from cbrun.config.base import IMPORT_PATH_PATTERN
+from cbrun.config.callbacks import CALLBACK_SCHEMAS, UNKNOWN_CALLBACK_ERROR
+from cbrun.config.data import (
+    DATA_SOURCES,
+    CsvData,
+    KerasData,
+    NpzData,
+    NpzKeys,
+    SklearnData,
+    SyntheticData,
+)
+from cbrun.config.experiment import (
+    RUN_NAME_PATTERN,
+    DistributeConfig,
+    ExperimentConfig,
+)
+from cbrun.config.model import ModelConfig
+from cbrun.config.places import describe, value_at
+from cbrun.config.suggest import closest, did_you_mean
+from cbrun.config.training import CompileConfig, FitConfig
+from cbrun.config.yaml_loader import ConfigPath, SourceMap
+from cbrun.errors import Problem
+
+_DATA_SCHEMAS: dict[str, type[BaseModel]] = {
+    "sklearn": SklearnData,
+    "keras": KerasData,
+    "npz": NpzData,
+    "csv": CsvData,
+    "synthetic": SyntheticData,
+}
+_SECTION_SCHEMAS: dict[ConfigPath, type[BaseModel]] = {
+    (): ExperimentConfig,
+    ("model",): ModelConfig,
+    ("compile",): CompileConfig,
+    ("fit",): FitConfig,
+    ("distribute",): DistributeConfig,
+    ("data", "keys"): NpzKeys,
+}
+_PATTERNS = {
+    IMPORT_PATH_PATTERN: "an import path like package.module:name",
+    RUN_NAME_PATTERN: "one folder name: letters, digits, '.', '_' and '-', "
+    "starting with a letter or digit, no '/'",
+    r"^https?://": "a URL starting with http:// or https://",
+}
+_TYPE_WORDS = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping (key: value)",
+    "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+    "list_type": "a list",
+    "literal_error": None,
+    "none_required": "null",
+    "finite_number": "a finite number",
+}
+_BOUNDS = {
+    "greater_than": ("greater than", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("less than", "lt"),
+    "less_than_equal": ("at most", "le"),
+}
+
+
+def schema_at(path: ConfigPath, data: Any) -> type[BaseModel] | None:
+    """Return the schema class that validates the mapping at ``path``."""
+    if path in _SECTION_SCHEMAS:
+        return _SECTION_SCHEMAS[path]
+    if path == ("data",):
+        source = value_at(data, ("data", "source"))
+        return _DATA_SCHEMAS.get(source) if isinstance(source, str) else None
+    if len(path) == 2 and path[0] == "callbacks" and isinstance(path[1], int):
+        kind = value_at(data, (*path, "type"))
+        return CALLBACK_SCHEMAS.get(kind) if isinstance(kind, str) else None
+    return None
+
+
+def _data_path(loc: tuple[int | str, ...], data: Any) -> ConfigPath:
+    """Map pydantic's ``loc`` to a path in the data, dropping union tags."""
+    path: list[str | int] = []
+    current = data
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+            path.append(part)
+        elif (
+            isinstance(current, list)
+            and isinstance(part, int)
+            and 0 <= part < len(current)
+        ):
+            current = current[part]
+            path.append(part)
+        elif last and isinstance(current, dict) and isinstance(part, str):
+            path.append(part)  # a missing key
+    return tuple(path)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    if isinstance(value, dict):
+        text = "a mapping"
+    elif isinstance(value, list):
+        text = "a list"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _expected_values(error: ErrorDetails) -> list[str]:
+    expected = str((error.get("ctx") or {}).get("expected", ""))
+    return re.findall(r"'([^']*)'", expected) or re.findall(r"(\w+)", expected)
+
+
+def _unknown_key(path: ConfigPath, data: Any) -> str:
+    parent, key = path[:-1], path[-1]
+    schema = schema_at(parent, data)
+    in_callback = len(parent) == 2 and parent[0] == "callbacks"
+    noun = "parameter" if in_callback else "key"
+    if schema is None:
+        return f"unknown {noun}"
+    removed = getattr(schema, "removed_parameters", {})
+    if key in removed:
+        return f"`{key}` is from the TF 2.0 API: {removed[key]}"
+    known = [name for name in schema.model_fields if name != "type"]
+    hint = did_you_mean(str(key), known)
+    if not hint:
+        hint = "; known: " + ", ".join(known) if known else "; it takes none"
+    return f"unknown {noun}{hint}"
+
+
+def _missing(path: ConfigPath, data: Any) -> str:
+    key = path[-1] if path else ""
+    if key == "type":
+        return "missing `type`: a callback name (e.g. EarlyStopping) or package.module:Class"
+    if key == "source":
+        return "missing `source`: one of " + ", ".join(DATA_SOURCES)
+    return f"required; add `{key}: ...`"
+
+
+def _message(error: ErrorDetails, path: ConfigPath, data: Any) -> str:
+    kind = error["type"]
+    value = value_at(data, path)
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return _unknown_key(path, data)
+    if kind == "missing":
+        return _missing(path, data)
+    if kind == UNKNOWN_CALLBACK_ERROR:
+        given = value_at(data, (*path, "type")) if isinstance(value, dict) else None
+        if not isinstance(value, dict):
+            return f"expected a mapping with `type`, got {_shown(value)}"
+        if given is None:
+            return _missing((*path, "type"), data)
+        return (
+            f"unknown callback type {_shown(given)}"
+            f"{did_you_mean(str(given), CALLBACK_SCHEMAS)} (or package.module:Class "
+            "for your own)"
+        )
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tag = value_at(data, (*path, "source"))
+        if tag is None:
+            return _missing((*path, "source"), data)
+        return (
+            f"unknown data source {_shown(tag)}{did_you_mean(str(tag), DATA_SOURCES)}"
+            f" (one of {', '.join(DATA_SOURCES)})"
+        )
+    if kind == "literal_error":
+        choices = _expected_values(error)
+        hint = ""
+        if isinstance(value, str) and (match := closest(value, choices)):
+            hint = f"; did you mean {match!r}?"
+        listed = ", ".join(repr(c) for c in choices)
+        return f"expected one of {listed}, got {_shown(value)}{hint}"
+    if kind in _BOUNDS:
+        words, key = _BOUNDS[kind]
+        return f"must be {words} {ctx.get(key)}, got {_shown(value)}"
+    if kind == "string_pattern_mismatch":
+        wanted = _PATTERNS.get(str(ctx.get("pattern")), f"to match {ctx.get('pattern')}")
+        return f"expected {wanted}, got {_shown(value)}"
+    if kind in ("string_too_short", "too_short"):
+        return "must not be empty" if not value else str(error["msg"])
+    if kind in ("unknown_name", "schedule_expression"):
+        return str(ctx.get("message", error["msg"]))
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind in _TYPE_WORDS:
+        return f"expected {_TYPE_WORDS[kind]}, got {_shown(value)}"
+    return f"{error['msg']}, got {_shown(value)}"
+
+
+def problems_from_validation(
+    exc: ValidationError, data: Any, source: SourceMap
+) -> list[Problem]:
+    """Turn every error of a validation into a :class:`Problem` with a position.
+
+    Union members that failed only on type are folded into one message ("a
+    string or a mapping"), and dropped where another member got further.
+    """
+    located: list[tuple[ConfigPath, ErrorDetails]] = [
+        (_data_path(error["loc"], data), error) for error in exc.errors()
+    ]
+    deeper = {path[:n] for path, _ in located for n in range(len(path))}
+    merged: dict[ConfigPath, list[ErrorDetails]] = {}
+    for path, error in located:
+        if error["type"] in _TYPE_WORDS and path in deeper:
+            continue
+        merged.setdefault(path, []).append(error)
+    problems = []
+    for path, errors in merged.items():
+        problems.append(_problem(path, errors, data, source))
+    return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def _problem(
+    path: ConfigPath, errors: list[ErrorDetails], data: Any, source: SourceMap
+) -> Problem:
+    type_errors = [e for e in errors if _TYPE_WORDS.get(e["type"])]
+    if len(type_errors) > 1 and len(type_errors) == len(errors):
+        words = _unique(str(_TYPE_WORDS[e["type"]]) for e in type_errors)
+        value = value_at(data, path)
+        message = f"expected {' or '.join(words)}, got {_shown(value)}"
+    else:
+        message = "; ".join(_unique(_message(e, path, data) for e in errors))
+    return make_problem(
+        source, data, path, message, key=errors[0]["type"] == "extra_forbidden"
+    )
+
+
+def make_problem(
+    source: SourceMap,
+    data: Any,
+    path: ConfigPath,
+    message: str,
+    *,
+    key: bool = False,
+    severity: str = "error",
+) -> Problem:
+    """Build a problem at ``path``, or at the ``--set`` that put the value there."""
+    where = describe(path, data)
+    origin = source.origin(path)
+    if origin is not None:
+        return Problem(source.file, 0, 0, f"{origin}: {where}", message, severity)
+    mark = source.locate(path, key=key)
+    return Problem(source.file, mark.line, mark.column, where, message, severity)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,205 @@
+"""Schemas of ``compile`` and ``fit``, mirroring ``keras.Model``'s parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from cbrun.config.base import (
+    IMPORT_PATH_RE,
+    NonNegativeInt,
+    OpenModel,
+    PositiveInt,
+    StrictModel,
+)
+from cbrun.config.keras_names import (
+    LOSS_ALIASES,
+    LOSSES,
+    LR_SCHEDULES,
+    METRIC_CLASS_LOG_NAMES,
+    METRIC_LOG_NAMES,
+    METRICS,
+    OPTIMIZER_ALIASES,
+    OPTIMIZERS,
+)
+from cbrun.config.suggest import unknown_name_error
+
+
+def _check_name(kind: str, value: str, *choices: tuple[str, ...]) -> str:
+    names = [name for group in choices for name in group]
+    if value in names or IMPORT_PATH_RE.match(value):
+        return value
+    raise unknown_name_error(kind, value, names)
+
+
+class ScheduleObject(OpenModel):
+    """A ``keras.optimizers.schedules`` object as a learning rate.
+
+    Example:
+        ``{type: ExponentialDecay, initial_learning_rate: 0.01,
+        decay_steps: 100, decay_rate: 0.9}``
+    """
+
+    type: str
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _check_name("learning rate schedule", value, tuple(LR_SCHEDULES))
+
+
+class OptimizerObject(OpenModel):
+    """An optimizer with arguments.
+
+    Example:
+        ``{type: Adam, learning_rate: 0.001}``
+    """
+
+    type: str
+    learning_rate: float | ScheduleObject | None = Field(
+        None, description="A number, or a schedule object."
+    )
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _check_name("optimizer", value, tuple(OPTIMIZERS))
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _positive(cls, value: float | ScheduleObject | None) -> Any:
+        if isinstance(value, float | int) and value <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {value}")
+        return value
+
+
+class LossObject(OpenModel):
+    """A loss class with arguments, e.g. ``{type: Huber, delta: 2.0}``."""
+
+    type: str
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _check_name("loss", value, tuple(LOSSES))
+
+
+class MetricObject(OpenModel):
+    """A metric class with arguments, e.g. ``{type: AUC, name: auc}``."""
+
+    type: str
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _check_name("metric", value, tuple(METRICS))
+
+
+def _optimizer_name(value: Any) -> Any:
+    if isinstance(value, str):
+        return _check_name("optimizer", value, tuple(OPTIMIZER_ALIASES), OPTIMIZERS)
+    return value
+
+
+def _loss_name(value: Any) -> Any:
+    if isinstance(value, str):
+        return _check_name("loss", value, tuple(LOSS_ALIASES))
+    return value
+
+
+def _metric_name(value: Any) -> Any:
+    if isinstance(value, str):
+        return _check_name(
+            "metric", value, tuple(METRIC_LOG_NAMES), tuple(METRIC_CLASS_LOG_NAMES)
+        )
+    return value
+
+
+MetricSpec = str | MetricObject
+
+
+class CompileConfig(StrictModel):
+    """Arguments of ``keras.Model.compile``.
+
+    Example:
+        ``{optimizer: adam, loss: sparse_categorical_crossentropy,
+        metrics: [accuracy]}``
+    """
+
+    optimizer: str | OptimizerObject = Field(
+        "rmsprop", description="A name (adam) or {type: Adam, learning_rate: ...}."
+    )
+    loss: str | LossObject | None = Field(
+        None, description="A loss name, or {type: LossClass, ...}; required to fit."
+    )
+    loss_weights: list[float] | dict[str, float] | None = None
+    metrics: list[MetricSpec] | None = Field(
+        None, description="Metric names (logged exactly as written) or objects."
+    )
+    weighted_metrics: list[MetricSpec] | None = None
+    run_eagerly: bool = False
+    steps_per_execution: PositiveInt = 1
+    jit_compile: bool | Literal["auto"] = "auto"
+    auto_scale_loss: bool = True
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, value: Any) -> Any:
+        return _optimizer_name(value)
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: Any) -> Any:
+        return _loss_name(value)
+
+    @field_validator("metrics", "weighted_metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[Any] | None) -> list[Any] | None:
+        for item in value or []:
+            _metric_name(item)
+        return value
+
+
+class FitConfig(StrictModel):
+    """Arguments of ``keras.Model.fit`` (the data comes from ``data``).
+
+    Example:
+        ``{epochs: 20, batch_size: 32, validation_split: 0.1}``
+    """
+
+    batch_size: PositiveInt | None = Field(
+        None, description="Samples per batch; Keras's default is 32."
+    )
+    epochs: PositiveInt = Field(1, description="Epochs to train.")
+    verbose: Literal["auto", 0, 1, 2] = Field(
+        "auto", description="0 silent, 1 progress bar, 2 one line per epoch."
+    )
+    validation_split: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0, description="Fraction of the training data held out for validation."
+    )
+    validation_data: Literal["test"] | None = Field(
+        None, description="`test`: validate on the test split."
+    )
+    shuffle: bool = True
+    class_weight: dict[int, Annotated[float, Field(gt=0)]] | None = Field(
+        None, description="Class index to loss weight."
+    )
+    initial_epoch: NonNegativeInt = 0
+    steps_per_epoch: PositiveInt | None = None
+    validation_steps: PositiveInt | None = None
+    validation_batch_size: PositiveInt | None = None
+    validation_freq: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FitConfig:
+        if self.validation_split and self.validation_data is not None:
+            raise ValueError(
+                "give either validation_split or validation_data, not both"
+            )
+        if self.initial_epoch >= self.epochs:
+            raise ValueError(
+                f"initial_epoch ({self.initial_epoch}) must be below epochs "
+                f"({self.epochs})"
+            )
+        return self

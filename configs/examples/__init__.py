@@ -1,0 +1,1 @@
+"""Example user code that configs in this folder name by import path."""
