@@ -268,9 +268,9 @@ LOSSES: tuple[str, ...] = (
     "Tversky",
 )
 
-# Other strings keras.losses.get accepts (verified; it is case sensitive). Public
-# keras.losses names it rejects: CategoricalGeneralizedCrossEntropy,
-# categorical_generalized_cross_entropy.
+# Strings besides the LOSSES class names that keras.losses.get accepts (verified; it is
+# case sensitive). Public keras.losses names it rejects:
+# CategoricalGeneralizedCrossEntropy, categorical_generalized_cross_entropy.
 LOSS_ALIASES: tuple[str, ...] = (
     "BCE",
     "KLD",

@@ -1,0 +1,266 @@
+"""The ``cbrun`` command line: parse, call, print, exit code.
+
+Heavy imports (Keras, TensorFlow) happen inside the commands that need them,
+so ``--help``, ``validate``, ``callbacks`` and ``schema`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from cbrun import __version__
+from cbrun.errors import CbrunError, ConfigError, ExitCode, Problem
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cbrun")
+def cli() -> None:
+    """Keras training runs from one reviewable YAML file.
+
+    \b
+    Examples:
+      cbrun train configs/earlystop.yaml   a real run into runs/earlystop/<time>/
+      cbrun validate configs/              check every config, no TensorFlow
+      cbrun callbacks EarlyStopping        one callback's parameters
+      cbrun schema -o cbrun.schema.json    JSON Schema for your editor
+    """
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, metavar="CONFIG_OR_DIR...")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a value, e.g. fit.epochs=3 or callbacks.EarlyStopping.patience=5.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: FILE:LINE:COL lines; json: one document for tools.",
+)
+def validate(targets: tuple[str, ...], overrides: tuple[str, ...], output_format: str) -> None:
+    """Check config files without importing TensorFlow or running their code.
+
+    Reports every problem of every file as FILE:LINE:COL: where: what, with
+    the fix. Directories are searched for *.yaml and *.yml. Exit code 0 when
+    all are valid, 1 when any is not.
+
+    \b
+    Examples:
+      cbrun validate configs/
+      cbrun validate configs/earlystop.yaml --set fit.epochs=3
+      cbrun validate configs/ --format json
+    """
+    from cbrun.config.loading import find_configs, load_config
+
+    files, problems = find_configs(targets)
+    results: list[dict[str, object]] = []
+    invalid = 0
+    for problem in problems:
+        invalid += 1
+        results.append({"file": problem.file, "valid": False, "problems": [problem]})
+    for path in files:
+        try:
+            loaded = load_config(path, overrides)
+        except ConfigError as exc:
+            errors = [p for p in exc.problems if p.severity == "error"]
+            invalid += 1 if errors else 0
+            results.append({"file": str(path), "valid": not errors, "problems": exc.problems})
+        else:
+            results.append({"file": str(path), "valid": True, "problems": loaded.warnings})
+    if output_format == "json":
+        document = {
+            "valid": invalid == 0,
+            "files": [
+                {
+                    "file": r["file"],
+                    "valid": r["valid"],
+                    "problems": [p.as_dict() for p in r["problems"]],  # type: ignore[attr-defined]
+                }
+                for r in results
+            ],
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        for result in results:
+            found: list[Problem] = result["problems"]  # type: ignore[assignment]
+            for problem in found:
+                click.echo(problem.format())
+            if result["valid"]:
+                click.echo(f"{result['file']}: ok")
+        total = len(results)
+        if invalid:
+            _echo_err(f"{invalid} of {total} config(s) invalid")
+        else:
+            _echo_err(f"{total} config(s) valid")
+    sys.exit(ExitCode.INVALID_CONFIG if invalid else ExitCode.OK)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, metavar="CONFIG_OR_DIR...")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a value, e.g. fit.epochs=3 or callbacks.EarlyStopping.patience=5.",
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Runs go to RUNS_DIR/<name>/<timestamp>/.",
+)
+@click.option("--verbose", is_flag=True, help="TensorFlow's logs and full tracebacks.")
+def train(
+    targets: tuple[str, ...], overrides: tuple[str, ...], runs_dir: Path, verbose: bool
+) -> None:
+    """Train the model of each config, one run directory per run.
+
+    Every config is validated first; an invalid one stops everything before
+    TensorFlow is imported (exit 1). Keras's progress goes to stdout, cbrun's
+    own lines to stderr. Exit codes: 0 done (an early stop is done), 1 invalid
+    config, 3 training failed or stopped on NaN, 130 Ctrl-C, 143 SIGTERM.
+
+    \b
+    Examples:
+      cbrun train configs/earlystop.yaml
+      cbrun train configs/earlystop.yaml --set fit.epochs=5 --runs-dir /tmp/runs
+    """
+    from cbrun.config.loading import find_configs, load_config
+    from cbrun.train import default_command
+    from cbrun.train import train as run_training
+
+    files, problems = find_configs(targets)
+    loaded = []
+    for path in files:
+        try:
+            config = load_config(path, overrides)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        problems.extend(config.warnings)
+        loaded.append(config)
+    for problem in problems:
+        _echo_err(problem.format())
+    if any(p.severity == "error" for p in problems):
+        sys.exit(ExitCode.INVALID_CONFIG)
+    worst = ExitCode.OK
+    for config in loaded:
+        try:
+            run_training(
+                config, runs_dir, command=default_command(), verbose=verbose
+            )
+        except ConfigError as exc:
+            _echo_err(str(exc))
+            worst = max(worst, ExitCode.INVALID_CONFIG)
+        except CbrunError as exc:
+            if exc.exit_code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+                raise
+            _echo_err(f"cbrun: {exc}")
+            worst = max(worst, exc.exit_code)
+    sys.exit(worst)
+
+
+@cli.command()
+@click.argument("name", required=False)
+def callbacks(name: str | None) -> None:
+    """List the callbacks a config can use, or one callback's parameters.
+
+    \b
+    Examples:
+      cbrun callbacks
+      cbrun callbacks ModelCheckpoint
+    """
+    from cbrun.config import catalog
+    from cbrun.config.callbacks import CALLBACK_SCHEMAS
+    from cbrun.config.suggest import did_you_mean
+
+    if name is None:
+        width = max(len(n) for n in CALLBACK_SCHEMAS)
+        for key, schema in CALLBACK_SCHEMAS.items():
+            click.echo(f"{key:<{width}}  {catalog.origin(schema):<11}  {schema.summary}")
+        click.echo(f"{'pkg.mod:Class':<{width}}  {'yours':<11}  Your own Callback subclass.")
+        return
+    schema = CALLBACK_SCHEMAS.get(name)
+    if schema is None:
+        raise click.UsageError(
+            f"unknown callback {name!r}{did_you_mean(name, CALLBACK_SCHEMAS)}; "
+            "`cbrun callbacks` lists them"
+        )
+    click.echo(f"{name} ({catalog.origin(schema)})\n")
+    click.echo(catalog.docstring(schema))
+    params = catalog.parameters(schema)
+    if params:
+        click.echo("\nParameters:")
+        for p in params:
+            click.echo(f"  {p.name}: {p.type} = {p.default}")
+            if p.description:
+                click.echo(f"      {p.description}")
+    if schema.removed_parameters:
+        click.echo("\nRemoved in Keras 3 (refused with this fix):")
+        for old, fix in schema.removed_parameters.items():
+            click.echo(f"  {old}: {fix}")
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of a config file, for editors' YAML plugins.
+
+    \b
+    Examples:
+      cbrun schema -o cbrun.schema.json
+      # then, first line of a config:
+      # yaml-language-server: $schema=../cbrun.schema.json
+    """
+    from cbrun.config.json_schema import config_json_schema
+
+    text = json.dumps(config_json_schema(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.FileError(str(output), exc.strerror) from None
+    _echo_err(f"wrote {output}")
+
+
+def main() -> None:
+    """Run the CLI, turning domain errors into messages and exit codes."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+    except click.exceptions.Abort:
+        _echo_err("Aborted.")
+        sys.exit(ExitCode.INTERRUPTED)
+    except CbrunError as exc:
+        _echo_err(f"cbrun: {exc}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _echo_err("Interrupted.")
+        sys.exit(ExitCode.INTERRUPTED)

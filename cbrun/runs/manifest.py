@@ -1,0 +1,471 @@
+"""The run record, ``run.json``, and the per-epoch ``history.json``.
+
+Other tools read these files (design.md section 5): the field names are a
+contract. Both files are rewritten atomically (see :mod:`cbrun.runs.atomic`),
+so a crash at any moment leaves the last complete record; non-finite floats
+are written as ``null``.
+
+Example:
+    A training run records itself like this::
+
+        manifest = RunManifest(run_dir)
+        manifest.start("mnist", "mnist.yaml", seed=42, command=sys.argv)
+        manifest.update(epochs_run=1, best={"monitor": "val_loss", ...})
+        manifest.finish(COMPLETED)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import socket
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Final, TypedDict
+
+from cbrun.runs.atomic import (
+    CorruptFileError,
+    read_json,
+    remove_stale_temps,
+    write_json_atomic,
+)
+
+__all__ = [
+    "COMPLETED",
+    "FAILED",
+    "FINAL_STATUSES",
+    "HISTORY_FILE",
+    "INTERRUPTED",
+    "RUNNING",
+    "RUN_FILE",
+    "STATUSES",
+    "STOPPED_EARLY",
+    "TERMINATED_NAN",
+    "Best",
+    "RunManifest",
+    "RunRecord",
+    "Versions",
+    "load_history",
+    "load_record",
+    "now_iso",
+    "versions",
+    "write_history",
+]
+
+RUN_FILE: Final = "run.json"
+HISTORY_FILE: Final = "history.json"
+
+RUNNING: Final = "running"
+COMPLETED: Final = "completed"
+STOPPED_EARLY: Final = "stopped_early"
+TERMINATED_NAN: Final = "terminated_nan"
+FAILED: Final = "failed"
+INTERRUPTED: Final = "interrupted"
+STATUSES: Final = (
+    RUNNING,
+    COMPLETED,
+    STOPPED_EARLY,
+    TERMINATED_NAN,
+    FAILED,
+    INTERRUPTED,
+)
+FINAL_STATUSES: Final = frozenset(STATUSES) - {RUNNING}
+
+# Distributions that provide the `tensorflow` module, most common first.
+_TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly")
+
+
+class Best(TypedDict):
+    """The best monitored value so far: ``{monitor, value, epoch}``."""
+
+    monitor: str
+    value: float | None
+    epoch: int
+
+
+class Versions(TypedDict):
+    """Installed versions; ``None`` when a distribution is not installed."""
+
+    cbrun: str | None
+    keras: str | None
+    tensorflow: str | None
+    python: str
+
+
+@dataclass
+class RunRecord:
+    """The content of ``run.json``; names and meanings per design.md section 5.
+
+    Attributes:
+        name: The experiment name (the ``runs/<name>/`` folder).
+        config_file: The config file as given on the command line.
+        run_dir: The run directory, absolute, when the run started.
+        status: One of :data:`STATUSES`.
+        started_at: ISO 8601 local time with its UTC offset.
+        ended_at: Like ``started_at``; ``None`` while running.
+        epochs_run: Epochs finished so far.
+        stop_reason: Why training stopped early, e.g. which callback; or None.
+        best: ``{monitor, value, epoch}`` of the monitored metric, or None.
+        test_metrics: Metric name to value on the test set, or None.
+        seed: The random seed used.
+        versions: ``{cbrun, keras, tensorflow, python}``.
+        command: The command line (argv) that started the run.
+        pid: The training process's id.
+        host: The machine's host name.
+        error: The error message of a failed run, or None.
+    """
+
+    name: str
+    config_file: str
+    run_dir: str
+    status: str
+    started_at: str
+    ended_at: str | None = None
+    epochs_run: int = 0
+    stop_reason: str | None = None
+    best: Best | None = None
+    test_metrics: dict[str, float | None] | None = None
+    seed: int | None = None
+    versions: Versions = field(default_factory=lambda: _no_versions())
+    command: list[str] = field(default_factory=list)
+    pid: int | None = None
+    host: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form, fields in declaration order."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: Path) -> RunRecord:
+        """Build a record from parsed ``run.json``, checking its shape.
+
+        Unknown keys are ignored so that records written by a newer cbrun
+        still load; missing optional keys take their defaults.
+
+        Args:
+            data: The parsed JSON.
+            path: The file it came from, for error messages.
+
+        Returns:
+            The record.
+
+        Raises:
+            CorruptFileError: ``data`` is not an object, lacks a required field
+                or has a field of the wrong type.
+        """
+        if not isinstance(data, dict):
+            raise CorruptFileError(path, "expected a JSON object")
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                if _is_required(f):
+                    raise CorruptFileError(path, f"missing field {f.name!r}")
+                continue
+            value = data[f.name]
+            if not _has_type(value, _FIELD_TYPES[f.name]):
+                raise CorruptFileError(
+                    path,
+                    f"field {f.name!r} should be {_FIELD_TYPE_NAMES[f.name]}, "
+                    f"got {value!r}",
+                )
+            values[f.name] = value
+        if "versions" in values:
+            values["versions"] = {**_no_versions(), **values["versions"]}
+        return cls(**values)
+
+
+# The JSON types each field may hold; `None` means null is allowed.
+_FIELD_TYPES: Final[dict[str, tuple[type | None, ...]]] = {
+    "name": (str,),
+    "config_file": (str,),
+    "run_dir": (str,),
+    "status": (str,),
+    "started_at": (str,),
+    "ended_at": (str, None),
+    "epochs_run": (int,),
+    "stop_reason": (str, None),
+    "best": (dict, None),
+    "test_metrics": (dict, None),
+    "seed": (int, None),
+    "versions": (dict,),
+    "command": (list,),
+    "pid": (int, None),
+    "host": (str, None),
+    "error": (str, None),
+}
+_FIELD_TYPE_NAMES: Final = {
+    name: " or ".join("null" if t is None else t.__name__ for t in types)
+    for name, types in _FIELD_TYPES.items()
+}
+
+
+class RunManifest:
+    """Keeps a run's :class:`RunRecord` and ``run.json`` in step.
+
+    Every change is written at once, atomically, so the file on disk is
+    always the latest complete record. The in-memory record keeps the values
+    as given (NaN stays NaN); the file has ``null`` for non-finite floats.
+    Methods are thread-safe (a signal handler may call :meth:`finish` while
+    a callback calls :meth:`update`).
+
+    Args:
+        run_dir: The run directory; it must exist.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / RUN_FILE
+        self._record: RunRecord | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def record(self) -> RunRecord:
+        """The current record.
+
+        Raises:
+            RuntimeError: Neither :meth:`start` nor :meth:`resume` was called.
+        """
+        if self._record is None:
+            raise RuntimeError("RunManifest.start() or resume() must be called first")
+        return self._record
+
+    def start(
+        self,
+        name: str,
+        config_file: str | Path,
+        seed: int | None,
+        command: Sequence[str] | None = None,
+    ) -> RunRecord:
+        """Create the record of a new run (status ``running``) and write it.
+
+        Args:
+            name: The experiment name.
+            config_file: The config file as given on the command line.
+            seed: The random seed.
+            command: The argv that started the run. Defaults to ``sys.argv``.
+
+        Returns:
+            The new record.
+        """
+        record = RunRecord(
+            name=name,
+            config_file=str(config_file),
+            run_dir=str(self.run_dir.absolute()),
+            status=RUNNING,
+            started_at=now_iso(),
+            seed=seed,
+            versions=versions(),
+            command=list(sys.argv if command is None else command),
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
+        with self._lock:
+            self._record = record
+            self._write()
+        return record
+
+    def resume(self, command: Sequence[str] | None = None) -> RunRecord:
+        """Load the existing record to continue the run (``--resume``).
+
+        Status goes back to ``running``; ``ended_at``, ``stop_reason`` and
+        ``error`` are cleared; pid, host, versions and command describe the
+        resuming process. ``started_at`` and ``epochs_run`` are kept. Temp
+        files left by a killed writer are removed.
+
+        Args:
+            command: The argv of the resuming process. Defaults to ``sys.argv``.
+
+        Returns:
+            The updated record.
+
+        Raises:
+            MissingFileError: The folder has no run.json.
+            CorruptFileError: Its run.json cannot be parsed.
+        """
+        record = dataclasses.replace(
+            load_record(self.run_dir),
+            status=RUNNING,
+            ended_at=None,
+            stop_reason=None,
+            error=None,
+            versions=versions(),
+            command=list(sys.argv if command is None else command),
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
+        with self._lock:
+            self._record = record
+            self._write()
+        remove_stale_temps(self.path)
+        return record
+
+    def update(self, **fields: Any) -> RunRecord:
+        """Change fields of the record and rewrite run.json.
+
+        Args:
+            **fields: :class:`RunRecord` field names and their new values,
+                e.g. ``epochs_run=3, best={...}``.
+
+        Returns:
+            The updated record.
+
+        Raises:
+            TypeError: A name is not a :class:`RunRecord` field.
+        """
+        known = {f.name for f in dataclasses.fields(RunRecord)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise TypeError(f"RunRecord has no field {unknown[0]!r}")
+        with self._lock:
+            self._record = dataclasses.replace(self.record, **fields)
+            self._write()
+            return self._record
+
+    def finish(
+        self,
+        status: str,
+        *,
+        stop_reason: str | None = None,
+        error: str | None = None,
+        **fields: Any,
+    ) -> RunRecord:
+        """Record the end of the run: its final status and ``ended_at``.
+
+        Args:
+            status: A final status, one of :data:`FINAL_STATUSES`.
+            stop_reason: Why training stopped; None keeps the current value.
+            error: The error message; None keeps the current value.
+            **fields: Other fields to set at the same time.
+
+        Returns:
+            The final record.
+
+        Raises:
+            ValueError: ``status`` is not a final status.
+        """
+        if status not in FINAL_STATUSES:
+            raise ValueError(
+                f"finish() needs one of {sorted(FINAL_STATUSES)}. "
+                f"Received status={status!r}"
+            )
+        if stop_reason is not None:
+            fields["stop_reason"] = stop_reason
+        if error is not None:
+            fields["error"] = error
+        return self.update(status=status, ended_at=now_iso(), **fields)
+
+    def _write(self) -> None:
+        write_json_atomic(self.path, self.record.to_dict())
+
+
+def load_record(run_dir: Path) -> RunRecord:
+    """Read ``run_dir/run.json``.
+
+    Args:
+        run_dir: The run directory.
+
+    Returns:
+        The record.
+
+    Raises:
+        MissingFileError: There is no run.json (not a run directory).
+        CorruptFileError: It is not valid JSON or not a run record.
+    """
+    path = Path(run_dir) / RUN_FILE
+    return RunRecord.from_dict(read_json(path), path)
+
+
+def write_history(run_dir: Path, history: Mapping[str, Sequence[float | None]]) -> Path:
+    """Write Keras's ``History.history`` to ``run_dir/history.json`` atomically.
+
+    Args:
+        run_dir: The run directory.
+        history: Metric name to one value per epoch; NaN and infinities are
+            written as ``null``.
+
+    Returns:
+        The path written.
+    """
+    path = Path(run_dir) / HISTORY_FILE
+    write_json_atomic(path, {str(k): list(v) for k, v in history.items()})
+    return path
+
+
+def load_history(run_dir: Path) -> dict[str, list[float | None]]:
+    """Read ``run_dir/history.json``.
+
+    Args:
+        run_dir: The run directory.
+
+    Returns:
+        Metric name to one value per epoch (``None`` where it was not finite).
+
+    Raises:
+        MissingFileError: There is no history.json (no epoch finished yet).
+        CorruptFileError: It is not a mapping of names to lists of numbers.
+    """
+    path = Path(run_dir) / HISTORY_FILE
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise CorruptFileError(path, "expected a JSON object")
+    for key, values in data.items():
+        if not isinstance(values, list) or not all(
+            _has_type(v, (int, float, None)) for v in values
+        ):
+            raise CorruptFileError(path, f"{key!r} should be a list of numbers")
+    return data
+
+
+def versions() -> Versions:
+    """Return the installed versions of cbrun, Keras, TensorFlow and Python.
+
+    Reads package metadata only: Keras and TensorFlow are not imported.
+    """
+    from cbrun import __version__  # the source tree may run uninstalled
+
+    return {
+        "cbrun": _dist_version("cbrun") or __version__,
+        "keras": _dist_version("keras"),
+        "tensorflow": next(filter(None, map(_dist_version, _TF_DISTRIBUTIONS)), None),
+        "python": platform.python_version(),
+    }
+
+
+def now_iso() -> str:
+    """Return the current local time, ISO 8601 with offset, to the second."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _dist_version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _no_versions() -> Versions:
+    return {
+        "cbrun": None,
+        "keras": None,
+        "tensorflow": None,
+        "python": platform.python_version(),
+    }
+
+
+def _is_required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _has_type(value: Any, types: tuple[type | None, ...]) -> bool:
+    if value is None:
+        return None in types
+    if isinstance(value, bool):  # JSON true is not a number
+        return bool in types
+    return any(t is not None and isinstance(value, t) for t in types)

@@ -1,0 +1,40 @@
+"""Shared fixtures: config files written into a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# TensorFlow's C++ info logs would drown test output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = REPO / "configs"
+
+MINIMAL = """\
+data: {source: sklearn, name: iris}
+model:
+  layers:
+    - {type: Dense, units: 3, activation: softmax}
+compile:
+  optimizer: adam
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+fit: {epochs: 2, validation_split: 0.2}
+"""
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write dedented YAML text to ``tmp_path/<name>`` and return the path."""
+
+    def write(text: str, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return write

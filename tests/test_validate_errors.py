@@ -1,0 +1,256 @@
+"""Bad input to `cbrun validate`: every case has an exact position and message."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cbrun.cli import cli
+from cbrun.config.loading import load_config
+from cbrun.errors import ConfigError
+from tests.conftest import MINIMAL
+
+
+def problems(path: Path, *overrides: str) -> list[str]:
+    """Return the formatted problems of a config, with the folder stripped."""
+    try:
+        loaded = load_config(path, overrides, display=path.name)
+    except ConfigError as exc:
+        return [p.format() for p in exc.problems]
+    return [p.format() for p in loaded.warnings]
+
+
+def test_minimal_config_is_valid(write_config):
+    assert problems(write_config(MINIMAL)) == []
+
+
+@pytest.mark.parametrize(
+    ("callback", "expected"),
+    [
+        (
+            "{type: EarlyStopping, patiense: 3}",
+            "config.yaml:11:27: callbacks[0] (EarlyStopping).patiense: unknown "
+            "parameter; did you mean 'patience'?",
+        ),
+        (
+            "{type: EarlyStopping, patience: three}",
+            "config.yaml:11:37: callbacks[0] (EarlyStopping).patience: expected an "
+            "integer, got 'three'",
+        ),
+        (
+            "{type: EarlyStopping, patience: -1}",
+            "config.yaml:11:37: callbacks[0] (EarlyStopping).patience: must be at "
+            "least 0, got -1",
+        ),
+        (
+            "{type: ReduceLROnPlateau, factor: 1.5}",
+            "config.yaml:11:39: callbacks[0] (ReduceLROnPlateau).factor: must be "
+            "less than 1.0, got 1.5",
+        ),
+        (
+            "{type: ReduceLROnPlateau, epsilon: 0.001}",
+            "config.yaml:11:31: callbacks[0] (ReduceLROnPlateau).epsilon: `epsilon` "
+            "is from the TF 2.0 API: Keras 3 silently ignores `epsilon`; write "
+            "`min_delta` instead",
+        ),
+        (
+            "{type: ModelCheckpoint}",
+            "config.yaml:11:5: callbacks[0] (ModelCheckpoint).filepath: required; "
+            "add `filepath: ...`",
+        ),
+        (
+            "{type: EarlyStoping}",
+            "config.yaml:11:5: callbacks[0] (EarlyStoping): unknown callback type "
+            "'EarlyStoping'; did you mean 'EarlyStopping'? (or package.module:Class "
+            "for your own)",
+        ),
+        (
+            "{type: EarlyStopping, mode: maximum}",
+            "config.yaml:11:33: callbacks[0] (EarlyStopping).mode: expected one of "
+            "'auto', 'min', 'max', got 'maximum'; did you mean 'max'?",
+        ),
+        (
+            "{type: TensorBoard, write_grads: true}",
+            "config.yaml:11:25: callbacks[0] (TensorBoard).write_grads: "
+            "`write_grads` is from the TF 2.0 API: Keras 3 removed `write_grads`; "
+            "delete it (gradient histograms are not written any more)",
+        ),
+        (
+            "{type: ProgbarLogger, count_mode: steps}",
+            "config.yaml:11:27: callbacks[0] (ProgbarLogger).count_mode: "
+            "`count_mode` is from the TF 2.0 API: Keras 3 removed `count_mode` (the "
+            "bar counts steps); delete it",
+        ),
+        (
+            "{type: LearningRateScheduler, schedule: 'epochs * 2'}",
+            "config.yaml:11:45: callbacks[0] (LearningRateScheduler).schedule: "
+            "unknown name 'epochs'; did you mean 'epoch'?",
+        ),
+        (
+            "{type: 'my pkg:Thing'}",
+            "config.yaml:11:5: callbacks[0] (my pkg:Thing): unknown callback type "
+            "'my pkg:Thing' (or package.module:Class for your own)",
+        ),
+    ],
+)
+def test_callback_errors(write_config, callback, expected):
+    path = write_config(MINIMAL + f"callbacks:\n  - {callback}\n")
+    found = problems(path)
+    assert found[0].startswith(expected), found
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            ("{source: sklearn, name: iris}", "{source: sklern, name: iris}"),
+            "config.yaml:1:7: data: unknown data source 'sklern'; did you mean "
+            "'sklearn'? (one of sklearn, keras, npz, csv, synthetic)",
+        ),
+        (
+            ("name: iris", "name: irs"),
+            "config.yaml:1:31: data.name: expected one of 'digits', 'iris', 'wine', "
+            "'breast_cancer', got 'irs'; did you mean 'iris'?",
+        ),
+        (
+            ("type: Dense", "type: Dence"),
+            "config.yaml:4:14: model.layers[0] (Dence).type: unknown layer type "
+            "'Dence'; did you mean 'Dense'?",
+        ),
+        (
+            ("optimizer: adam", "optimizer: adamm"),
+            "config.yaml:6:14: compile.optimizer: unknown optimizer 'adamm'; did "
+            "you mean 'adam'?",
+        ),
+        (
+            ("validation_split: 0.2", "validation_split: 1.2"),
+            "config.yaml:9:36: fit.validation_split: must be less than 1.0, got 1.2",
+        ),
+        (
+            ("fit: {epochs: 2", "fit: {epochz: 2"),
+            "config.yaml:9:7: fit.epochz: unknown key; did you mean 'epochs'?",
+        ),
+        (
+            ("data:", "name: ../escape\ndata:"),
+            "config.yaml:1:7: name: expected one folder name",
+        ),
+        (
+            ("data:", "name: a/b\ndata:"),
+            "config.yaml:1:7: name: expected one folder name",
+        ),
+        (
+            ("loss: sparse_categorical_crossentropy", "loss: sparse_categorical"),
+            "config.yaml:7:9: compile.loss: unknown loss 'sparse_categorical'; did "
+            "you mean 'sparse_categorical_crossentropy'?",
+        ),
+    ],
+)
+def test_section_errors(write_config, edit, expected):
+    path = write_config(MINIMAL.replace(*edit))
+    found = problems(path)
+    assert any(line.startswith(expected) for line in found), found
+
+
+def test_every_problem_is_reported_not_just_the_first(write_config):
+    text = MINIMAL.replace("optimizer: adam", "optimizer: adamm").replace(
+        "epochs: 2", "epochs: 0"
+    )
+    path = write_config(text + "callbacks:\n  - {type: EarlyStopping, patiense: 1}\n")
+    found = problems(path)
+    assert len(found) == 3, found
+    assert [line.split(":")[1] for line in found] == ["6", "9", "11"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "config.yaml: the file is empty; a config needs at least `data` and `model`"),
+        ("- 1\n- 2\n", "config.yaml: the top level must be a mapping"),
+        ("a: [1, 2\n", "config.yaml:2:1: YAML syntax error: expected ',' or ']'"),
+        (
+            "a: !!python/object/apply:os.system [ls]\n",
+            "config.yaml:1:4: YAML tag !!python/object/apply:os.system is not allowed",
+        ),
+        ("a: 1\na: 2\n", "config.yaml:2:1: duplicate key 'a' (first at line 1)"),
+        ("[" * 5000 + "]" * 5000, "config.yaml:1:65: nesting deeper than 64 levels"),
+    ],
+)
+def test_file_level_errors(write_config, text, expected):
+    found = problems(write_config(text))
+    assert found[0].startswith(expected), found
+
+
+def test_alias_bomb_answers_fast_with_a_bounded_message(write_config):
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(8):
+        prev, cur = chr(97 + i), chr(98 + i)
+        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    path = write_config("\n".join(lines) + "\n")
+    start = time.perf_counter()
+    found = problems(path)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0
+    assert len(found) == 1 and len(found[0]) < 300
+    assert "expands to more than" in found[0]
+
+
+def test_non_utf8_bytes_are_located(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"name: ok\ndata: \xff\xfe\n")
+    assert problems(path) == [
+        "config.yaml:2:7: byte 0xff is not valid UTF-8; save the file as UTF-8"
+    ]
+
+
+def test_missing_file_and_directory(tmp_path):
+    assert problems(tmp_path / "nope.yaml") == [
+        "nope.yaml: no such file; check the path (or run `ls` on its folder)"
+    ]
+    assert problems(tmp_path)[0].endswith("is a directory, not a config file")
+
+
+def test_file_stem_that_is_no_run_name_asks_for_name(write_config):
+    path = write_config(MINIMAL, name="my config.yaml")
+    assert problems(path) == [
+        "my config.yaml: the file name 'my config' cannot be a run name (one folder "
+        "name of letters, digits, '.', '_' and '-'); add `name: ...` to the config"
+    ]
+
+
+def test_cli_exit_codes_and_stream_split(write_config, tmp_path):
+    good = write_config(MINIMAL, name="good.yaml")
+    bad = write_config(MINIMAL.replace("adam", "adamm"), name="bad.yaml")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["validate", str(good)])
+    assert result.exit_code == 0
+    assert result.stdout == f"{good}: ok\n"
+    assert result.stderr == "1 config(s) valid\n"
+    result = runner.invoke(cli, ["validate", str(good), str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:6:14: compile.optimizer: unknown optimizer 'adamm'" in result.stdout
+    assert result.stderr == "1 of 2 config(s) invalid\n"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(cli, ["validate", str(empty)])
+    assert result.exit_code == 1
+    assert result.stdout == f"{empty}: no *.yaml or *.yml files in this directory\n"
+    result = runner.invoke(cli, ["validate"])
+    assert result.exit_code == 2
+    assert "Missing argument 'CONFIG_OR_DIR...'" in result.stderr
+
+
+def test_cli_json_format(write_config):
+    bad = write_config(MINIMAL.replace("adam", "adamm"))
+    result = CliRunner().invoke(cli, ["validate", "--format", "json", str(bad)])
+    assert result.exit_code == 1
+    import json
+
+    document = json.loads(result.stdout)
+    assert document["valid"] is False
+    (problem,) = document["files"][0]["problems"]
+    assert (problem["line"], problem["column"]) == (6, 14)
+    assert problem["where"] == "compile.optimizer"
+    assert problem["severity"] == "error"
