@@ -23,7 +23,7 @@ def _echo_err(message: str) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cbrun")
 def cli() -> None:
-    """Keras training runs from one reviewable YAML file.
+    r"""Keras training runs from one reviewable YAML file.
 
     \b
     Examples:
@@ -51,8 +51,10 @@ def cli() -> None:
     show_default=True,
     help="text: FILE:LINE:COL lines; json: one document for tools.",
 )
-def validate(targets: tuple[str, ...], overrides: tuple[str, ...], output_format: str) -> None:
-    """Check config files without importing TensorFlow or running their code.
+def validate(
+    targets: tuple[str, ...], overrides: tuple[str, ...], output_format: str
+) -> None:
+    r"""Check config files without importing TensorFlow or running their code.
 
     Reports every problem of every file as FILE:LINE:COL: where: what, with
     the fix. Directories are searched for *.yaml and *.yml. Exit code 0 when
@@ -78,9 +80,13 @@ def validate(targets: tuple[str, ...], overrides: tuple[str, ...], output_format
         except ConfigError as exc:
             errors = [p for p in exc.problems if p.severity == "error"]
             invalid += 1 if errors else 0
-            results.append({"file": str(path), "valid": not errors, "problems": exc.problems})
+            results.append(
+                {"file": str(path), "valid": not errors, "problems": exc.problems}
+            )
         else:
-            results.append({"file": str(path), "valid": True, "problems": loaded.warnings})
+            results.append(
+                {"file": str(path), "valid": True, "problems": loaded.warnings}
+            )
     if output_format == "json":
         document = {
             "valid": invalid == 0,
@@ -129,7 +135,7 @@ def validate(targets: tuple[str, ...], overrides: tuple[str, ...], output_format
 def train(
     targets: tuple[str, ...], overrides: tuple[str, ...], runs_dir: Path, verbose: bool
 ) -> None:
-    """Train the model of each config, one run directory per run.
+    r"""Train the model of each config, one run directory per run.
 
     Every config is validated first; an invalid one stops everything before
     TensorFlow is imported (exit 1). Keras's progress goes to stdout, cbrun's
@@ -162,9 +168,7 @@ def train(
     worst = ExitCode.OK
     for config in loaded:
         try:
-            run_training(
-                config, runs_dir, command=default_command(), verbose=verbose
-            )
+            run_training(config, runs_dir, command=default_command(), verbose=verbose)
         except ConfigError as exc:
             _echo_err(str(exc))
             worst = max(worst, ExitCode.INVALID_CONFIG)
@@ -179,7 +183,7 @@ def train(
 @cli.command()
 @click.argument("name", required=False)
 def callbacks(name: str | None) -> None:
-    """List the callbacks a config can use, or one callback's parameters.
+    r"""List the callbacks a config can use, or one callback's parameters.
 
     \b
     Examples:
@@ -193,27 +197,31 @@ def callbacks(name: str | None) -> None:
     if name is None:
         width = max(len(n) for n in CALLBACK_SCHEMAS)
         for key, schema in CALLBACK_SCHEMAS.items():
-            click.echo(f"{key:<{width}}  {catalog.origin(schema):<11}  {schema.summary}")
-        click.echo(f"{'pkg.mod:Class':<{width}}  {'yours':<11}  Your own Callback subclass.")
+            click.echo(
+                f"{key:<{width}}  {catalog.origin(schema):<11}  {schema.summary}"
+            )
+        click.echo(
+            f"{'pkg.mod:Class':<{width}}  {'yours':<11}  Your own Callback subclass."
+        )
         return
-    schema = CALLBACK_SCHEMAS.get(name)
-    if schema is None:
+    chosen = CALLBACK_SCHEMAS.get(name)
+    if chosen is None:
         raise click.UsageError(
             f"unknown callback {name!r}{did_you_mean(name, CALLBACK_SCHEMAS)}; "
             "`cbrun callbacks` lists them"
         )
-    click.echo(f"{name} ({catalog.origin(schema)})\n")
-    click.echo(catalog.docstring(schema))
-    params = catalog.parameters(schema)
+    click.echo(f"{name} ({catalog.origin(chosen)})\n")
+    click.echo(catalog.docstring(chosen))
+    params = catalog.parameters(chosen)
     if params:
         click.echo("\nParameters:")
         for p in params:
             click.echo(f"  {p.name}: {p.type} = {p.default}")
             if p.description:
                 click.echo(f"      {p.description}")
-    if schema.removed_parameters:
-        click.echo("\nRemoved in Keras 3 (refused with this fix):")
-        for old, fix in schema.removed_parameters.items():
+    if chosen.removed_parameters:
+        click.echo("\nFrom the TF 2.0 API, refused with the fix:")
+        for old, fix in chosen.removed_parameters.items():
             click.echo(f"  {old}: {fix}")
 
 
@@ -225,7 +233,7 @@ def callbacks(name: str | None) -> None:
     help="Write to this file instead of stdout.",
 )
 def schema(output: Path | None) -> None:
-    """Print the JSON Schema of a config file, for editors' YAML plugins.
+    r"""Print the JSON Schema of a config file, for editors' YAML plugins.
 
     \b
     Examples:

@@ -40,9 +40,7 @@ class Problem:
 
     def format(self) -> str:
         """Render as ``FILE:LINE:COL: where: message``, the compiler convention."""
-        place = (
-            f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        )
+        place = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         prefix = "warning: " if self.severity == "warning" else ""
         if self.where:
             return f"{place}: {self.where}: {prefix}{self.message}"

@@ -33,6 +33,7 @@ class Interrupted(CbrunError):
 
     def __init__(self, signal_name: str, exit_code: ExitCode) -> None:
         super().__init__(f"interrupted by {signal_name}")
+        self.signal_name = signal_name
         self.exit_code = exit_code
 
 
@@ -119,17 +120,23 @@ def _fit_arguments(loaded: LoadedConfig, data: Any) -> dict[str, Any]:
     return arguments
 
 
-def _stop_reason(callbacks: Sequence[Any], epochs_run: int, epochs: int) -> tuple[str, str]:
+def _stop_reason(
+    callbacks: Sequence[Any], epochs_run: int, epochs: int
+) -> tuple[str, str]:
     """Return (status, reason) from what the callbacks did."""
     import keras
 
     for callback in callbacks:
-        if isinstance(callback, keras.callbacks.EarlyStopping) and callback.stopped_epoch:
+        if (
+            isinstance(callback, keras.callbacks.EarlyStopping)
+            and callback.stopped_epoch
+        ):
             best = callback.best
             reason = (
                 f"EarlyStopping: {callback.monitor} did not improve for "
                 f"{callback.patience} epochs after epoch {callback.best_epoch + 1} "
-                f"(best {float(best):.6g}); stopped at epoch {callback.stopped_epoch + 1}"
+                f"(best {float(best):.6g}); stopped at epoch "
+                f"{callback.stopped_epoch + 1}"
             )
             return runs.STOPPED_EARLY, reason
     if epochs_run < epochs:
@@ -241,22 +248,23 @@ def train(
                 **fit_arguments,
             )
     except (KeyboardInterrupt, Interrupted) as exc:
-        signal_name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"
-        code = exc.exit_code if isinstance(exc, Interrupted) else ExitCode.INTERRUPTED
+        if not isinstance(exc, Interrupted):
+            exc = Interrupted("SIGINT", ExitCode.INTERRUPTED)
         runs.write_history(run_dir, recorder.history)
         manifest.finish(
             runs.INTERRUPTED,
-            stop_reason=f"{signal_name}: interrupted after {recorder.epochs_run} epochs",
+            stop_reason=f"{exc.signal_name} after {recorder.epochs_run} epochs",
             epochs_run=recorder.epochs_run,
         )
-        echo(f"interrupted; the run so far is in {run_dir}")
-        raise Interrupted(str(signal_name), code) from None
+        echo(f"interrupted by {exc.signal_name}; the run so far is in {run_dir}")
+        raise exc from None
     except Exception as exc:
         status = runs.FAILED
         if _nan_stopped(callbacks, {"loss": math.nan}) and "nan" in str(exc).lower():
             status = runs.TERMINATED_NAN
         runs.write_history(run_dir, recorder.history)
-        message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        lines = str(exc).strip().splitlines()
+        message = f"{type(exc).__name__}: {lines[0] if lines else ''}"
         manifest.finish(status, error=message, epochs_run=recorder.epochs_run)
         if verbose:
             raise
@@ -276,7 +284,10 @@ def train(
     test_metrics = None
     if data.x_test is not None:
         evaluated = model.evaluate(
-            data.x_test, data.y_test, verbose=0, return_dict=True,
+            data.x_test,
+            data.y_test,
+            verbose=0,
+            return_dict=True,
             batch_size=config.fit.validation_batch_size or config.fit.batch_size,
         )
         test_metrics = {k: float(v) for k, v in evaluated.items()}

@@ -20,7 +20,8 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in {{"tensorflow", "keras", "jax", "torch"}})
+HEAVY = {{"tensorflow", "keras", "jax", "torch"}}
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
 print(json.dumps({{"code": code, "heavy": heavy}}), file=sys.stderr)
 """
 

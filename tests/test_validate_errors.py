@@ -167,7 +167,11 @@ def test_every_problem_is_reported_not_just_the_first(write_config):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", "config.yaml: the file is empty; a config needs at least `data` and `model`"),
+        (
+            "",
+            "config.yaml: the file is empty; a config needs at least `data` and "
+            "`model`",
+        ),
         ("- 1\n- 2\n", "config.yaml: the top level must be a mapping"),
         ("a: [1, 2\n", "config.yaml:2:1: YAML syntax error: expected ',' or ']'"),
         (

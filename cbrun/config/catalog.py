@@ -33,9 +33,12 @@ def _type_text(prop: dict[str, Any]) -> str:
         return f"list[{_type_text(prop.get('items', {}))}]"
     if kind == "object":
         return "mapping"
-    return {"integer": "int", "number": "float", "boolean": "bool", "string": "str"}.get(
-        kind, str(kind)
-    )
+    return {
+        "integer": "int",
+        "number": "float",
+        "boolean": "bool",
+        "string": "str",
+    }.get(kind, str(kind))
 
 
 def parameters(schema: type[CallbackSchema]) -> list[Parameter]:
@@ -45,15 +48,27 @@ def parameters(schema: type[CallbackSchema]) -> list[Parameter]:
     for name, info in schema.model_fields.items():
         if name == "type":
             continue
-        default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
+        default = (
+            "required"
+            if info.is_required()
+            else repr(info.get_default(call_default_factory=True))
+        )
         description = info.description or props.get(name, {}).get("description", "")
-        result.append(Parameter(name, _type_text(props.get(name, {})), default, description))
+        result.append(
+            Parameter(name, _type_text(props.get(name, {})), default, description)
+        )
     return result
 
 
 def docstring(schema: type[CallbackSchema]) -> str:
-    """Return the schema's docstring, dedented."""
-    return inspect.cleandoc(schema.__doc__ or "")
+    """Return the schema's description and example, without the ``Args:`` list.
+
+    The parameters are listed separately, with their types and defaults.
+    """
+    text = inspect.cleandoc(schema.__doc__ or "")
+    head, _, rest = text.partition("\nArgs:")
+    _, example, tail = rest.partition("\nExample:")
+    return head.rstrip() + (f"\n\nExample:{tail}" if example else "")
 
 
 def origin(schema: type[CallbackSchema]) -> str:

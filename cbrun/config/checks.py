@@ -46,9 +46,7 @@ class _Checker:
         self.source = source
         self.problems: list[Problem] = []
 
-    def add(
-        self, path: ConfigPath, message: str, *, severity: str = "error"
-    ) -> None:
+    def add(self, path: ConfigPath, message: str, *, severity: str = "error") -> None:
         self.problems.append(
             make_problem(self.source, self.data, path, message, severity=severity)
         )
@@ -142,15 +140,18 @@ class _Checker:
     ) -> None:
         if monitor in names:
             return
-        if monitor.startswith("val_") and not self.has_validation():
-            if monitor.removeprefix("val_") in names:
-                self.add(
-                    path,
-                    f"{monitor!r} is logged only with validation data; set "
-                    "fit.validation_split (e.g. 0.1) or fit.validation_data: "
-                    f"test, or monitor {monitor.removeprefix('val_')!r}",
-                )
-                return
+        if (
+            monitor.startswith("val_")
+            and not self.has_validation()
+            and monitor.removeprefix("val_") in names
+        ):
+            self.add(
+                path,
+                f"{monitor!r} is logged only with validation data; set "
+                "fit.validation_split (e.g. 0.1) or fit.validation_data: "
+                f"test, or monitor {monitor.removeprefix('val_')!r}",
+            )
+            return
         severity = "error" if complete else "warning"
         self.add(
             path,

@@ -128,17 +128,19 @@ def find_configs(targets: Iterable[str]) -> tuple[list[Path], list[Problem]]:
         path = Path(target)
         if path.is_dir():
             found = sorted(
-                p for p in path.rglob("*") if p.suffix in CONFIG_SUFFIXES and p.is_file()
+                p
+                for p in path.rglob("*")
+                if p.suffix in CONFIG_SUFFIXES and p.is_file()
             )
             if not found:
                 problems.append(
-                    Problem(target, 0, 0, "", "no *.yaml or *.yml files in this directory")
+                    Problem(
+                        target, 0, 0, "", "no *.yaml or *.yml files in this directory"
+                    )
                 )
             files.extend(found)
         elif path.exists():
             files.append(path)
         else:
-            problems.append(
-                Problem(target, 0, 0, "", "no such file or directory")
-            )
+            problems.append(Problem(target, 0, 0, "", "no such file or directory"))
     return list(dict.fromkeys(files)), problems

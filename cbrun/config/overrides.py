@@ -43,7 +43,9 @@ def parse_override(text: str, source: SourceMap) -> tuple[list[str], Any]:
 
 def _callback_index(items: list[Any], kind: str) -> int | None:
     matches = [
-        i for i, item in enumerate(items) if isinstance(item, dict) and item.get("type") == kind
+        i
+        for i, item in enumerate(items)
+        if isinstance(item, dict) and item.get("type") == kind
     ]
     return matches[0] if len(matches) == 1 else (None if not matches else -len(matches))
 
@@ -67,7 +69,9 @@ def _step(
             found = _callback_index(container, part)
             if found is None:
                 kinds = [
-                    str(item.get("type")) for item in container if isinstance(item, dict)
+                    str(item.get("type"))
+                    for item in container
+                    if isinstance(item, dict)
                 ]
                 raise _fail(
                     source,

@@ -6,20 +6,29 @@ from typing import Any
 
 from cbrun.config.yaml_loader import ConfigPath
 
+_ABSENT = object()
+
+
+def child(container: Any, part: str | int) -> Any:
+    """Return ``container[part]`` for a dict key or list index, else ``_ABSENT``."""
+    if isinstance(container, dict):
+        return container.get(part, _ABSENT)
+    if isinstance(container, list) and isinstance(part, int):
+        return container[part] if 0 <= part < len(container) else _ABSENT
+    return _ABSENT
+
+
+def is_absent(value: Any) -> bool:
+    """Tell whether :func:`child` found nothing."""
+    return value is _ABSENT
+
 
 def value_at(data: Any, path: ConfigPath) -> Any:
     """Return the value at ``path`` in plain data, or ``None`` if absent."""
     current = data
     for part in path:
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif (
-            isinstance(current, list)
-            and isinstance(part, int)
-            and 0 <= part < len(current)
-        ):
-            current = current[part]
-        else:
+        current = child(current, part)
+        if current is _ABSENT:
             return None
     return current
 

@@ -26,7 +26,7 @@ from cbrun.config.experiment import (
     ExperimentConfig,
 )
 from cbrun.config.model import ModelConfig
-from cbrun.config.places import describe, value_at
+from cbrun.config.places import child, describe, is_absent, value_at
 from cbrun.config.suggest import closest, did_you_mean
 from cbrun.config.training import CompileConfig, FitConfig
 from cbrun.config.yaml_loader import ConfigPath, SourceMap
@@ -96,15 +96,9 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> ConfigPath:
     current = data
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-            path.append(part)
-        elif (
-            isinstance(current, list)
-            and isinstance(part, int)
-            and 0 <= part < len(current)
-        ):
-            current = current[part]
+        found = child(current, part)
+        if not is_absent(found):
+            current = found
             path.append(part)
         elif last and isinstance(current, dict) and isinstance(part, str):
             path.append(part)  # a missing key
@@ -145,7 +139,10 @@ def _unknown_key(path: ConfigPath, data: Any) -> str:
 def _missing(path: ConfigPath, data: Any) -> str:
     key = path[-1] if path else ""
     if key == "type":
-        return "missing `type`: a callback name (e.g. EarlyStopping) or package.module:Class"
+        return (
+            "missing `type`: a callback name (e.g. EarlyStopping) or "
+            "package.module:Class"
+        )
     if key == "source":
         return "missing `source`: one of " + ", ".join(DATA_SOURCES)
     return f"required; add `{key}: ...`"
@@ -189,7 +186,9 @@ def _message(error: ErrorDetails, path: ConfigPath, data: Any) -> str:
         words, key = _BOUNDS[kind]
         return f"must be {words} {ctx.get(key)}, got {_shown(value)}"
     if kind == "string_pattern_mismatch":
-        wanted = _PATTERNS.get(str(ctx.get("pattern")), f"to match {ctx.get('pattern')}")
+        wanted = _PATTERNS.get(
+            str(ctx.get("pattern")), f"to match {ctx.get('pattern')}"
+        )
         return f"expected {wanted}, got {_shown(value)}"
     if kind in ("string_too_short", "too_short"):
         return "must not be empty" if not value else str(error["msg"])

@@ -15,6 +15,7 @@ from cbrun.config.base import (
 )
 from cbrun.config.keras_names import (
     LOSS_ALIASES,
+    LOSS_COMPILE_ALIASES,
     LOSSES,
     LR_SCHEDULES,
     METRIC_CLASS_LOG_NAMES,
@@ -97,14 +98,19 @@ class MetricObject(OpenModel):
 
 
 def _optimizer_name(value: Any) -> Any:
+    # keras.optimizers.get ignores case, but builds only the aliases' classes.
+    if isinstance(value, str) and value.lower() in OPTIMIZER_ALIASES:
+        return value
     if isinstance(value, str):
-        return _check_name("optimizer", value, tuple(OPTIMIZER_ALIASES), OPTIMIZERS)
+        return _check_name("optimizer", value, tuple(OPTIMIZER_ALIASES))
     return value
 
 
 def _loss_name(value: Any) -> Any:
     if isinstance(value, str):
-        return _check_name("loss", value, tuple(LOSS_ALIASES))
+        return _check_name(
+            "loss", value, tuple(LOSS_ALIASES), tuple(LOSS_COMPILE_ALIASES), LOSSES
+        )
     return value
 
 

@@ -187,7 +187,8 @@ class _Builder:
                     "YAML would silently keep only the last, so remove one",
                 )
             first_seen[key] = _mark(key_node)
-            child = (*path, key)
+            # Paths hold names and indexes; other scalar keys are rare.
+            child = (*path, key if isinstance(key, str | int) else str(key))
             self._source.keys[child] = _mark(key_node)
             result[key] = self.build(value_node, child, depth + 1)
         self._source.values.pop((*path, "<key>"), None)
@@ -224,7 +225,7 @@ def _check_nesting(text: str, file: str) -> None:
                 mark = event.start_mark
                 raise _error(
                     file,
-                    Mark(mark.line + 1, mark.column + 1),
+                    Mark(mark.line + 1, mark.column + 1) if mark else None,
                     f"nesting deeper than {MAX_DEPTH} levels; a cbrun config "
                     "needs only a few",
                 )
@@ -318,8 +319,7 @@ def read_config_text(path: Path, display: str | None = None) -> str:
         raise _error(
             name,
             Mark(line, column),
-            f"byte 0x{raw[exc.start]:02x} is not valid UTF-8; "
-            "save the file as UTF-8",
+            f"byte 0x{raw[exc.start]:02x} is not valid UTF-8; save the file as UTF-8",
         ) from None
 
 

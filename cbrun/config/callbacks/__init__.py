@@ -56,7 +56,9 @@ def callback_tag(value: Any) -> str | None:
         A key of :data:`CALLBACK_SCHEMAS`, :data:`CUSTOM_TAG` for an import
         path, or ``None`` (reported as an unknown callback type).
     """
-    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    kind = (
+        value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    )
     if not isinstance(kind, str):
         return None
     if kind in CALLBACK_SCHEMAS:

@@ -46,9 +46,7 @@ class LearningRateSchedulerSchema(CallbackSchema):
 
     @field_validator("schedule")
     @classmethod
-    def _parse_expression(
-        cls, value: str | ScheduleFunction
-    ) -> str | ScheduleFunction:
+    def _parse_expression(cls, value: str | ScheduleFunction) -> str | ScheduleFunction:
         if isinstance(value, str):
             try:
                 parse_schedule(value)

@@ -45,8 +45,7 @@ class ModelCheckpointSchema(CallbackSchema):
     path_fields: ClassVar[tuple[str, ...]] = ("filepath",)
     monitor_fields: ClassVar[tuple[str, ...]] = ("monitor",)
     removed_parameters: ClassVar[dict[str, str]] = {
-        "options": "Keras 3 removed `options` (tf.train.CheckpointOptions); "
-        "delete it",
+        "options": "Keras 3 removed `options` (tf.train.CheckpointOptions); delete it",
     }
     summary: ClassVar[str] = "Save the model or its weights during training."
 

@@ -19,8 +19,7 @@ class ProgbarLoggerSchema(CallbackSchema):
 
     keras_class: ClassVar[str | None] = "ProgbarLogger"
     removed_parameters: ClassVar[dict[str, str]] = {
-        "count_mode": "Keras 3 removed `count_mode` (the bar counts steps); "
-        "delete it",
+        "count_mode": "Keras 3 removed `count_mode` (the bar counts steps); delete it",
         "stateful_metrics": "Keras 3 removed `stateful_metrics` from "
         "ProgbarLogger; delete it",
     }

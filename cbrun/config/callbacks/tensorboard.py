@@ -62,9 +62,10 @@ class TensorBoardSchema(CallbackSchema):
     update_freq: Literal["batch", "epoch"] | Annotated[int, Field(gt=0)] = Field(
         "epoch", description="`batch`, `epoch`, or every N batches."
     )
-    profile_batch: NonNegativeInt | Annotated[
-        list[NonNegativeInt], Field(min_length=2, max_length=2)
-    ] = Field(0, description="Batch or [start, stop] to profile; 0 disables.")
+    profile_batch: (
+        NonNegativeInt
+        | Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2)]
+    ) = Field(0, description="Batch or [start, stop] to profile; 0 disables.")
     embeddings_freq: NonNegativeInt = Field(
         0, description="Epochs between embedding visualisations."
     )
