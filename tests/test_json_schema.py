@@ -42,7 +42,9 @@ def test_shipped_configs_are_accepted(validator, path):
             "unknown callback parameter",
         ),
         (
-            lambda d: d.update(callbacks=[{"type": "ReduceLROnPlateau", "factor": 1.5}]),
+            lambda d: d.update(
+                callbacks=[{"type": "ReduceLROnPlateau", "factor": 1.5}]
+            ),
             "factor out of range",
         ),
         (
@@ -51,7 +53,10 @@ def test_shipped_configs_are_accepted(validator, path):
         ),
         (lambda d: d["fit"].update(validation_split=1.2), "validation_split"),
         (lambda d: d["data"].update(source="sklern"), "data source"),
-        (lambda d: d.update(callbacks=[{"type": "ModelCheckpoint"}]), "missing filepath"),
+        (
+            lambda d: d.update(callbacks=[{"type": "ModelCheckpoint"}]),
+            "missing filepath",
+        ),
     ],
 )
 def test_invalid_documents_are_rejected(validator, change, why):
@@ -77,3 +82,12 @@ def test_schema_command_writes_the_same_schema(tmp_path):
     assert result.exit_code == 0
     assert json.loads(out.read_text()) == config_json_schema()
     assert result.stderr == f"wrote {out}\n"
+
+
+def test_committed_schema_file_is_current():
+    from tests.conftest import REPO
+
+    committed = json.loads((REPO / "cbrun.schema.json").read_text())
+    assert committed == config_json_schema(), (
+        "cbrun.schema.json is stale: run `cbrun schema -o cbrun.schema.json`"
+    )
