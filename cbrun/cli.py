@@ -132,8 +132,26 @@ def validate(
     help="Runs go to RUNS_DIR/<name>/<timestamp>/.",
 )
 @click.option("--verbose", is_flag=True, help="TensorFlow's logs and full tracebacks.")
+@click.option(
+    "--smoke",
+    is_flag=True,
+    help="Two epochs of two batches per config, every callback fired, into a "
+    "temporary runs dir unless --runs-dir is given; one line per config.",
+)
+@click.option(
+    "--junit-xml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --smoke: write a JUnit XML report for CI.",
+)
+@click.pass_context
 def train(
-    targets: tuple[str, ...], overrides: tuple[str, ...], runs_dir: Path, verbose: bool
+    ctx: click.Context,
+    targets: tuple[str, ...],
+    overrides: tuple[str, ...],
+    runs_dir: Path,
+    verbose: bool,
+    smoke: bool,
+    junit_xml: Path | None,
 ) -> None:
     r"""Train the model of each config, one run directory per run.
 
@@ -146,7 +164,15 @@ def train(
     Examples:
       cbrun train configs/earlystop.yaml
       cbrun train configs/earlystop.yaml --set fit.epochs=5 --runs-dir /tmp/runs
+      cbrun train --smoke configs/*.yaml --junit-xml smoke.xml
     """
+    if junit_xml is not None and not smoke:
+        raise click.UsageError("--junit-xml needs --smoke")
+    if smoke:
+        explicit = ctx.get_parameter_source("runs_dir")
+        given = runs_dir if explicit is click.core.ParameterSource.COMMANDLINE else None
+        _smoke(targets, overrides, given, junit_xml)
+        return
     from cbrun.config.loading import find_configs, load_config
     from cbrun.train import default_command
     from cbrun.train import train as run_training
@@ -178,6 +204,32 @@ def train(
             _echo_err(f"cbrun: {exc}")
             worst = max(worst, exc.exit_code)
     sys.exit(worst)
+
+
+def _smoke(
+    targets: tuple[str, ...],
+    overrides: tuple[str, ...],
+    runs_dir: Path | None,
+    junit_xml: Path | None,
+) -> None:
+    import time
+
+    from cbrun import smoke
+    from cbrun.train import default_command
+
+    start = time.perf_counter()
+    results = smoke.run_smoke(
+        targets,
+        overrides,
+        runs_dir,
+        default_command(),
+        report=lambda result: click.echo(smoke.format_line(result)),
+    )
+    click.echo(smoke.summary(results, time.perf_counter() - start))
+    if junit_xml is not None:
+        smoke.write_junit_xml(results, junit_xml)
+        _echo_err(f"wrote {junit_xml}")
+    sys.exit(smoke.exit_code(results))
 
 
 @cli.command()
@@ -272,3 +324,13 @@ def main() -> None:
     except KeyboardInterrupt:
         _echo_err("Interrupted.")
         sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        # A bug in cbrun or an unexpected library error: one line, and the way
+        # to get the whole story, instead of a traceback.
+        if "--verbose" in sys.argv:
+            raise
+        _echo_err(
+            f"cbrun: unexpected {type(exc).__name__}: {exc}; rerun with --verbose "
+            "for the traceback, and please report it"
+        )
+        sys.exit(ExitCode.TRAINING_FAILED)

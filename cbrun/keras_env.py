@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import sys
+from collections.abc import Iterator
 from types import ModuleType
 
 from cbrun.errors import MissingDependencyError
@@ -30,8 +33,9 @@ def import_keras(backend: str = "tensorflow", *, verbose: bool = False) -> Modul
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["KERAS_BACKEND"] = backend
     try:
-        importlib.import_module(backend)
-        keras = importlib.import_module("keras")
+        with _quiet_native_stderr(enabled=not verbose):
+            importlib.import_module(backend)
+            keras = importlib.import_module("keras")
     except ImportError as exc:
         raise MissingDependencyError(
             f"the {backend} backend is not installed ({exc}); "
@@ -43,7 +47,40 @@ def import_keras(backend: str = "tensorflow", *, verbose: bool = False) -> Modul
             f"run configs with backend: {backend} in a separate cbrun process"
         )
     if not verbose:
-        import absl.logging  # Installed with TensorFlow and JAX.
-
-        absl.logging.set_verbosity(absl.logging.ERROR)
+        _quiet_python_loggers(backend)
     return keras
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr(*, enabled: bool) -> Iterator[None]:
+    """Hide what C++ code prints to file descriptor 2 while TensorFlow loads.
+
+    TensorFlow 2.21 prints oneDNN and CPU-feature notices through absl before
+    any log level applies (TF_CPP_MIN_LOG_LEVEL no longer stops them). Python
+    exceptions still propagate; ``--verbose`` keeps everything.
+    """
+    if not enabled or "tensorflow" in sys.modules:
+        yield
+        return
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # No real stderr (an embedding host): nothing to hide.
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _quiet_python_loggers(backend: str) -> None:
+    """Keep TensorFlow's retracing notices and absl warnings off the console."""
+    import logging
+
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    if backend == "tensorflow":
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -106,9 +106,24 @@ def _monitor(loaded: LoadedConfig) -> tuple[str, bool]:
     return monitor, METRIC_DIRECTIONS.get(base, "down") == "up"
 
 
-def _fit_arguments(loaded: LoadedConfig, data: Any) -> dict[str, Any]:
+SMOKE_EPOCHS = 2
+SMOKE_STEPS = 2
+
+
+def _fit_arguments(
+    loaded: LoadedConfig, data: Any, *, smoke: bool = False
+) -> dict[str, Any]:
     fit = loaded.experiment.fit
     arguments = fit.model_dump(exclude={"validation_data"})
+    if smoke:
+        # Lightning's fast_dev_run for Keras: every callback still fires.
+        arguments.update(
+            epochs=SMOKE_EPOCHS,
+            initial_epoch=0,
+            steps_per_epoch=SMOKE_STEPS,
+            validation_steps=SMOKE_STEPS,
+            verbose=0,
+        )
     if fit.validation_data == "test":
         if data.x_test is None:
             raise BuildError(
@@ -168,6 +183,7 @@ def train(
     command: Sequence[str],
     verbose: bool = False,
     echo: Callable[[str], None] = _say,
+    smoke: bool = False,
 ) -> RunResult:
     """Run one config: build everything, fit, evaluate and record.
 
@@ -177,6 +193,8 @@ def train(
         command: The command line, recorded in run.json.
         verbose: Keep TensorFlow's info logs.
         echo: Where cbrun's own lines go (stderr by default).
+        smoke: Two epochs of two batches each (validation and test likewise),
+            silently, with every callback built and fired.
 
     Returns:
         The result; its status is completed or stopped_early.
@@ -208,9 +226,16 @@ def train(
         model = build_model(config, data)
         compile_model(model, config)
         check_output_fits_labels(model, config, data)
-        fit_arguments = _fit_arguments(loaded, data)
+        fit_arguments = _fit_arguments(loaded, data, smoke=smoke)
     except BuildError as exc:
         raise _config_error(loaded, exc) from None
+    except Exception as exc:
+        if verbose:
+            raise
+        raise TrainingFailed(
+            f"{loaded.path}: building the model failed: {_first_line(exc)} "
+            "(--verbose shows the traceback)"
+        ) from None
 
     run_dir = create_run_dir(runs_dir, loaded.name)
     echo(f"run dir: {run_dir}")
@@ -227,7 +252,7 @@ def train(
     try:
         callbacks = build_callbacks(list[CallbackSchema](config.callbacks), context)
     except BuildError as exc:
-        manifest.finish(runs.FAILED, error=exc.message)
+        _finish_safely(manifest, runs.FAILED, echo, error=exc.message)
         raise _config_error(loaded, exc) from None
 
     monitor, maximize = _monitor(loaded)
@@ -250,9 +275,11 @@ def train(
     except (KeyboardInterrupt, Interrupted) as exc:
         if not isinstance(exc, Interrupted):
             exc = Interrupted("SIGINT", ExitCode.INTERRUPTED)
-        runs.write_history(run_dir, recorder.history)
-        manifest.finish(
+        _finish_safely(
+            manifest,
             runs.INTERRUPTED,
+            echo,
+            history=recorder.history,
             stop_reason=f"{exc.signal_name} after {recorder.epochs_run} epochs",
             epochs_run=recorder.epochs_run,
         )
@@ -262,17 +289,24 @@ def train(
         status = runs.FAILED
         if _nan_stopped(callbacks, {"loss": math.nan}) and "nan" in str(exc).lower():
             status = runs.TERMINATED_NAN
-        runs.write_history(run_dir, recorder.history)
-        lines = str(exc).strip().splitlines()
-        message = f"{type(exc).__name__}: {lines[0] if lines else ''}"
-        manifest.finish(status, error=message, epochs_run=recorder.epochs_run)
+        message = f"{type(exc).__name__}: {_first_line(exc)}"
+        _finish_safely(
+            manifest,
+            status,
+            echo,
+            history=recorder.history,
+            error=message,
+            epochs_run=recorder.epochs_run,
+        )
         if verbose:
             raise
         raise TrainingFailed(f"training failed ({status}): {message}") from None
 
     if _nan_stopped(callbacks, recorder.last_logs):
-        manifest.finish(
+        _finish_safely(
+            manifest,
             runs.TERMINATED_NAN,
+            echo,
             stop_reason=f"TerminateOnNaN: loss became {recorder.last_logs.get('loss')} "
             f"in epoch {recorder.epochs_run}",
             epochs_run=recorder.epochs_run,
@@ -280,19 +314,32 @@ def train(
         echo(f"stopped: the loss became NaN in epoch {recorder.epochs_run}")
         raise TrainingFailed("training terminated on NaN loss (terminated_nan)")
 
-    status, reason = _stop_reason(callbacks, recorder.epochs_run, config.fit.epochs)
-    test_metrics = None
-    if data.x_test is not None:
-        evaluated = model.evaluate(
-            data.x_test,
-            data.y_test,
-            verbose=0,
-            return_dict=True,
-            batch_size=config.fit.validation_batch_size or config.fit.batch_size,
-        )
-        test_metrics = {k: float(v) for k, v in evaluated.items()}
-    model.save(run_dir / "model.keras")
-    record = manifest.finish(status, stop_reason=reason, test_metrics=test_metrics)
+    epochs = fit_arguments["epochs"]
+    status, reason = _stop_reason(callbacks, recorder.epochs_run, epochs)
+    try:
+        test_metrics = None
+        if data.x_test is not None:
+            evaluated = model.evaluate(
+                data.x_test,
+                data.y_test,
+                verbose=0,
+                return_dict=True,
+                batch_size=config.fit.validation_batch_size or config.fit.batch_size,
+                steps=SMOKE_STEPS if smoke else None,
+            )
+            test_metrics = {k: float(v) for k, v in evaluated.items()}
+        model.save(run_dir / "model.keras")
+    except Exception as exc:
+        message = f"after training: {type(exc).__name__}: {_first_line(exc)}"
+        _finish_safely(manifest, runs.FAILED, echo, error=message)
+        if verbose:
+            raise
+        raise TrainingFailed(
+            f"{message} (the trained epochs are in {run_dir})"
+        ) from None
+    record = _finish_safely(
+        manifest, status, echo, stop_reason=reason, test_metrics=test_metrics
+    )
     echo(reason)
     if recorder.best is not None:
         best = recorder.best
@@ -301,6 +348,35 @@ def train(
         echo("test: " + ", ".join(f"{k} {v:.6g}" for k, v in test_metrics.items()))
     echo(f"files: {run_dir} (run.json, history.json, config.yaml, model.keras)")
     return RunResult(run_dir, status, record, recorder.history)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _finish_safely(
+    manifest: runs.RunManifest,
+    status: str,
+    echo: Callable[[str], None],
+    history: dict[str, list[float]] | None = None,
+    **fields: Any,
+) -> runs.RunRecord:
+    """Record the end of a run; a failure to write is itself a clear error.
+
+    Raises:
+        TrainingFailed: run.json or history.json cannot be written (a full
+            disk, a folder made read-only), naming the folder and the reason.
+    """
+    try:
+        if history is not None:
+            runs.write_history(manifest.run_dir, history)
+        return manifest.finish(status, **fields)
+    except OSError as exc:
+        raise TrainingFailed(
+            f"cannot record the run in {manifest.run_dir}: {exc.strerror or exc}; "
+            "free space or fix the folder's permissions"
+        ) from None
 
 
 def default_command() -> list[str]:

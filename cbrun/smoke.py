@@ -1,0 +1,171 @@
+"""``cbrun train --smoke``: every config for two short epochs, in one process.
+
+What CI runs on a repository's configs: each config is validated, built and
+trained for two epochs of two batches with every callback firing, into a
+temporary runs dir. One line per config, a summary, and optionally a JUnit XML
+report for CI systems.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cbrun.config.loading import find_configs, load_config
+from cbrun.errors import CbrunError, ConfigError, ExitCode
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    """One config's smoke run.
+
+    Attributes:
+        config: The config file as given.
+        ok: Whether it validated, built and trained.
+        seconds: Wall time for this config (after the one TensorFlow import).
+        message: The whole error, or the run's final status.
+        exit_code: What a real ``train`` of it would exit with.
+    """
+
+    config: str
+    ok: bool
+    seconds: float
+    message: str
+    exit_code: ExitCode = ExitCode.OK
+
+    @property
+    def first_line(self) -> str:
+        """The first line of the message, for the one-line report."""
+        return self.message.strip().splitlines()[0] if self.message.strip() else ""
+
+
+def _smoke_one(
+    path: Path, overrides: Sequence[str], runs_dir: Path, command: Sequence[str]
+) -> SmokeResult:
+    from cbrun.train import train
+
+    start = time.perf_counter()
+    try:
+        loaded = load_config(path, overrides)
+        result = train(
+            loaded, runs_dir, command=list(command), echo=lambda _: None, smoke=True
+        )
+    except ConfigError as exc:
+        errors = [p for p in exc.problems if p.severity == "error"]
+        message = "\n".join(p.format() for p in errors or exc.problems)
+        return SmokeResult(
+            str(path), False, time.perf_counter() - start, message, exc.exit_code
+        )
+    except CbrunError as exc:
+        if exc.exit_code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+            raise
+        return SmokeResult(
+            str(path), False, time.perf_counter() - start, str(exc), exc.exit_code
+        )
+    return SmokeResult(str(path), True, time.perf_counter() - start, result.status)
+
+
+def run_smoke(
+    targets: Sequence[str],
+    overrides: Sequence[str],
+    runs_dir: Path | None,
+    command: Sequence[str],
+    report: Callable[[SmokeResult], None],
+) -> list[SmokeResult]:
+    """Smoke-run every config; report each result as soon as it is known.
+
+    Args:
+        targets: Config files and folders.
+        overrides: ``--set`` strings applied to every config.
+        runs_dir: Where runs go; a temporary folder (removed after) if None.
+        command: The command line, for run.json.
+        report: Called with each result.
+
+    Returns:
+        The results, in order. Targets that name no config are failures.
+    """
+    files, problems = find_configs(targets)
+    results = [
+        SmokeResult(p.file, False, 0.0, p.message, ExitCode.INVALID_CONFIG)
+        for p in problems
+    ]
+    for result in results:
+        report(result)
+    temporary = runs_dir is None
+    folder = Path(tempfile.mkdtemp(prefix="cbrun-smoke-")) if temporary else runs_dir
+    assert folder is not None
+    try:
+        if files:
+            _import_keras_once()
+        for path in files:
+            result = _smoke_one(path, overrides, folder, command)
+            results.append(result)
+            report(result)
+    finally:
+        if temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
+def _import_keras_once() -> None:
+    """Import Keras before the first config, so per-config times exclude it."""
+    from cbrun.keras_env import import_keras
+
+    # Each config reports a missing backend itself.
+    with contextlib.suppress(CbrunError):
+        import_keras("tensorflow")
+
+
+def format_line(result: SmokeResult) -> str:
+    """One line per config: ``ok``/``FAILED``, the file, seconds, first error line."""
+    mark = "ok    " if result.ok else "FAILED"
+    line = f"{mark}  {result.config}  {result.seconds:.1f}s"
+    return line if result.ok else f"{line}  {result.first_line}"
+
+
+def summary(results: Sequence[SmokeResult], seconds: float) -> str:
+    """The closing line: counts and total time."""
+    failed = sum(not r.ok for r in results)
+    passed = len(results) - failed
+    return f"{passed} passed, {failed} failed in {seconds:.1f}s"
+
+
+def exit_code(results: Sequence[SmokeResult]) -> ExitCode:
+    """Non-zero when any config failed: the worst of their exit codes."""
+    codes = [r.exit_code for r in results if not r.ok]
+    return max(codes, default=ExitCode.OK)
+
+
+def write_junit_xml(results: Sequence[SmokeResult], path: Path) -> None:
+    """Write a JUnit XML report, one test case per config."""
+    suite = ET.Element(
+        "testsuite",
+        name="cbrun smoke",
+        tests=str(len(results)),
+        failures=str(sum(not r.ok for r in results)),
+        errors="0",
+        time=f"{sum(r.seconds for r in results):.3f}",
+    )
+    for result in results:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname="cbrun.smoke",
+            name=result.config,
+            time=f"{result.seconds:.3f}",
+        )
+        if not result.ok:
+            failure = ET.SubElement(case, "failure", message=result.first_line)
+            failure.text = result.message
+    root = ET.Element("testsuites")
+    root.append(suite)
+    tree = ET.ElementTree(root)
+    ET.indent(tree)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
