@@ -51,8 +51,14 @@ def cli() -> None:
     show_default=True,
     help="text: FILE:LINE:COL lines; json: one document for tools.",
 )
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also import Keras and your code and build the data shapes, model, "
+    "optimizer and callbacks (no training).",
+)
 def validate(
-    targets: tuple[str, ...], overrides: tuple[str, ...], output_format: str
+    targets: tuple[str, ...], overrides: tuple[str, ...], output_format: str, deep: bool
 ) -> None:
     r"""Check config files without importing TensorFlow or running their code.
 
@@ -65,6 +71,7 @@ def validate(
       cbrun validate configs/
       cbrun validate configs/earlystop.yaml --set fit.epochs=3
       cbrun validate configs/ --format json
+      cbrun validate --deep configs/custom_callback.yaml
     """
     from cbrun.config.loading import find_configs, load_config
 
@@ -84,9 +91,14 @@ def validate(
                 {"file": str(path), "valid": not errors, "problems": exc.problems}
             )
         else:
-            results.append(
-                {"file": str(path), "valid": True, "problems": loaded.warnings}
-            )
+            found = list(loaded.warnings)
+            if deep:
+                from cbrun.deep import deep_check
+
+                found += deep_check(loaded)
+            valid = not any(p.severity == "error" for p in found)
+            invalid += 0 if valid else 1
+            results.append({"file": str(path), "valid": valid, "problems": found})
     if output_format == "json":
         document = {
             "valid": invalid == 0,

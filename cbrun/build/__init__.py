@@ -1,0 +1,1 @@
+"""Everything that imports Keras: data, model, compile and callbacks."""

@@ -1,0 +1,188 @@
+"""Create the Keras callbacks a config lists.
+
+One builder per callback where cbrun adds behaviour; plain
+``getattr(keras.callbacks, type)(**params)`` where it does not.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from cbrun.build.compat.base_logger import BaseLogger
+from cbrun.build.compat.model_checkpoint import PeriodicModelCheckpoint
+from cbrun.build.imports import check_parameters, import_object
+from cbrun.config.callbacks import CallbackSchema, CustomCallbackSchema
+from cbrun.config.callbacks.base_logger import BaseLoggerSchema
+from cbrun.config.callbacks.lambda_callback import LambdaCallbackSchema
+from cbrun.config.callbacks.learning_rate_scheduler import (
+    LearningRateSchedulerSchema,
+    ScheduleFunction,
+)
+from cbrun.config.callbacks.model_checkpoint import ModelCheckpointSchema
+from cbrun.config.expressions import parse_schedule
+from cbrun.errors import BuildError
+from cbrun.runs.rundir import resolve_inside
+
+ConfigPath = tuple[str | int, ...]
+
+
+@dataclass
+class BuildContext:
+    """What the builders need beyond a callback's own parameters.
+
+    Attributes:
+        run_dir: Relative paths resolve inside it.
+        train_samples: Training samples per epoch (after validation_split).
+        batch_size: fit's batch size.
+    """
+
+    run_dir: Path
+    train_samples: int
+    batch_size: int
+
+
+def _resolve_paths(
+    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+) -> dict[str, Any]:
+    for field in schema.path_fields:
+        try:
+            target = resolve_inside(context.run_dir, params[field])
+        except ValueError as exc:
+            raise BuildError(str(exc), (*where, field)) from None
+        # A file's folder, or the folder itself, must exist: CSVLogger and
+        # checkpoints do not create their folders.
+        folder = target if field in ("log_dir", "backup_dir", "directory") else target.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        params[field] = str(target)
+    return params
+
+
+def _schedule_function(
+    schema: LearningRateSchedulerSchema, where: ConfigPath
+) -> Callable[[int, float], float]:
+    if isinstance(schema.schedule, ScheduleFunction):
+        function = import_object(schema.schedule.function, (*where, "schedule"))
+        if not callable(function):
+            raise BuildError(
+                f"{schema.schedule.function} is not a function", (*where, "schedule")
+            )
+        return function
+    return parse_schedule(schema.schedule)
+
+
+def _build_scheduler(
+    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+) -> keras.callbacks.Callback:
+    assert isinstance(schema, LearningRateSchedulerSchema)
+    return keras.callbacks.LearningRateScheduler(
+        _schedule_function(schema, where), verbose=schema.verbose
+    )
+
+
+def _build_lambda(
+    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+) -> keras.callbacks.Callback:
+    assert isinstance(schema, LambdaCallbackSchema)
+    hooks = {
+        name: import_object(value, (*where, name))
+        for name, value in params.items()
+        if value is not None
+    }
+    return keras.callbacks.LambdaCallback(**hooks)
+
+
+def _build_checkpoint(
+    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+) -> keras.callbacks.Callback:
+    assert isinstance(schema, ModelCheckpointSchema)
+    return PeriodicModelCheckpoint(
+        period=schema.period,
+        load_weights_on_restart=schema.load_weights_on_restart,
+        **params,
+    )
+
+
+def _build_base_logger(
+    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+) -> keras.callbacks.Callback:
+    assert isinstance(schema, BaseLoggerSchema)
+    samples, size = context.train_samples, context.batch_size
+
+    def batch_size_of(batch: int) -> int:
+        return max(1, min(size, samples - batch * size))
+
+    return BaseLogger(schema.stateful_metrics, batch_size_of=batch_size_of)
+
+
+def _build_custom(
+    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+) -> keras.callbacks.Callback:
+    cls = import_object(schema.type, (*where, "type"))
+    if not (inspect.isclass(cls) and issubclass(cls, keras.callbacks.Callback)):
+        raise BuildError(
+            f"{schema.type} is not a keras.callbacks.Callback subclass",
+            (*where, "type"),
+        )
+    check_parameters(cls, params, where, schema.type)
+    try:
+        return cls(**params)
+    except Exception as exc:
+        raise BuildError(
+            f"{schema.type}({', '.join(f'{k}={v!r}' for k, v in params.items())}) "
+            f"raised {type(exc).__name__}: {exc}",
+            where,
+        ) from None
+
+
+Builder = Callable[
+    [CallbackSchema, dict[str, Any], BuildContext, ConfigPath], keras.callbacks.Callback
+]
+_BUILDERS: dict[str, Builder] = {
+    "LearningRateScheduler": _build_scheduler,
+    "LambdaCallback": _build_lambda,
+    "ModelCheckpoint": _build_checkpoint,
+    "BaseLogger": _build_base_logger,
+}
+
+
+def build_callbacks(
+    schemas: list[CallbackSchema], context: BuildContext
+) -> list[keras.callbacks.Callback]:
+    """Create every callback, in config order.
+
+    ``History`` is skipped: Keras adds one to every ``fit`` and cbrun records
+    it as history.json anyway.
+
+    Raises:
+        BuildError: At the callback's line, for anything Keras or the user's
+            code refuses.
+    """
+    built = []
+    for index, schema in enumerate(schemas):
+        where: ConfigPath = ("callbacks", index)
+        if schema.type == "History":
+            continue
+        params = _resolve_paths(schema, schema.keras_parameters(), context, where)
+        if isinstance(schema, CustomCallbackSchema):
+            built.append(_build_custom(schema, params, context, where))
+            continue
+        builder = _BUILDERS.get(schema.type)
+        if builder is not None:
+            built.append(builder(schema, params, context, where))
+            continue
+        cls = getattr(keras.callbacks, schema.type)
+        try:
+            built.append(cls(**params))
+        except (ImportError, ModuleNotFoundError) as exc:
+            raise BuildError(
+                f"{schema.type} needs a package that is not installed: {exc}", where
+            ) from None
+        except (ValueError, TypeError) as exc:
+            raise BuildError(f"{schema.type}: {exc}", where) from None
+    return built

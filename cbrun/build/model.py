@@ -1,0 +1,189 @@
+"""Build and compile the Keras model that a config describes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from cbrun.build.data import Dataset
+from cbrun.build.imports import check_parameters, import_object
+from cbrun.config.base import IMPORT_PATH_RE
+from cbrun.config.experiment import ExperimentConfig
+from cbrun.config.model import LayerConfig
+from cbrun.config.training import (
+    LossObject,
+    MetricObject,
+    OptimizerObject,
+    ScheduleObject,
+)
+from cbrun.errors import BuildError
+
+ConfigPath = tuple[str | int, ...]
+
+
+def _keras_error(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _construct(cls: Any, params: dict[str, Any], where: ConfigPath, label: str) -> Any:
+    check_parameters(cls, params, where, label)
+    try:
+        return cls(**params)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BuildError(f"{label}: {_keras_error(exc)}", where) from None
+
+
+def build_layer(layer: LayerConfig, where: ConfigPath) -> Any:
+    """Create one layer from ``{type, ...}``."""
+    params = dict(layer.model_extra or {})
+    if IMPORT_PATH_RE.match(layer.type):
+        cls = import_object(layer.type, (*where, "type"))
+    else:
+        cls = getattr(keras.layers, layer.type)
+    return _construct(cls, params, where, f"layer {layer.type}")
+
+
+def build_model(config: ExperimentConfig, data: Dataset) -> keras.Model:
+    """Build the (uncompiled) model: Sequential layers, a saved file or a builder.
+
+    Raises:
+        BuildError: A layer that Keras refuses, a missing file, a builder that
+            fails, at the config line it comes from.
+    """
+    spec = config.model
+    if spec.layers is not None:
+        model = keras.Sequential(name=config.name)
+        model.add(keras.Input(shape=data.input_shape))
+        for index, layer in enumerate(spec.layers):
+            where: ConfigPath = ("model", "layers", index)
+            built = build_layer(layer, where)
+            try:
+                model.add(built)
+            except (ValueError, TypeError) as exc:
+                raise BuildError(
+                    f"layer {layer.type} does not fit after the previous layers "
+                    f"(input shape {data.input_shape}): {_keras_error(exc)}",
+                    where,
+                ) from None
+        return model
+    if spec.path is not None:
+        try:
+            loaded = keras.saving.load_model(spec.path, compile=False)
+        except (OSError, ValueError) as exc:
+            raise BuildError(
+                f"cannot load model {spec.path!r}: {_keras_error(exc)}",
+                ("model", "path"),
+            ) from None
+        return loaded
+    assert spec.build is not None
+    builder = import_object(spec.build, ("model", "build"))
+    check_parameters(builder, spec.params, ("model", "params"), spec.build)
+    try:
+        model = builder(**spec.params)
+    except Exception as exc:
+        raise BuildError(
+            f"{spec.build} raised {type(exc).__name__}: {_keras_error(exc)}",
+            ("model", "build"),
+        ) from None
+    if not isinstance(model, keras.Model):
+        raise BuildError(
+            f"{spec.build} returned {type(model).__name__}, not a keras.Model",
+            ("model", "build"),
+        )
+    return model
+
+
+def _schedule(spec: ScheduleObject, where: ConfigPath) -> Any:
+    cls = getattr(keras.optimizers.schedules, spec.type)
+    return _construct(cls, dict(spec.model_extra or {}), where, spec.type)
+
+
+def build_optimizer(spec: str | OptimizerObject) -> Any:
+    """Create the optimizer from a name or ``{type, ...}``."""
+    where: ConfigPath = ("compile", "optimizer")
+    if isinstance(spec, str):
+        if IMPORT_PATH_RE.match(spec):
+            return _construct(import_object(spec, where), {}, where, spec)
+        return keras.optimizers.get(spec)
+    params = dict(spec.model_extra or {})
+    if isinstance(spec.learning_rate, ScheduleObject):
+        params["learning_rate"] = _schedule(spec.learning_rate, (*where, "learning_rate"))
+    elif spec.learning_rate is not None:
+        params["learning_rate"] = spec.learning_rate
+    cls = (
+        import_object(spec.type, (*where, "type"))
+        if IMPORT_PATH_RE.match(spec.type)
+        else getattr(keras.optimizers, spec.type)
+    )
+    return _construct(cls, params, where, f"optimizer {spec.type}")
+
+
+def _object(spec: Any, module: Any, where: ConfigPath, kind: str) -> Any:
+    if isinstance(spec, str):
+        return import_object(spec, where) if IMPORT_PATH_RE.match(spec) else spec
+    cls = (
+        import_object(spec.type, (*where, "type"))
+        if IMPORT_PATH_RE.match(spec.type)
+        else getattr(module, spec.type)
+    )
+    return _construct(cls, dict(spec.model_extra or {}), where, f"{kind} {spec.type}")
+
+
+def compile_model(model: keras.Model, config: ExperimentConfig) -> None:
+    """Compile ``model`` with the config's optimizer, loss and metrics."""
+    spec = config.compile
+    loss = (
+        _object(spec.loss, keras.losses, ("compile", "loss"), "loss")
+        if isinstance(spec.loss, str | LossObject)
+        else None
+    )
+    metrics = [
+        _object(m, keras.metrics, ("compile", "metrics", i), "metric")
+        for i, m in enumerate(spec.metrics or [])
+    ]
+    weighted = [
+        _object(m, keras.metrics, ("compile", "weighted_metrics", i), "metric")
+        for i, m in enumerate(spec.weighted_metrics or [])
+        if isinstance(m, str | MetricObject)
+    ]
+    try:
+        model.compile(
+            optimizer=build_optimizer(spec.optimizer),
+            loss=loss,
+            loss_weights=spec.loss_weights,
+            metrics=metrics or None,
+            weighted_metrics=weighted or None,
+            run_eagerly=spec.run_eagerly,
+            steps_per_execution=spec.steps_per_execution,
+            jit_compile=spec.jit_compile,
+            auto_scale_loss=spec.auto_scale_loss,
+        )
+    except (ValueError, TypeError) as exc:
+        raise BuildError(f"compile failed: {_keras_error(exc)}", ("compile",)) from None
+
+
+def check_output_fits_labels(
+    model: keras.Model, config: ExperimentConfig, data: Dataset
+) -> None:
+    """Say before ``fit`` when the last layer cannot match the labels.
+
+    Only the clear case is checked: integer class labels with a sparse
+    categorical loss need as many output units as classes.
+    """
+    loss = config.compile.loss
+    name = loss if isinstance(loss, str) else getattr(loss, "type", "")
+    if data.num_classes is None or "sparse_categorical" not in str(name).lower():
+        return
+    units = model.outputs[0].shape[-1] if model.outputs else None
+    if units is None or units == data.num_classes:
+        return
+    where: ConfigPath = ("model",)
+    if config.model.layers is not None:
+        where = ("model", "layers", len(config.model.layers) - 1)
+    raise BuildError(
+        f"the model outputs {units} values but the data has {data.num_classes} "
+        f"classes; give the last layer units: {data.num_classes}",
+        where,
+    )

@@ -1,0 +1,80 @@
+"""``cbrun validate --deep``: build everything a run needs, without training.
+
+After the TensorFlow-free checks, this imports Keras and the user's code,
+builds the data shapes, the model, the compiled optimizer and every callback,
+so that what would fail in the first seconds of ``train`` fails here, at the
+config line it comes from.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from cbrun.config.data import KerasData
+from cbrun.config.loading import LoadedConfig
+from cbrun.config.problems import make_problem
+from cbrun.errors import BuildError, CbrunError, Problem
+
+
+def deep_check(loaded: LoadedConfig) -> list[Problem]:
+    """Build a config's data shapes, model, optimizer and callbacks.
+
+    Args:
+        loaded: A config that passed the plain checks.
+
+    Returns:
+        Problems found (errors and warnings); empty when all builds.
+    """
+    try:
+        return _build_everything(loaded)
+    except BuildError as exc:
+        return [make_problem(loaded.source, loaded.data, exc.path, exc.message)]
+    except CbrunError as exc:
+        return [Problem(str(loaded.path), 0, 0, "", str(exc))]
+    except Exception as exc:
+        message = f"building failed: {type(exc).__name__}: {exc}"
+        return [Problem(str(loaded.path), 0, 0, "", message.splitlines()[0])]
+
+
+def _build_everything(loaded: LoadedConfig) -> list[Problem]:
+    from cbrun.keras_env import import_keras
+
+    config = loaded.experiment
+    keras = import_keras(config.backend)
+    from cbrun.build.callbacks import BuildContext, build_callbacks
+    from cbrun.build.data import load_data, missing_cache_files, shape_only_data
+    from cbrun.build.imports import add_import_root
+    from cbrun.build.model import build_model, check_output_fits_labels, compile_model
+
+    add_import_root(loaded.path.parent)
+    keras.utils.set_random_seed(config.seed)
+    problems: list[Problem] = []
+    if isinstance(config.data, KerasData):
+        data = shape_only_data(config.data)
+        folder, missing = missing_cache_files(config.data)
+        if missing:
+            problems.append(
+                make_problem(
+                    loaded.source,
+                    loaded.data,
+                    ("data", "name"),
+                    f"not in the Keras cache yet: {', '.join(missing)} in {folder}; "
+                    "train will try to download them",
+                    severity="warning",
+                )
+            )
+    else:
+        data = load_data(config.data, seed=config.seed, base_dir=loaded.path.parent)
+    model = build_model(config, data)
+    compile_model(model, config)
+    model.optimizer.build(model.trainable_variables)
+    check_output_fits_labels(model, config, data)
+    scratch = Path(tempfile.mkdtemp(prefix="cbrun-deep-"))
+    try:
+        context = BuildContext(scratch, len(data.x_train), config.fit.batch_size or 32)
+        build_callbacks(list(config.callbacks), context)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return problems

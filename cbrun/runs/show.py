@@ -1,0 +1,158 @@
+"""``cbrun show RUN_DIR``: one run's summary, resolved config and files.
+
+Reads run.json, history.json (only its keys and length) and config.yaml;
+any of them may be missing or corrupt, and the output then says so instead
+of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Final
+
+from cbrun.runs.atomic import CorruptFileError, MissingFileError
+from cbrun.runs.listing import (
+    CORRUPT,
+    DEAD,
+    RunSummary,
+    format_best,
+    format_duration,
+    format_metrics,
+    format_started,
+    require_run_dir,
+    resume_command,
+    summarize,
+)
+from cbrun.runs.manifest import INTERRUPTED, RunRecord, load_history
+
+__all__ = ["CONFIG_FILE", "show_run"]
+
+CONFIG_FILE: Final = "config.yaml"
+_INDENT: Final = "  "
+
+
+def show_run(run_dir: Path) -> str:
+    """Describe one run: its summary, its resolved config and its files.
+
+    Args:
+        run_dir: A run dir (a folder holding run.json).
+
+    Returns:
+        The text to print, without a trailing newline.
+
+    Raises:
+        RunsError: ``run_dir`` is not a run dir.
+    """
+    run_dir = require_run_dir(run_dir)
+    summary = summarize(run_dir)
+    sections = [
+        "\n".join(_summary_lines(summary) + [_history_line(run_dir)]),
+        _config_section(run_dir),
+        _files_section(run_dir),
+    ]
+    hint = _next_step(summary)
+    if hint:
+        sections.append(hint)
+    return "\n\n".join(sections)
+
+
+def _summary_lines(s: RunSummary) -> list[str]:
+    status = s.status
+    if s.status == DEAD:
+        status += " (run.json says running, but its process is gone)"
+    fields: list[tuple[str, str | None]] = [
+        ("run", str(s.run_dir)),
+        ("name", s.name),
+        ("status", status),
+    ]
+    if s.record is not None:
+        fields.extend(_record_fields(s, s.record))
+    else:
+        fields.append(("error", s.error))
+    return [f"{k + ':':<10} {v}" for k, v in fields if v]
+
+
+def _record_fields(s: RunSummary, r: RunRecord) -> list[tuple[str, str | None]]:
+    versions = ", ".join(f"{k} {v}" for k, v in r.versions.items() if v)
+    return [
+        ("reason", r.stop_reason),
+        ("error", r.error),
+        ("started", format_started(r.started_at)),
+        ("ended", format_started(r.ended_at) if r.ended_at else None),
+        ("duration", format_duration(s.duration)),
+        ("epochs", str(r.epochs_run)),
+        ("best", format_best(s.best) if s.best else None),
+        ("test", format_metrics(s.test_metrics) if s.test_metrics else None),
+        ("seed", None if r.seed is None else str(r.seed)),
+        ("config", r.config_file),
+        ("command", " ".join(r.command) or None),
+        ("host", f"{r.host or '?'} (pid {r.pid})" if r.pid else r.host),
+        ("versions", versions),
+    ]
+
+
+def _history_line(run_dir: Path) -> str:
+    try:
+        history = load_history(run_dir)
+    except MissingFileError:
+        return f"{'history:':<10} none yet (no epoch finished)"
+    except CorruptFileError as exc:
+        return f"{'history:':<10} unreadable: {exc.reason}"
+    epochs = max((len(v) for v in history.values()), default=0)
+    return f"{'history:':<10} {epochs} epochs of {', '.join(history) or 'nothing'}"
+
+
+def _config_section(run_dir: Path) -> str:
+    path = run_dir / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return f"{CONFIG_FILE}: missing"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{CONFIG_FILE}: unreadable ({exc})"
+    body = "\n".join(_INDENT + line for line in text.rstrip().splitlines())
+    return f"{CONFIG_FILE}:\n{body}"
+
+
+def _files_section(run_dir: Path) -> str:
+    lines = ["files:"]
+    entries = sorted(
+        (e for e in os.scandir(run_dir) if not e.name.startswith(".")),
+        key=lambda e: e.name,
+    )
+    width = max((len(e.name) + 1 for e in entries), default=0)
+    for entry in entries:
+        if entry.is_dir():
+            count = _count_files(Path(entry.path))
+            lines.append(f"{_INDENT}{entry.name + '/':<{width}}  {count} file(s)")
+        else:
+            lines.append(f"{_INDENT}{entry.name:<{width}}  {_size(entry)}")
+    return "\n".join(lines)
+
+
+def _count_files(folder: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
+def _size(entry: os.DirEntry[str]) -> str:
+    size = 0
+    with contextlib.suppress(OSError):
+        size = entry.stat().st_size
+    for unit in ("B", "kB", "MB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size = size / 1000
+    return f"{size:.1f} GB"
+
+
+def _next_step(s: RunSummary) -> str:
+    if s.status in (DEAD, INTERRUPTED):
+        return f"continue it with: {resume_command(s.run_dir)}"
+    if s.status == CORRUPT:
+        return (
+            "run.json is not a complete record (written by another tool, or the "
+            "disk was full); the files above are what the run left"
+        )
+    return ""
