@@ -114,8 +114,8 @@ def validate(
         click.echo(json.dumps(document, indent=2))
     else:
         for result in results:
-            found: list[Problem] = result["problems"]  # type: ignore[assignment]
-            for problem in found:
+            listed: list[Problem] = result["problems"]  # type: ignore[assignment]
+            for problem in listed:
                 click.echo(problem.format())
             if result["valid"]:
                 click.echo(f"{result['file']}: ok")
@@ -128,7 +128,7 @@ def validate(
 
 
 @cli.command()
-@click.argument("targets", nargs=-1, required=True, metavar="CONFIG_OR_DIR...")
+@click.argument("targets", nargs=-1, metavar="CONFIG_OR_DIR...")
 @click.option(
     "--set",
     "overrides",
@@ -155,6 +155,13 @@ def validate(
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --smoke: write a JUnit XML report for CI.",
 )
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(path_type=Path),
+    help="Continue this killed, crashed or interrupted run from its last "
+    "finished epoch (only fit.epochs and fit.verbose may be --set).",
+)
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -164,6 +171,7 @@ def train(
     verbose: bool,
     smoke: bool,
     junit_xml: Path | None,
+    resume_dir: Path | None,
 ) -> None:
     r"""Train the model of each config, one run directory per run.
 
@@ -177,9 +185,17 @@ def train(
       cbrun train configs/earlystop.yaml
       cbrun train configs/earlystop.yaml --set fit.epochs=5 --runs-dir /tmp/runs
       cbrun train --smoke configs/*.yaml --junit-xml smoke.xml
+      cbrun train --resume runs/earlystop/20261126-150248 --set fit.epochs=50
     """
     if junit_xml is not None and not smoke:
         raise click.UsageError("--junit-xml needs --smoke")
+    if resume_dir is not None:
+        if targets or smoke:
+            raise click.UsageError("--resume takes no config files and no --smoke")
+        _resume(resume_dir, overrides, verbose)
+        return
+    if not targets:
+        raise click.UsageError("Missing argument 'CONFIG_OR_DIR...'.")
     if smoke:
         explicit = ctx.get_parameter_source("runs_dir")
         given = runs_dir if explicit is click.core.ParameterSource.COMMANDLINE else None
@@ -216,6 +232,23 @@ def train(
             _echo_err(f"cbrun: {exc}")
             worst = max(worst, exc.exit_code)
     sys.exit(worst)
+
+
+def _resume(run_dir: Path, overrides: tuple[str, ...], verbose: bool) -> None:
+    from cbrun.resume import AlreadyFinished, prepare_resume
+    from cbrun.train import default_command
+    from cbrun.train import train as run_training
+
+    try:
+        loaded, point = prepare_resume(run_dir, overrides)
+    except AlreadyFinished as exc:
+        _echo_err(f"cbrun: {exc}")
+        sys.exit(ExitCode.OK)
+    for warning in loaded.warnings:
+        _echo_err(warning.format())
+    run_training(
+        loaded, run_dir, command=default_command(), verbose=verbose, resume=point
+    )
 
 
 def _smoke(

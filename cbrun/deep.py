@@ -48,7 +48,7 @@ def _build_everything(loaded: LoadedConfig) -> list[Problem]:
     from cbrun.build.imports import add_import_root
     from cbrun.build.model import build_model, check_output_fits_labels, compile_model
 
-    add_import_root(loaded.path.parent)
+    add_import_root(loaded.base_dir)
     keras.utils.set_random_seed(config.seed)
     problems: list[Problem] = []
     if isinstance(config.data, KerasData):
@@ -66,7 +66,7 @@ def _build_everything(loaded: LoadedConfig) -> list[Problem]:
                 )
             )
     else:
-        data = load_data(config.data, seed=config.seed, base_dir=loaded.path.parent)
+        data = load_data(config.data, seed=config.seed, base_dir=loaded.base_dir)
     model = build_model(config, data)
     compile_model(model, config)
     model.optimizer.build(model.trainable_variables)

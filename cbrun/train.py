@@ -1,7 +1,7 @@
 """One training run: resolve, build, fit, evaluate, record.
 
-Everything here imports Keras lazily, inside :func:`train`, so that importing
-this module costs nothing until a run starts.
+Keras is imported lazily, inside :func:`train`, so importing this module costs
+nothing until a run starts.
 """
 
 from __future__ import annotations
@@ -19,13 +19,19 @@ from typing import Any
 import click
 import yaml
 
-from cbrun.config.callbacks import CallbackSchema
 from cbrun.config.keras_names import METRIC_DIRECTIONS
 from cbrun.config.loading import LoadedConfig
 from cbrun.config.problems import make_problem
 from cbrun.errors import BuildError, CbrunError, ConfigError, ExitCode
 from cbrun.runs import manifest as runs
+from cbrun.runs.lock import run_lock
 from cbrun.runs.rundir import create_run_dir
+
+SMOKE_EPOCHS = 2
+SMOKE_STEPS = 2
+BACKUP_DIR = "backup"
+
+Echo = Callable[[str], None]
 
 
 class Interrupted(CbrunError):
@@ -41,6 +47,25 @@ class TrainingFailed(CbrunError):
     """Training raised, or stopped on NaN; run.json says which."""
 
     exit_code = ExitCode.TRAINING_FAILED
+
+
+@dataclass
+class ResumePoint:
+    """Where a resumed run continues from.
+
+    Attributes:
+        run_dir: The run being continued.
+        epoch: Epochs finished according to its backup (0: none).
+        history: Its history, cut to ``epoch`` epochs.
+        best: The best monitored value so far, if within those epochs.
+        overrides: The ``--set`` strings given with ``--resume``.
+    """
+
+    run_dir: Path
+    epoch: int
+    history: dict[str, list[float]]
+    best: dict[str, Any] | None
+    overrides: tuple[str, ...] = ()
 
 
 @dataclass
@@ -64,27 +89,50 @@ def _say(message: str) -> None:
     click.echo(f"cbrun: {message}", err=True)
 
 
-def _config_error(loaded: LoadedConfig, exc: BuildError) -> ConfigError:
-    problem = make_problem(loaded.source, loaded.data, exc.path, exc.message)
-    return ConfigError([problem])
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+class _StopRequest:
+    """Turns SIGINT and SIGTERM into a stop after the current step.
+
+    The first signal is remembered and checked by a callback at the next
+    batch end; a second one stops at once.
+    """
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self.exit_code = ExitCode.INTERRUPTED
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        code = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
+        if self.signal_name is not None:
+            raise Interrupted(name, code)
+        self.signal_name, self.exit_code = name, code
+        _say(f"{name}: stopping after the current step (again to stop at once)")
+
+    def check(self) -> None:
+        if self.signal_name is not None:
+            raise Interrupted(self.signal_name, self.exit_code)
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into an exception so the run records ``interrupted``."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Interrupted("SIGTERM", ExitCode.TERMINATED)
-
+def _signals_stop_training(request: _StopRequest) -> Iterator[None]:
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {
+            sig: signal.signal(sig, request.handler)
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
     except ValueError:  # Not the main thread: leave signals alone.
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _monitor(loaded: LoadedConfig) -> tuple[str, bool]:
@@ -104,10 +152,6 @@ def _monitor(loaded: LoadedConfig) -> tuple[str, bool]:
         return monitor, mode == "max"
     base = monitor.removeprefix("val_")
     return monitor, METRIC_DIRECTIONS.get(base, "down") == "up"
-
-
-SMOKE_EPOCHS = 2
-SMOKE_STEPS = 2
 
 
 def _fit_arguments(
@@ -146,14 +190,12 @@ def _stop_reason(
             isinstance(callback, keras.callbacks.EarlyStopping)
             and callback.stopped_epoch
         ):
-            best = callback.best
-            reason = (
+            return runs.STOPPED_EARLY, (
                 f"EarlyStopping: {callback.monitor} did not improve for "
                 f"{callback.patience} epochs after epoch {callback.best_epoch + 1} "
-                f"(best {float(best):.6g}); stopped at epoch "
+                f"(best {float(callback.best):.6g}); stopped at epoch "
                 f"{callback.stopped_epoch + 1}"
             )
-            return runs.STOPPED_EARLY, reason
     if epochs_run < epochs:
         return runs.STOPPED_EARLY, f"a callback stopped training at epoch {epochs_run}"
     return runs.COMPLETED, f"finished {epochs_run} epochs"
@@ -176,189 +218,9 @@ def _write_resolved_config(run_dir: Path, loaded: LoadedConfig) -> None:
     (run_dir / "config.yaml").write_text(text, encoding="utf-8")
 
 
-def train(
-    loaded: LoadedConfig,
-    runs_dir: Path,
-    *,
-    command: Sequence[str],
-    verbose: bool = False,
-    echo: Callable[[str], None] = _say,
-    smoke: bool = False,
-) -> RunResult:
-    """Run one config: build everything, fit, evaluate and record.
-
-    Args:
-        loaded: The validated config.
-        runs_dir: Runs go to ``runs_dir/<name>/<timestamp>/``.
-        command: The command line, recorded in run.json.
-        verbose: Keep TensorFlow's info logs.
-        echo: Where cbrun's own lines go (stderr by default).
-        smoke: Two epochs of two batches each (validation and test likewise),
-            silently, with every callback built and fired.
-
-    Returns:
-        The result; its status is completed or stopped_early.
-
-    Raises:
-        ConfigError: Something in the config cannot be built (before the run
-            dir is created, so no run is recorded).
-        TrainingFailed: Training raised or stopped on NaN (recorded).
-        Interrupted: SIGINT or SIGTERM (recorded).
-    """
-    from cbrun.keras_env import import_keras
-
-    config = loaded.experiment
-    keras = import_keras(config.backend, verbose=verbose)
-    from cbrun.build.callbacks import BuildContext, build_callbacks
-    from cbrun.build.data import load_data
-    from cbrun.build.imports import add_import_root
-    from cbrun.build.model import build_model, check_output_fits_labels, compile_model
-    from cbrun.build.recorder import RunRecorder
-
-    add_import_root(loaded.path.parent)
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic and config.backend == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-    try:
-        data = load_data(config.data, seed=config.seed, base_dir=loaded.path.parent)
-        model = build_model(config, data)
-        compile_model(model, config)
-        check_output_fits_labels(model, config, data)
-        fit_arguments = _fit_arguments(loaded, data, smoke=smoke)
-    except BuildError as exc:
-        raise _config_error(loaded, exc) from None
-    except Exception as exc:
-        if verbose:
-            raise
-        raise TrainingFailed(
-            f"{loaded.path}: building the model failed: {_first_line(exc)} "
-            "(--verbose shows the traceback)"
-        ) from None
-
-    run_dir = create_run_dir(runs_dir, loaded.name)
-    echo(f"run dir: {run_dir}")
-    echo(f"data: {data.description}")
-    _write_resolved_config(run_dir, loaded)
-    manifest = runs.RunManifest(run_dir)
-    manifest.start(loaded.name, loaded.path, config.seed, list(command))
-    samples = len(data.x_train)
-    context = BuildContext(
-        run_dir=run_dir,
-        train_samples=samples - int(samples * config.fit.validation_split),
-        batch_size=config.fit.batch_size or 32,
-    )
-    try:
-        callbacks = build_callbacks(list[CallbackSchema](config.callbacks), context)
-    except BuildError as exc:
-        _finish_safely(manifest, runs.FAILED, echo, error=exc.message)
-        raise _config_error(loaded, exc) from None
-
-    monitor, maximize = _monitor(loaded)
-
-    def on_epoch(
-        epochs_run: int, history: dict[str, list[float]], best: dict[str, Any] | None
-    ) -> None:
-        runs.write_history(run_dir, history)
-        manifest.update(epochs_run=epochs_run, best=best)
-
-    recorder = RunRecorder(monitor, maximize, on_epoch)
-    try:
-        with _sigterm_as_interrupt():
-            model.fit(
-                data.x_train,
-                data.y_train,
-                callbacks=[*callbacks, recorder],
-                **fit_arguments,
-            )
-    except (KeyboardInterrupt, Interrupted) as exc:
-        if not isinstance(exc, Interrupted):
-            exc = Interrupted("SIGINT", ExitCode.INTERRUPTED)
-        _finish_safely(
-            manifest,
-            runs.INTERRUPTED,
-            echo,
-            history=recorder.history,
-            stop_reason=f"{exc.signal_name} after {recorder.epochs_run} epochs",
-            epochs_run=recorder.epochs_run,
-        )
-        echo(f"interrupted by {exc.signal_name}; the run so far is in {run_dir}")
-        raise exc from None
-    except Exception as exc:
-        status = runs.FAILED
-        if _nan_stopped(callbacks, {"loss": math.nan}) and "nan" in str(exc).lower():
-            status = runs.TERMINATED_NAN
-        message = f"{type(exc).__name__}: {_first_line(exc)}"
-        _finish_safely(
-            manifest,
-            status,
-            echo,
-            history=recorder.history,
-            error=message,
-            epochs_run=recorder.epochs_run,
-        )
-        if verbose:
-            raise
-        raise TrainingFailed(f"training failed ({status}): {message}") from None
-
-    if _nan_stopped(callbacks, recorder.last_logs):
-        _finish_safely(
-            manifest,
-            runs.TERMINATED_NAN,
-            echo,
-            stop_reason=f"TerminateOnNaN: loss became {recorder.last_logs.get('loss')} "
-            f"in epoch {recorder.epochs_run}",
-            epochs_run=recorder.epochs_run,
-        )
-        echo(f"stopped: the loss became NaN in epoch {recorder.epochs_run}")
-        raise TrainingFailed("training terminated on NaN loss (terminated_nan)")
-
-    epochs = fit_arguments["epochs"]
-    status, reason = _stop_reason(callbacks, recorder.epochs_run, epochs)
-    try:
-        test_metrics = None
-        if data.x_test is not None:
-            evaluated = model.evaluate(
-                data.x_test,
-                data.y_test,
-                verbose=0,
-                return_dict=True,
-                batch_size=config.fit.validation_batch_size or config.fit.batch_size,
-                steps=SMOKE_STEPS if smoke else None,
-            )
-            test_metrics = {k: float(v) for k, v in evaluated.items()}
-        model.save(run_dir / "model.keras")
-    except Exception as exc:
-        message = f"after training: {type(exc).__name__}: {_first_line(exc)}"
-        _finish_safely(manifest, runs.FAILED, echo, error=message)
-        if verbose:
-            raise
-        raise TrainingFailed(
-            f"{message} (the trained epochs are in {run_dir})"
-        ) from None
-    record = _finish_safely(
-        manifest, status, echo, stop_reason=reason, test_metrics=test_metrics
-    )
-    echo(reason)
-    if recorder.best is not None:
-        best = recorder.best
-        echo(f"best {best['monitor']}: {best['value']:.6g} at epoch {best['epoch']}")
-    if test_metrics:
-        echo("test: " + ", ".join(f"{k} {v:.6g}" for k, v in test_metrics.items()))
-    echo(f"files: {run_dir} (run.json, history.json, config.yaml, model.keras)")
-    return RunResult(run_dir, status, record, recorder.history)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def _finish_safely(
     manifest: runs.RunManifest,
     status: str,
-    echo: Callable[[str], None],
     history: dict[str, list[float]] | None = None,
     **fields: Any,
 ) -> runs.RunRecord:
@@ -377,6 +239,340 @@ def _finish_safely(
             f"cannot record the run in {manifest.run_dir}: {exc.strerror or exc}; "
             "free space or fix the folder's permissions"
         ) from None
+
+
+@dataclass
+class _Built:
+    """Everything built from a config before the run directory exists."""
+
+    keras: Any
+    data: Any
+    model: Any
+    fit_arguments: dict[str, Any]
+
+
+def _build(loaded: LoadedConfig, *, smoke: bool, verbose: bool) -> _Built:
+    """Seed, load the data, build and compile the model.
+
+    Raises:
+        ConfigError: A value that cannot be built, at its config line.
+        TrainingFailed: An unexpected error while building.
+    """
+    from cbrun.keras_env import import_keras
+
+    config = loaded.experiment
+    keras = import_keras(config.backend, verbose=verbose)
+    from cbrun.build.data import load_data
+    from cbrun.build.imports import add_import_root
+    from cbrun.build.model import build_model, check_output_fits_labels, compile_model
+
+    add_import_root(loaded.base_dir)
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic and config.backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    try:
+        data = load_data(config.data, seed=config.seed, base_dir=loaded.base_dir)
+        model = build_model(config, data)
+        compile_model(model, config)
+        check_output_fits_labels(model, config, data)
+        return _Built(keras, data, model, _fit_arguments(loaded, data, smoke=smoke))
+    except BuildError as exc:
+        problem = make_problem(loaded.source, loaded.data, exc.path, exc.message)
+        raise ConfigError([problem]) from None
+    except Exception as exc:
+        if verbose:
+            raise
+        raise TrainingFailed(
+            f"{loaded.path}: building the model failed: {_first_line(exc)} "
+            "(--verbose shows the traceback)"
+        ) from None
+
+
+def train(
+    loaded: LoadedConfig,
+    runs_dir: Path,
+    *,
+    command: Sequence[str],
+    verbose: bool = False,
+    echo: Echo = _say,
+    smoke: bool = False,
+    resume: ResumePoint | None = None,
+) -> RunResult:
+    """Run one config: build everything, fit, evaluate and record.
+
+    Args:
+        loaded: The validated config.
+        runs_dir: Runs go to ``runs_dir/<name>/<timestamp>/``.
+        command: The command line, recorded in run.json.
+        verbose: Keep TensorFlow's info logs and show tracebacks.
+        echo: Where cbrun's own lines go (stderr by default).
+        smoke: Two epochs of two batches each (validation and test likewise),
+            silently, with every callback built and fired.
+        resume: Continue this run instead of starting a new one.
+
+    Returns:
+        The result; its status is completed or stopped_early.
+
+    Raises:
+        ConfigError: Something in the config cannot be built (before a new
+            run dir is created, so no run is recorded).
+        TrainingFailed: Training raised or stopped on NaN (recorded).
+        Interrupted: SIGINT or SIGTERM (recorded).
+    """
+    built = _build(loaded, smoke=smoke, verbose=verbose)
+    if resume is None:
+        run_dir = create_run_dir(runs_dir, loaded.name)
+        _write_resolved_config(run_dir, loaded)
+    else:
+        run_dir = resume.run_dir
+    with run_lock(run_dir):
+        return _Run(loaded, built, run_dir, command, verbose, echo, smoke, resume).go()
+
+
+class _Run:
+    """One run inside its (locked) run directory."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        built: _Built,
+        run_dir: Path,
+        command: Sequence[str],
+        verbose: bool,
+        echo: Echo,
+        smoke: bool,
+        resume: ResumePoint | None,
+    ) -> None:
+        self.loaded = loaded
+        self.built = built
+        self.run_dir = run_dir
+        self.command = list(command)
+        self.verbose = verbose
+        self.echo = echo
+        self.smoke = smoke
+        self.resume = resume
+        self.manifest = runs.RunManifest(run_dir)
+
+    def go(self) -> RunResult:
+        self._open_record()
+        callbacks = self._callbacks()
+        recorder = self._recorder()
+        extra = self._backup(callbacks)
+        stop = _StopRequest()
+        self._fit(callbacks, [*extra, self._stop_checker(stop), recorder], stop)
+        return self._close(callbacks, recorder)
+
+    def _open_record(self) -> None:
+        config = self.loaded.experiment
+        self.echo(f"run dir: {self.run_dir}")
+        self.echo(f"data: {self.built.data.description}")
+        if self.resume is None:
+            self.manifest.start(
+                self.loaded.name, self.loaded.path, config.seed, self.command
+            )
+            return
+        record = self.manifest.resume(self.command)
+        entry = {
+            "at": runs.now_iso(),
+            "from_epoch": self.resume.epoch,
+            "overrides": list(self.resume.overrides),
+            "command": self.command,
+        }
+        self.manifest.update(
+            resumes=[*record.resumes, entry],
+            epochs_run=self.resume.epoch,
+            best=self.resume.best,
+        )
+        runs.write_history(self.run_dir, self.resume.history)
+        self.echo(f"resuming after epoch {self.resume.epoch}")
+
+    def _callbacks(self) -> list[Any]:
+        from cbrun.build.callbacks import BuildContext, build_callbacks
+
+        config = self.loaded.experiment
+        samples = len(self.built.data.x_train)
+        context = BuildContext(
+            run_dir=self.run_dir,
+            train_samples=samples - int(samples * config.fit.validation_split),
+            batch_size=config.fit.batch_size or 32,
+            resumed_epochs=None if self.resume is None else self.resume.epoch,
+        )
+        try:
+            return build_callbacks(list(config.callbacks), context)
+        except BuildError as exc:
+            _finish_safely(self.manifest, runs.FAILED, error=exc.message)
+            problem = make_problem(
+                self.loaded.source, self.loaded.data, exc.path, exc.message
+            )
+            raise ConfigError([problem]) from None
+
+    def _recorder(self) -> Any:
+        from cbrun.build.recorder import RunRecorder
+
+        monitor, maximize = _monitor(self.loaded)
+
+        def on_epoch(
+            epochs_run: int,
+            history: dict[str, list[float]],
+            best: dict[str, Any] | None,
+        ) -> None:
+            runs.write_history(self.run_dir, history)
+            self.manifest.update(epochs_run=epochs_run, best=best)
+
+        if self.resume is None:
+            return RunRecorder(monitor, maximize, on_epoch)
+        return RunRecorder(
+            monitor,
+            maximize,
+            on_epoch,
+            initial_history=self.resume.history,
+            initial_best=self.resume.best,
+        )
+
+    def _backup(self, callbacks: list[Any]) -> list[Any]:
+        """Keras's BackupAndRestore plus cbrun's keeper of callback counters."""
+        if self.smoke:
+            return []
+        from cbrun.build.backup import CallbackStateKeeper
+
+        keras = self.built.keras
+        folder = self.run_dir / BACKUP_DIR
+        indexed = self._config_indexes(callbacks)
+        return [
+            keras.callbacks.BackupAndRestore(str(folder), double_checkpoint=True),
+            CallbackStateKeeper(folder, indexed, restore=self.resume is not None),
+        ]
+
+    def _config_indexes(self, callbacks: list[Any]) -> dict[int, Any]:
+        # build_callbacks skips History; map the rest back to config order.
+        positions = [
+            i
+            for i, c in enumerate(self.loaded.experiment.callbacks)
+            if c.type != "History"
+        ]
+        return dict(zip(positions, callbacks, strict=True))
+
+    def _stop_checker(self, stop: _StopRequest) -> Any:
+        keras = self.built.keras
+
+        class StopCheck(keras.callbacks.Callback):  # type: ignore[name-defined]
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                stop.check()
+
+            def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
+                stop.check()
+
+        return StopCheck()
+
+    def _fit(self, callbacks: list[Any], extra: list[Any], stop: _StopRequest) -> None:
+        recorder = extra[-1]
+        try:
+            with _signals_stop_training(stop):
+                self.built.model.fit(
+                    self.built.data.x_train,
+                    self.built.data.y_train,
+                    callbacks=[*callbacks, *extra],
+                    **self.built.fit_arguments,
+                )
+        except (KeyboardInterrupt, Interrupted) as exc:
+            if not isinstance(exc, Interrupted):
+                exc = Interrupted("SIGINT", ExitCode.INTERRUPTED)
+            _finish_safely(
+                self.manifest,
+                runs.INTERRUPTED,
+                history=recorder.history,
+                stop_reason=f"{exc.signal_name} after {recorder.epochs_run} epochs",
+                epochs_run=recorder.epochs_run,
+            )
+            self.echo(
+                f"interrupted by {exc.signal_name} after epoch {recorder.epochs_run}; "
+                f"continue with: cbrun train --resume {self.run_dir}"
+            )
+            raise exc from None
+        except Exception as exc:
+            status = runs.FAILED
+            if (
+                _nan_stopped(callbacks, {"loss": math.nan})
+                and "nan" in str(exc).lower()
+            ):
+                status = runs.TERMINATED_NAN
+            message = f"{type(exc).__name__}: {_first_line(exc)}"
+            _finish_safely(
+                self.manifest,
+                status,
+                history=recorder.history,
+                error=message,
+                epochs_run=recorder.epochs_run,
+            )
+            if self.verbose:
+                raise
+            raise TrainingFailed(f"training failed ({status}): {message}") from None
+
+    def _close(self, callbacks: list[Any], recorder: Any) -> RunResult:
+        if _nan_stopped(callbacks, recorder.last_logs):
+            _finish_safely(
+                self.manifest,
+                runs.TERMINATED_NAN,
+                stop_reason=f"TerminateOnNaN: loss became "
+                f"{recorder.last_logs.get('loss')} in epoch {recorder.epochs_run}",
+                epochs_run=recorder.epochs_run,
+            )
+            self.echo(f"stopped: the loss became NaN in epoch {recorder.epochs_run}")
+            raise TrainingFailed("training terminated on NaN loss (terminated_nan)")
+        epochs = self.built.fit_arguments["epochs"]
+        status, reason = _stop_reason(callbacks, recorder.epochs_run, epochs)
+        test_metrics = self._evaluate_and_save()
+        record = _finish_safely(
+            self.manifest, status, stop_reason=reason, test_metrics=test_metrics
+        )
+        self._report(reason, recorder.best, test_metrics)
+        return RunResult(self.run_dir, status, record, recorder.history)
+
+    def _evaluate_and_save(self) -> dict[str, float] | None:
+        data, model, fit = self.built.data, self.built.model, self.loaded.experiment.fit
+        try:
+            test_metrics = None
+            if data.x_test is not None:
+                evaluated = model.evaluate(
+                    data.x_test,
+                    data.y_test,
+                    verbose=0,
+                    return_dict=True,
+                    batch_size=fit.validation_batch_size or fit.batch_size,
+                    steps=SMOKE_STEPS if self.smoke else None,
+                )
+                test_metrics = {k: float(v) for k, v in evaluated.items()}
+            model.save(self.run_dir / "model.keras")
+        except Exception as exc:
+            message = f"after training: {type(exc).__name__}: {_first_line(exc)}"
+            _finish_safely(self.manifest, runs.FAILED, error=message)
+            if self.verbose:
+                raise
+            raise TrainingFailed(
+                f"{message} (the trained epochs are in {self.run_dir})"
+            ) from None
+        return test_metrics
+
+    def _report(
+        self,
+        reason: str,
+        best: dict[str, Any] | None,
+        test_metrics: dict[str, float] | None,
+    ) -> None:
+        self.echo(reason)
+        if best is not None:
+            self.echo(
+                f"best {best['monitor']}: {best['value']:.6g} at epoch {best['epoch']}"
+            )
+        if test_metrics:
+            self.echo(
+                "test: " + ", ".join(f"{k} {v:.6g}" for k, v in test_metrics.items())
+            )
+        self.echo(
+            f"files: {self.run_dir} (run.json, history.json, config.yaml, model.keras)"
+        )
 
 
 def default_command() -> list[str]:

@@ -40,15 +40,21 @@ class BuildContext:
         run_dir: Relative paths resolve inside it.
         train_samples: Training samples per epoch (after validation_split).
         batch_size: fit's batch size.
+        resumed_epochs: For a resumed run, the epochs already finished: logs
+            are appended to, cut to that many epochs first.
     """
 
     run_dir: Path
     train_samples: int
     batch_size: int
+    resumed_epochs: int | None = None
 
 
 def _resolve_paths(
-    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+    schema: CallbackSchema,
+    params: dict[str, Any],
+    context: BuildContext,
+    where: ConfigPath,
 ) -> dict[str, Any]:
     for field in schema.path_fields:
         try:
@@ -57,7 +63,9 @@ def _resolve_paths(
             raise BuildError(str(exc), (*where, field)) from None
         # A file's folder, or the folder itself, must exist: CSVLogger and
         # checkpoints do not create their folders.
-        folder = target if field in ("log_dir", "backup_dir", "directory") else target.parent
+        folder = (
+            target if field in ("log_dir", "backup_dir", "directory") else target.parent
+        )
         folder.mkdir(parents=True, exist_ok=True)
         params[field] = str(target)
     return params
@@ -77,7 +85,10 @@ def _schedule_function(
 
 
 def _build_scheduler(
-    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+    schema: CallbackSchema,
+    params: dict[str, Any],
+    context: BuildContext,
+    where: ConfigPath,
 ) -> keras.callbacks.Callback:
     assert isinstance(schema, LearningRateSchedulerSchema)
     return keras.callbacks.LearningRateScheduler(
@@ -86,7 +97,10 @@ def _build_scheduler(
 
 
 def _build_lambda(
-    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+    schema: CallbackSchema,
+    params: dict[str, Any],
+    context: BuildContext,
+    where: ConfigPath,
 ) -> keras.callbacks.Callback:
     assert isinstance(schema, LambdaCallbackSchema)
     hooks = {
@@ -98,7 +112,10 @@ def _build_lambda(
 
 
 def _build_checkpoint(
-    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+    schema: CallbackSchema,
+    params: dict[str, Any],
+    context: BuildContext,
+    where: ConfigPath,
 ) -> keras.callbacks.Callback:
     assert isinstance(schema, ModelCheckpointSchema)
     return PeriodicModelCheckpoint(
@@ -109,7 +126,10 @@ def _build_checkpoint(
 
 
 def _build_base_logger(
-    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+    schema: CallbackSchema,
+    params: dict[str, Any],
+    context: BuildContext,
+    where: ConfigPath,
 ) -> keras.callbacks.Callback:
     assert isinstance(schema, BaseLoggerSchema)
     samples, size = context.train_samples, context.batch_size
@@ -121,7 +141,10 @@ def _build_base_logger(
 
 
 def _build_custom(
-    schema: CallbackSchema, params: dict[str, Any], context: BuildContext, where: ConfigPath
+    schema: CallbackSchema,
+    params: dict[str, Any],
+    context: BuildContext,
+    where: ConfigPath,
 ) -> keras.callbacks.Callback:
     cls = import_object(schema.type, (*where, "type"))
     if not (inspect.isclass(cls) and issubclass(cls, keras.callbacks.Callback)):
@@ -143,7 +166,30 @@ def _build_custom(
 Builder = Callable[
     [CallbackSchema, dict[str, Any], BuildContext, ConfigPath], keras.callbacks.Callback
 ]
+
+
+def _build_csv_logger(
+    schema: CallbackSchema,
+    params: dict[str, Any],
+    context: BuildContext,
+    where: ConfigPath,
+) -> keras.callbacks.Callback:
+    if context.resumed_epochs is not None:
+        _cut_csv(Path(params["filename"]), context.resumed_epochs)
+        params = {**params, "append": True}
+    return keras.callbacks.CSVLogger(**params)
+
+
+def _cut_csv(path: Path, epochs: int) -> None:
+    """Keep the header and the first ``epochs`` rows of a CSV log."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[: 1 + epochs]), encoding="utf-8")
+
+
 _BUILDERS: dict[str, Builder] = {
+    "CSVLogger": _build_csv_logger,
     "LearningRateScheduler": _build_scheduler,
     "LambdaCallback": _build_lambda,
     "ModelCheckpoint": _build_checkpoint,

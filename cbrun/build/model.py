@@ -109,7 +109,9 @@ def build_optimizer(spec: str | OptimizerObject) -> Any:
         return keras.optimizers.get(spec)
     params = dict(spec.model_extra or {})
     if isinstance(spec.learning_rate, ScheduleObject):
-        params["learning_rate"] = _schedule(spec.learning_rate, (*where, "learning_rate"))
+        params["learning_rate"] = _schedule(
+            spec.learning_rate, (*where, "learning_rate")
+        )
     elif spec.learning_rate is not None:
         params["learning_rate"] = spec.learning_rate
     cls = (

@@ -21,6 +21,7 @@ class RunRecorder(keras.callbacks.Callback):
         maximize: Whether larger is better for ``monitor``.
         on_epoch: Called with ``(epochs_run, history, best)`` after each epoch.
         initial_history: History to append to (a resumed run).
+        initial_best: The best so far (a resumed run).
     """
 
     def __init__(
@@ -29,6 +30,7 @@ class RunRecorder(keras.callbacks.Callback):
         maximize: bool,
         on_epoch: Callable[[int, dict[str, list[float]], dict[str, Any] | None], None],
         initial_history: dict[str, list[float]] | None = None,
+        initial_best: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.monitor = monitor
@@ -37,8 +39,8 @@ class RunRecorder(keras.callbacks.Callback):
         self.history: dict[str, list[float]] = {
             k: list(v) for k, v in (initial_history or {}).items()
         }
-        self.best: dict[str, Any] | None = None
-        self.epochs_run = 0
+        self.best: dict[str, Any] | None = initial_best
+        self.epochs_run = max((len(v) for v in self.history.values()), default=0)
         self.last_logs: dict[str, float] = {}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

@@ -31,6 +31,8 @@ class LoadedConfig:
         source: Where each value came from.
         warnings: Problems that do not stop a run.
         overrides: The ``--set`` strings applied.
+        import_root: The folder user code is imported from and relative data
+            paths resolve against; defaults to the config file's folder.
     """
 
     path: Path
@@ -39,6 +41,12 @@ class LoadedConfig:
     source: SourceMap
     warnings: list[Problem] = field(default_factory=list)
     overrides: tuple[str, ...] = ()
+    import_root: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        """Where user code and relative data paths are found."""
+        return self.import_root or self.path.parent
 
     @property
     def name(self) -> str:

@@ -323,11 +323,11 @@ def format_table(rows: Sequence[RunSummary]) -> str:
     lines = [_join_row(list(_HEADERS), widths)]
     lines.extend(_join_row(c, widths) for c in cells)
     footer = _footer(rows)
-    return "\n".join(lines + ([""] + footer if footer else []))
+    return "\n".join(lines + (["", *footer] if footer else []))
 
 
 def rows_as_json(rows: Sequence[RunSummary]) -> str:
-    """Render runs as a JSON list of objects with stable keys (see :meth:`RunSummary.as_dict`)."""
+    """Render runs as a JSON list of objects, keys as in :meth:`RunSummary.as_dict`."""
     return json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False)
 
 

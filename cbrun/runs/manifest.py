@@ -119,6 +119,8 @@ class RunRecord:
         pid: The training process's id.
         host: The machine's host name.
         error: The error message of a failed run, or None.
+        resumes: One entry per ``--resume``: ``{at, from_epoch, overrides,
+            command}``.
     """
 
     name: str
@@ -137,6 +139,7 @@ class RunRecord:
     pid: int | None = None
     host: str | None = None
     error: str | None = None
+    resumes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form, fields in declaration order."""
@@ -198,6 +201,7 @@ _FIELD_TYPES: Final[dict[str, tuple[type | None, ...]]] = {
     "command": (list,),
     "pid": (int, None),
     "host": (str, None),
+    "resumes": (list,),
     "error": (str, None),
 }
 _FIELD_TYPE_NAMES: Final = {

@@ -48,7 +48,7 @@ def show_run(run_dir: Path) -> str:
     run_dir = require_run_dir(run_dir)
     summary = summarize(run_dir)
     sections = [
-        "\n".join(_summary_lines(summary) + [_history_line(run_dir)]),
+        "\n".join([*_summary_lines(summary), _history_line(run_dir)]),
         _config_section(run_dir),
         _files_section(run_dir),
     ]
@@ -83,6 +83,7 @@ def _record_fields(s: RunSummary, r: RunRecord) -> list[tuple[str, str | None]]:
         ("ended", format_started(r.ended_at) if r.ended_at else None),
         ("duration", format_duration(s.duration)),
         ("epochs", str(r.epochs_run)),
+        ("resumed", f"{len(r.resumes)} time(s)" if r.resumes else None),
         ("best", format_best(s.best) if s.best else None),
         ("test", format_metrics(s.test_metrics) if s.test_metrics else None),
         ("seed", None if r.seed is None else str(r.seed)),
@@ -137,9 +138,9 @@ def _count_files(folder: Path) -> int:
 
 
 def _size(entry: os.DirEntry[str]) -> str:
-    size = 0
+    size = 0.0
     with contextlib.suppress(OSError):
-        size = entry.stat().st_size
+        size = float(entry.stat().st_size)
     for unit in ("B", "kB", "MB"):
         if size < 1000:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"

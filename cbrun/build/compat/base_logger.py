@@ -40,7 +40,9 @@ class BaseLogger(keras.callbacks.Callback):
         self._totals = {}
         self._last = {}
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+    def on_train_batch_end(
+        self, batch: int, logs: dict[str, Any] | None = None
+    ) -> None:
         """Add one batch's values, weighted by its size."""
         size = self._batch_size_of(batch)
         self._seen += size

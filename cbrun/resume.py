@@ -1,0 +1,182 @@
+"""``cbrun train --resume RUN_DIR``: check a run can continue, and from where.
+
+A run continues from its last finished epoch with its own ``config.yaml``:
+Keras's ``BackupAndRestore`` brings back the model, the optimizer and the epoch
+counter, cbrun's state keeper the callbacks' counters, and the history is cut
+to the backed-up epochs so nothing is duplicated or missing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cbrun.config.loading import LoadedConfig, load_config
+from cbrun.errors import CbrunError, ConfigError, ExitCode
+from cbrun.runs import manifest as runs
+from cbrun.runs.atomic import RunFileError
+
+# What may change when a run continues: how long it trains and how it prints.
+SAFE_OVERRIDES = ("fit.epochs", "fit.verbose")
+BACKUP_DIR = "backup"
+
+
+class ResumeError(CbrunError):
+    """The run cannot be resumed; the message says why and what to do."""
+
+    exit_code = ExitCode.INVALID_CONFIG
+
+
+class AlreadyFinished(CbrunError):
+    """The run ended well; there is nothing to resume (exit code 0)."""
+
+    exit_code = ExitCode.OK
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _check_record(run_dir: Path, record: runs.RunRecord) -> None:
+    if record.status in (runs.COMPLETED, runs.STOPPED_EARLY):
+        raise AlreadyFinished(
+            f"{run_dir} already finished ({record.status}, {record.epochs_run} "
+            "epochs); nothing to resume. To train longer, start a new run from "
+            "its config.yaml"
+        )
+    if record.status == runs.TERMINATED_NAN:
+        raise ResumeError(
+            f"{run_dir} stopped on a NaN loss; resuming would repeat it. Lower "
+            "the learning rate and start a new run"
+        )
+    if (
+        record.status == runs.RUNNING
+        and record.pid is not None
+        and record.host == socket.gethostname()
+        and record.pid != os.getpid()
+        and _pid_alive(record.pid)
+    ):
+        raise ResumeError(f"{run_dir} is still running (pid {record.pid})")
+
+
+def _check_overrides(overrides: Sequence[str]) -> None:
+    for override in overrides:
+        key = override.partition("=")[0].strip()
+        if key not in SAFE_OVERRIDES:
+            raise ResumeError(
+                f"--set {override}: only {', '.join(SAFE_OVERRIDES)} can change "
+                "when resuming (the rest would make a different run); start a new "
+                "run for other changes"
+            )
+
+
+def _load_own_config(
+    run_dir: Path, record: runs.RunRecord, overrides: Sequence[str]
+) -> LoadedConfig:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise ResumeError(f"{run_dir} has no config.yaml; it cannot be resumed")
+    try:
+        loaded = load_config(path, overrides)
+    except ConfigError as exc:
+        written_by = record.versions.get("cbrun") or "an unknown version"
+        from cbrun import __version__
+
+        raise ResumeError(
+            f"{path} was written by cbrun {written_by} and does not load with "
+            f"cbrun {__version__}:\n{exc}"
+        ) from None
+    # The run's user code lives beside its original config, not in the run dir.
+    original = Path(record.config_file).parent
+    loaded.import_root = original if original.is_dir() else None
+    return loaded
+
+
+def _cut_history(history: dict[str, list[Any]], epochs: int) -> dict[str, list[float]]:
+    return {
+        k: [float("nan") if v is None else v for v in values[:epochs]]
+        for k, values in history.items()
+    }
+
+
+def _best_within(best: dict[str, Any] | None, epochs: int) -> dict[str, Any] | None:
+    if best is None or int(best.get("epoch", 0)) > epochs:
+        return None
+    return dict(best)
+
+
+def prepare_resume(run_dir: Path, overrides: Sequence[str]) -> tuple[LoadedConfig, Any]:
+    """Check that ``run_dir`` can continue and work out from where.
+
+    Returns:
+        The run's own config (with the safe overrides) and a
+        :class:`cbrun.train.ResumePoint`.
+
+    Raises:
+        ResumeError: Not a run dir, a corrupt record, a NaN run, a live
+            run, an unsafe override, an incompatible config, a lost backup.
+        AlreadyFinished: The run ended well.
+    """
+    from cbrun.train import ResumePoint
+
+    if not (run_dir / runs.RUN_FILE).is_file():
+        raise ResumeError(
+            f"{run_dir} is not a run directory (it has no run.json); give a folder "
+            "like runs/<name>/<YYYYmmdd-HHMMSS>"
+        )
+    try:
+        record = runs.load_record(run_dir)
+    except RunFileError as exc:
+        raise ResumeError(f"cannot read the run's record: {exc}") from None
+    _check_record(run_dir, record)
+    _check_overrides(overrides)
+    loaded = _load_own_config(run_dir, record, overrides)
+    epoch = _backup_epoch(run_dir)
+    if epoch is None:
+        if record.epochs_run > 0:
+            raise ResumeError(
+                f"{run_dir}/{BACKUP_DIR} is gone, so the model and optimizer of "
+                f"epoch {record.epochs_run} cannot be restored; start a new run "
+                "(with model.path set to a checkpoint of this run's, if it saved "
+                "one)"
+            )
+        epoch = 0
+    planned = loaded.experiment.fit.epochs
+    if epoch >= planned:
+        raise ResumeError(
+            f"{run_dir} has trained {epoch} of fit.epochs={planned}; to train "
+            f"longer, add --set fit.epochs={epoch + 10}"
+        )
+    try:
+        history = runs.load_history(run_dir)
+    except RunFileError:
+        history = {}
+    return loaded, ResumePoint(
+        run_dir=run_dir,
+        epoch=epoch,
+        history=_cut_history(history, epoch),
+        best=_best_within(dict(record.best) if record.best else None, epoch),
+        overrides=tuple(overrides),
+    )
+
+
+def _backup_epoch(run_dir: Path) -> int | None:
+    import json
+
+    folder = run_dir / BACKUP_DIR
+    metadata = folder / "training_metadata.json"
+    if not (folder / "latest.weights.h5").is_file() or not metadata.is_file():
+        return None
+    try:
+        return int(json.loads(metadata.read_text())["epoch"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return None

@@ -1,0 +1,335 @@
+"""``cbrun plot`` and ``history.png``: metrics per epoch, one panel per metric.
+
+Panels follow the callbacks tutorial: accuracy-like metrics on top, the
+losses below them, the learning rate last (log scale, only when it changed).
+Each panel holds a metric and its ``val_`` twin. A star marks run.json's best
+epoch on the monitored metric, a dotted line the last epoch of an early stop.
+Several runs are overlaid, one colour per run (train solid, validation
+dashed), labelled ``name/stamp``.
+
+matplotlib is imported only inside the drawing function, and only its
+object-oriented API (``Figure``, Agg canvas) is used: no pyplot state, no
+display needed.
+
+Example:
+    ::
+
+        plot_runs([Path("runs/mnist/20261126-150248")], Path("mnist.png"),
+                  metrics=["loss", "accuracy"])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from cbrun.runs.atomic import MissingFileError
+from cbrun.runs.listing import RunsError, RunSummary, require_run_dir, summarize
+from cbrun.runs.manifest import STOPPED_EARLY, load_history
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "DPI",
+    "HISTORY_PLOT",
+    "LEARNING_RATE_KEYS",
+    "PANEL_HEIGHT",
+    "PANEL_WIDTH",
+    "Panel",
+    "default_output",
+    "plot_runs",
+    "save_history_plot",
+]
+
+HISTORY_PLOT: Final = "history.png"
+LEARNING_RATE_KEYS: Final = ("learning_rate", "lr")
+PANEL_WIDTH: Final = 640
+"""Figure width in pixels (6.4 in at :data:`DPI`)."""
+PANEL_HEIGHT: Final = 240
+"""Height of one panel in pixels (2.4 in at :data:`DPI`)."""
+DPI: Final = 100
+_VAL: Final = "val_"
+_MARKER_LIMIT: Final = 30  # draw point markers when a curve has this few epochs
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One subplot.
+
+    Attributes:
+        title: The y-axis label: the metric's base name (``loss`` for
+            ``loss`` and ``val_loss``) or the learning rate key.
+        keys: The history keys drawn in it.
+        learning_rate: Whether it is the learning rate panel (log scale
+            when every value is positive).
+    """
+
+    title: str
+    keys: tuple[str, ...]
+    learning_rate: bool = False
+
+
+@dataclass(frozen=True)
+class _Run:
+    summary: RunSummary
+    history: dict[str, list[float | None]]
+
+
+def plot_runs(
+    run_dirs: Sequence[Path], output: Path, metrics: Sequence[str] | None = None
+) -> Path:
+    """Draw the history of one or more runs into one image.
+
+    Args:
+        run_dirs: Run dirs; several are overlaid with a legend.
+        output: The image file; its suffix picks the format (``.png``,
+            ``.svg``, ``.pdf``, ...). Its folder must exist.
+        metrics: Panels to draw, in this order: base names (``loss`` draws
+            ``loss`` and ``val_loss``), exact keys (``val_loss`` alone) or
+            ``learning_rate``. Defaults to every metric, tutorial order.
+
+    Returns:
+        ``output``.
+
+    Raises:
+        RunsError: A path is not a run dir, a run has no history yet, a
+            metric is unknown (the message lists those that exist), or
+            ``output`` cannot be written.
+        CorruptFileError: A history.json is not a mapping of lists of numbers.
+    """
+    if not run_dirs:
+        raise RunsError("no run dir given; pass one or more RUN_DIRs")
+    _check_output(Path(output))
+    runs = [_load_run(require_run_dir(d)) for d in run_dirs]
+    panels = select_panels(runs, metrics) if metrics else default_panels(runs)
+    if not panels:
+        raise RunsError(
+            f"nothing to plot: the history of {runs[0].summary.run_dir} is empty"
+        )
+    _render(runs, panels, Path(output))
+    return Path(output)
+
+
+def save_history_plot(run_dir: Path) -> Path | None:
+    """Write ``run_dir/history.png`` with every metric; never raises.
+
+    Called at the end of training. Any problem (no history yet, an odd or
+    corrupt history, matplotlib failing) is swallowed: the plot is a
+    convenience and must not turn a finished run into a failure.
+
+    Args:
+        run_dir: The run dir.
+
+    Returns:
+        The image written, or None when there was nothing to plot or it failed.
+    """
+    try:
+        run = _load_run(Path(run_dir))
+        panels = default_panels([run])
+        if not any(_finite(run.history.get(k, [])) for p in panels for k in p.keys):
+            return None
+        output = Path(run_dir) / HISTORY_PLOT
+        _render([run], panels, output)
+        return output
+    except Exception:  # by contract: a plot never fails the run
+        return None
+
+
+def default_output(run_dirs: Sequence[Path]) -> Path:
+    """Where ``cbrun plot`` writes without ``-o``.
+
+    One run: its own ``history.png`` (redrawn). Several: ``runs.png`` in the
+    current folder.
+    """
+    if len(run_dirs) == 1:
+        return Path(run_dirs[0]) / HISTORY_PLOT
+    return Path("runs.png")
+
+
+def default_panels(runs: Sequence[_Run]) -> list[Panel]:
+    """All metrics: accuracy-like first, then losses, then the learning rate.
+
+    The learning rate gets a panel only if it changed in some run.
+    """
+    keys = _all_keys(runs)
+    metrics: list[Panel] = []
+    losses: list[Panel] = []
+    rates: list[Panel] = []
+    for base in dict.fromkeys(_base(k) for k in keys if k not in LEARNING_RATE_KEYS):
+        panel = Panel(base, tuple(k for k in (base, _VAL + base) if k in keys))
+        (losses if base == "loss" or base.endswith("_loss") else metrics).append(panel)
+    for key in LEARNING_RATE_KEYS:
+        if key in keys and any(
+            len(set(_finite(r.history.get(key, [])))) > 1 for r in runs
+        ):
+            rates.append(Panel(key, (key,), learning_rate=True))
+    return metrics + losses + rates
+
+
+def select_panels(runs: Sequence[_Run], metrics: Sequence[str]) -> list[Panel]:
+    """The panels for the metrics asked for, in that order.
+
+    Raises:
+        RunsError: A metric is in no run's history; the message lists them.
+    """
+    keys = _all_keys(runs)
+    panels: list[Panel] = []
+    for name in metrics:
+        if name in LEARNING_RATE_KEYS and name in keys:
+            panel = Panel(name, (name,), learning_rate=True)
+        elif name in keys or _VAL + name in keys:
+            wanted = (name,) if name.startswith(_VAL) else (name, _VAL + name)
+            panel = Panel(_base(name), tuple(k for k in wanted if k in keys))
+        else:
+            raise _unknown_metric(name, keys, runs)
+        if panel not in panels:
+            panels.append(panel)
+    return panels
+
+
+def _unknown_metric(name: str, keys: list[str], runs: Sequence[_Run]) -> RunsError:
+    from cbrun.config.suggest import did_you_mean
+
+    names = list(dict.fromkeys([*(_base(k) for k in keys), *keys]))
+    where = runs[0].summary.run_dir if len(runs) == 1 else f"{len(runs)} runs"
+    return RunsError(
+        f"unknown metric {name!r}{did_you_mean(name, names)}; the history of "
+        f"{where} has: {', '.join(keys)}"
+    )
+
+
+def _load_run(run_dir: Path) -> _Run:
+    try:
+        history = load_history(run_dir)
+    except MissingFileError:
+        raise RunsError(
+            f"{run_dir} has no history yet (no epoch finished): nothing to plot"
+        ) from None
+    return _Run(summarize(run_dir), history)
+
+
+def _check_output(output: Path) -> None:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = output.suffix[1:].lower()
+    if suffix not in formats:
+        raise RunsError(
+            f"cannot write a plot to {output}: give a file name ending in "
+            f".png (or one of {', '.join('.' + f for f in sorted(formats))})"
+        )
+    if not output.parent.is_dir():
+        raise RunsError(f"cannot write {output}: folder {output.parent} does not exist")
+
+
+def _render(runs: Sequence[_Run], panels: Sequence[Panel], output: Path) -> None:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    size = (PANEL_WIDTH / DPI, PANEL_HEIGHT * len(panels) / DPI)
+    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, panel in zip(axes, panels, strict=True):
+        for index, run in enumerate(runs):
+            _draw_run(ax, panel, run, index, single=len(runs) == 1)
+        _style(ax, panel, runs)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1].set_xlabel("epoch")
+    if len(runs) == 1:
+        fig.suptitle(runs[0].summary.label, fontsize="medium")
+    try:
+        fig.savefig(output, dpi=DPI)
+    except OSError as exc:
+        raise RunsError(f"cannot write {output} ({exc.strerror or exc})") from None
+
+
+def _draw_run(ax: Axes, panel: Panel, run: _Run, index: int, single: bool) -> None:
+    prefix = "" if single else f"{run.summary.label} "
+    for n, key in enumerate(panel.keys):
+        values = run.history.get(key)
+        if not values:
+            continue
+        ys = [math.nan if v is None else float(v) for v in values]
+        color = f"C{n}" if single else f"C{index % 10}"
+        ax.plot(
+            range(1, len(ys) + 1),
+            ys,
+            color=color,
+            linestyle="--" if key.startswith(_VAL) else "-",
+            marker="o" if len(ys) <= _MARKER_LIMIT else None,
+            markersize=3,
+            label=(
+                run.summary.label
+                if panel.learning_rate and not single
+                else prefix + key
+            ),
+        )
+    _mark_best(ax, panel, run, "C3" if single else f"C{index % 10}", prefix)
+    _mark_early_stop(ax, run, "0.4" if single else f"C{index % 10}", prefix)
+
+
+def _mark_best(ax: Axes, panel: Panel, run: _Run, color: str, prefix: str) -> None:
+    best = run.summary.best
+    if not best or best.get("monitor") not in panel.keys:
+        return
+    epoch = best.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+        return
+    value = best.get("value")
+    if not isinstance(value, int | float):
+        series = run.history.get(str(best["monitor"]), [])
+        value = series[epoch - 1] if epoch <= len(series) else None
+    if value is None or not math.isfinite(value):
+        return
+    ax.plot(
+        [epoch],
+        [value],
+        marker="*",
+        markersize=11,
+        color=color,
+        markeredgecolor="black",
+        linestyle="none",
+        label=f"{prefix}best {best['monitor']} @{epoch}",
+    )
+
+
+def _mark_early_stop(ax: Axes, run: _Run, color: str, prefix: str) -> None:
+    if run.summary.status != STOPPED_EARLY:
+        return
+    last = run.summary.epochs_run or max(map(len, run.history.values()), default=0)
+    if last > 0:
+        ax.axvline(
+            last, color=color, linestyle=":", label=f"{prefix}early stop @{last}"
+        )
+
+
+def _style(ax: Axes, panel: Panel, runs: Sequence[_Run]) -> None:
+    ax.set_ylabel(panel.title)
+    ax.grid(alpha=0.3)
+    if panel.learning_rate and _all_positive(panel, runs):
+        ax.set_yscale("log")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+
+
+def _all_positive(panel: Panel, runs: Sequence[_Run]) -> bool:
+    values = [
+        v for r in runs for k in panel.keys for v in _finite(r.history.get(k, []))
+    ]
+    return bool(values) and min(values) > 0
+
+
+def _all_keys(runs: Sequence[_Run]) -> list[str]:
+    return list(dict.fromkeys(k for r in runs for k in r.history))
+
+
+def _base(key: str) -> str:
+    return key[len(_VAL) :] if key.startswith(_VAL) else key
+
+
+def _finite(values: Sequence[float | None]) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(v)]
