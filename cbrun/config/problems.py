@@ -90,8 +90,12 @@ def schema_at(path: ConfigPath, data: Any) -> type[BaseModel] | None:
     return None
 
 
-def _data_path(loc: tuple[int | str, ...], data: Any) -> ConfigPath:
-    """Map pydantic's ``loc`` to a path in the data, dropping union tags."""
+def _data_path(loc: tuple[int | str, ...], data: Any, kind: str) -> ConfigPath:
+    """Map pydantic's ``loc`` to a path in the data, dropping union tags.
+
+    A last element that is not in the data is kept only for a missing key;
+    otherwise it names a union member (``str``, a model's name).
+    """
     path: list[str | int] = []
     current = data
     for index, part in enumerate(loc):
@@ -100,7 +104,12 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> ConfigPath:
         if not is_absent(found):
             current = found
             path.append(part)
-        elif last and isinstance(current, dict) and isinstance(part, str):
+        elif (
+            last
+            and kind == "missing"
+            and isinstance(current, dict)
+            and isinstance(part, str)
+        ):
             path.append(part)  # a missing key
     return tuple(path)
 
@@ -210,7 +219,7 @@ def problems_from_validation(
     string or a mapping"), and dropped where another member got further.
     """
     located: list[tuple[ConfigPath, ErrorDetails]] = [
-        (_data_path(error["loc"], data), error) for error in exc.errors()
+        (_data_path(error["loc"], data, error["type"]), error) for error in exc.errors()
     ]
     deeper = {path[:n] for path, _ in located for n in range(len(path))}
     merged: dict[ConfigPath, list[ErrorDetails]] = {}

@@ -9,6 +9,7 @@ stop alias bombs and runaway nesting early.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ _SCALAR_TAGS = {
     for name in ("str", "int", "float", "bool", "null", "timestamp")
 }
 _MERGE_TAG = _STANDARD_TAG_PREFIX + "merge"
+_STR_TAG = _STANDARD_TAG_PREFIX + "str"
+# YAML 1.2 floats that PyYAML's YAML 1.1 resolver leaves as strings: 1e-3, 1.0e30.
+_FLOAT_12 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,9 @@ class _Builder:
             ]
         if node.tag not in _SCALAR_TAGS:
             self._reject_tag(node)
+        if node.tag == _STR_TAG and node.style is None and _FLOAT_12.match(node.value):
+            # Unquoted 1e-3 is a number to every YAML 1.2 reader and to users.
+            return float(node.value)
         return self._loader.construct_object(node, deep=True)
 
     def _check_tag(self, node: yaml.Node, expected: str) -> None:

@@ -76,7 +76,7 @@ def config_differences(a: Any, b: Any) -> list[str]:
 
     Keys are dotted, list items indexed: ``callbacks[0].patience: 3 -> 5``.
     A key on one side only shows ``(absent)`` on the other. Order: A's keys,
-    then the keys only B has.
+    each key only B has right after the key it follows in B.
 
     Args:
         a: The first config (parsed YAML).
@@ -87,7 +87,7 @@ def config_differences(a: Any, b: Any) -> list[str]:
     """
     flat_a, flat_b = flatten(a), flatten(b)
     lines = []
-    for key in dict.fromkeys([*flat_a, *flat_b]):
+    for key in _merged_order(list(flat_a), list(flat_b)):
         old = _show(flat_a[key]) if key in flat_a else ABSENT
         new = _show(flat_b[key]) if key in flat_b else ABSENT
         if (
@@ -97,6 +97,20 @@ def config_differences(a: Any, b: Any) -> list[str]:
         ):
             lines.append(f"{key or '(config)'}: {old} -> {new}")
     return lines
+
+
+def _merged_order(keys_a: list[str], keys_b: list[str]) -> list[str]:
+    """A's keys in order, with B's other keys after their predecessor in B."""
+    merged = list(keys_a)
+    known = set(merged)
+    previous: str | None = None
+    for key in keys_b:
+        if key not in known:
+            at = merged.index(previous) + 1 if previous is not None else 0
+            merged.insert(at, key)
+            known.add(key)
+        previous = key
+    return merged
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -188,19 +188,19 @@ def find_run_dirs(runs_dir: Path) -> list[Path]:
     runs_dir = Path(runs_dir)
     if not runs_dir.exists():
         raise RunsError(
-            f"runs dir {runs_dir} does not exist; pass the folder given to "
-            "`cbrun train --runs-dir` (default: runs)"
+            f"runs dir {runs_dir} does not exist{_sibling_hint(runs_dir)}; pass "
+            "the folder given to `cbrun train --runs-dir` (default: runs)"
         )
     if not runs_dir.is_dir():
         raise RunsError(f"{runs_dir} is not a folder; {RUN_DIR_CONTENT}")
-    if (runs_dir / RUN_FILE).is_file():
+    if _is_run_dir(runs_dir):
         return [runs_dir]
     found: list[Path] = []
     for child in _subfolders(runs_dir):
-        if (child / RUN_FILE).is_file():
+        if _is_run_dir(child):
             found.append(child)
         else:
-            found.extend(g for g in _subfolders(child) if (g / RUN_FILE).is_file())
+            found.extend(filter(_is_run_dir, _subfolders(child)))
     return found
 
 
@@ -352,7 +352,7 @@ def require_run_dir(path: Path) -> Path:
         )
     if not path.is_dir():
         raise RunsError(f"{path} is not a run dir but a file; {RUN_DIR_CONTENT}")
-    if not (path / RUN_FILE).is_file():
+    if not _is_run_dir(path):
         raise RunsError(
             f"{path} is not a run dir (no {RUN_FILE}); {_inside_hint(path)}"
         )
@@ -410,6 +410,11 @@ def format_started(started_at: str | None) -> str:
 def resume_command(run_dir: Path) -> str:
     """Return the command that continues a dead or interrupted run."""
     return f"cbrun train --resume {run_dir}"
+
+
+def _is_run_dir(folder: Path) -> bool:
+    # os.path.isfile: False on any OSError (Path.is_file raises PermissionError).
+    return os.path.isfile(os.path.join(folder, RUN_FILE))
 
 
 def _subfolders(folder: Path) -> Iterator[Path]:

@@ -241,6 +241,8 @@ def _render(runs: Sequence[_Run], panels: Sequence[Panel], output: Path) -> None
     axes[-1].set_xlabel("epoch")
     if len(runs) == 1:
         fig.suptitle(runs[0].summary.label, fontsize="medium")
+    else:
+        fig.suptitle("solid: train, dashed: validation", fontsize="small")
     try:
         fig.savefig(output, dpi=DPI)
     except OSError as exc:
@@ -248,31 +250,34 @@ def _render(runs: Sequence[_Run], panels: Sequence[Panel], output: Path) -> None
 
 
 def _draw_run(ax: Axes, panel: Panel, run: _Run, index: int, single: bool) -> None:
-    prefix = "" if single else f"{run.summary.label} "
+    """Draw one run's curves and markers in one panel.
+
+    One run: a colour per curve, each labelled with its key. Several runs: a
+    colour per run, only its first curve labelled (with the run's label),
+    validation dashed.
+    """
+    labelled = False
     for n, key in enumerate(panel.keys):
         values = run.history.get(key)
         if not values:
             continue
         ys = [math.nan if v is None else float(v) for v in values]
-        color = f"C{n}" if single else f"C{index % 10}"
+        label = key if single else ("_nolegend_" if labelled else run.summary.label)
+        labelled = True
         ax.plot(
             range(1, len(ys) + 1),
             ys,
-            color=color,
+            color=f"C{n}" if single else f"C{index % 10}",
             linestyle="--" if key.startswith(_VAL) else "-",
             marker="o" if len(ys) <= _MARKER_LIMIT else None,
             markersize=3,
-            label=(
-                run.summary.label
-                if panel.learning_rate and not single
-                else prefix + key
-            ),
+            label=label,
         )
-    _mark_best(ax, panel, run, "C3" if single else f"C{index % 10}", prefix)
-    _mark_early_stop(ax, run, "0.4" if single else f"C{index % 10}", prefix)
+    _mark_best(ax, panel, run, "C3" if single else f"C{index % 10}", single)
+    _mark_early_stop(ax, run, "0.4" if single else f"C{index % 10}")
 
 
-def _mark_best(ax: Axes, panel: Panel, run: _Run, color: str, prefix: str) -> None:
+def _mark_best(ax: Axes, panel: Panel, run: _Run, color: str, single: bool) -> None:
     best = run.summary.best
     if not best or best.get("monitor") not in panel.keys:
         return
@@ -285,6 +290,7 @@ def _mark_best(ax: Axes, panel: Panel, run: _Run, color: str, prefix: str) -> No
         value = series[epoch - 1] if epoch <= len(series) else None
     if value is None or not math.isfinite(value):
         return
+    what = f"best {best['monitor']}" if single else "best"
     ax.plot(
         [epoch],
         [value],
@@ -293,18 +299,16 @@ def _mark_best(ax: Axes, panel: Panel, run: _Run, color: str, prefix: str) -> No
         color=color,
         markeredgecolor="black",
         linestyle="none",
-        label=f"{prefix}best {best['monitor']} @{epoch}",
+        label=f"{what} @{epoch}",
     )
 
 
-def _mark_early_stop(ax: Axes, run: _Run, color: str, prefix: str) -> None:
+def _mark_early_stop(ax: Axes, run: _Run, color: str) -> None:
     if run.summary.status != STOPPED_EARLY:
         return
     last = run.summary.epochs_run or max(map(len, run.history.values()), default=0)
     if last > 0:
-        ax.axvline(
-            last, color=color, linestyle=":", label=f"{prefix}early stop @{last}"
-        )
+        ax.axvline(last, color=color, linestyle=":", label=f"early stop @{last}")
 
 
 def _style(ax: Axes, panel: Panel, runs: Sequence[_Run]) -> None:
