@@ -42,7 +42,9 @@ data: {source: sklearn, name: iris, scale: 1.0e30}
 model:
   layers:
     - {type: Dense, units: 3, activation: softmax}
-compile: {optimizer: {type: SGD, learning_rate: 1.0e10}, loss: sparse_categorical_crossentropy}
+compile:
+  optimizer: {type: SGD, learning_rate: 1.0e10}
+  loss: sparse_categorical_crossentropy
 fit: {epochs: 3, verbose: 0}
 callbacks:
   - {type: TerminateOnNaN}

@@ -39,7 +39,12 @@ def schema_signature(name: str) -> list[tuple[str, object]]:
         if f != "type" and f not in schema.cbrun_additions
     ]
     return [
-        (f, inspect.Parameter.empty if default_of(schema, f) is ... else default_of(schema, f))
+        (
+            f,
+            inspect.Parameter.empty
+            if default_of(schema, f) is ...
+            else default_of(schema, f),
+        )
         for f in fields
     ]
 
