@@ -23,7 +23,7 @@ def _echo_err(message: str) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cbrun")
 def cli() -> None:
-    r"""Keras training runs from one reviewable YAML file.
+    """Keras training runs from one reviewable YAML file.
 
     \b
     Examples:
@@ -60,7 +60,7 @@ def cli() -> None:
 def validate(
     targets: tuple[str, ...], overrides: tuple[str, ...], output_format: str, deep: bool
 ) -> None:
-    r"""Check config files without importing TensorFlow or running their code.
+    """Check config files without importing TensorFlow or running their code.
 
     Reports every problem of every file as FILE:LINE:COL: where: what, with
     the fix. Directories are searched for *.yaml and *.yml. Exit code 0 when
@@ -173,7 +173,7 @@ def train(
     junit_xml: Path | None,
     resume_dir: Path | None,
 ) -> None:
-    r"""Train the model of each config, one run directory per run.
+    """Train the model of each config, one run directory per run.
 
     Every config is validated first; an invalid one stops everything before
     TensorFlow is imported (exit 1). Keras's progress goes to stdout, cbrun's
@@ -280,7 +280,7 @@ def _smoke(
 @cli.command()
 @click.argument("name", required=False)
 def callbacks(name: str | None) -> None:
-    r"""List the callbacks a config can use, or one callback's parameters.
+    """List the callbacks a config can use, or one callback's parameters.
 
     \b
     Examples:
@@ -330,7 +330,7 @@ def callbacks(name: str | None) -> None:
     help="Write to this file instead of stdout.",
 )
 def schema(output: Path | None) -> None:
-    r"""Print the JSON Schema of a config file, for editors' YAML plugins.
+    """Print the JSON Schema of a config file, for editors' YAML plugins.
 
     \b
     Examples:
@@ -349,6 +349,169 @@ def schema(output: Path | None) -> None:
     except OSError as exc:
         raise click.FileError(str(output), exc.strerror) from None
     _echo_err(f"wrote {output}")
+
+
+@cli.command("runs")
+@click.argument(
+    "runs_dir",
+    required=False,
+    default=Path("runs"),
+    type=click.Path(path_type=Path),
+    metavar="[RUNS_DIR]",
+)
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Only runs of this experiment; a pattern such as 'mnist*' works. Repeatable.",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    # cbrun.runs.listing.LISTED_STATUSES, spelt out to keep --help import-free.
+    type=click.Choice(
+        [
+            "running",
+            "completed",
+            "stopped_early",
+            "terminated_nan",
+            "failed",
+            "interrupted",
+            "dead",
+            "corrupt",
+        ]
+    ),
+    help="Only runs with this status. Repeatable. dead: running, but its "
+    "process on this machine is gone; corrupt: run.json is unreadable.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: aligned columns; json: a list of objects for tools.",
+)
+def runs_command(
+    runs_dir: Path,
+    names: tuple[str, ...],
+    statuses: tuple[str, ...],
+    output_format: str,
+) -> None:
+    """List the runs, newest first: status, epochs, best value, test metrics.
+
+    Reads only each run's run.json: fast, and no TensorFlow. RUNS_DIR
+    (default: runs) holds <name>/<time>/ run dirs; it may also be one
+    experiment's folder or one run dir. A running run whose process is gone
+    is listed as dead (resume it with cbrun train --resume RUN_DIR), a run
+    with an unreadable run.json as corrupt.
+
+    \b
+    Examples:
+      cbrun runs
+      cbrun runs /tmp/runs --name 'mnist*' --status stopped_early
+      cbrun runs --status dead
+      cbrun runs --format json
+    """
+    from cbrun.runs.listing import (
+        empty_message,
+        filter_runs,
+        format_table,
+        list_runs,
+        rows_as_json,
+    )
+
+    rows = list_runs(runs_dir)
+    shown = filter_runs(rows, names, statuses)
+    if output_format == "json":
+        click.echo(rows_as_json(shown))
+    elif shown:
+        click.echo(format_table(shown))
+    if not shown:
+        _echo_err(empty_message(runs_dir, rows, names, statuses))
+
+
+@cli.command("show")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def show_command(run_dir: Path) -> None:
+    """Show one run: its summary, resolved config (config.yaml) and files.
+
+    RUN_DIR is a folder holding run.json, as `cbrun runs` lists them. A
+    corrupt run.json or a missing history is reported, not fatal.
+
+    \b
+    Examples:
+      cbrun show runs/earlystop/20261126-150248
+      cbrun show /tmp/runs/mnist/20261126-093000-1
+    """
+    from cbrun.runs.show import show_run
+
+    click.echo(show_run(run_dir))
+
+
+@cli.command("plot")
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="RUN_DIR...",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The image (.png, .svg, .pdf, ...). Default: RUN_DIR/history.png "
+    "for one run, runs.png for several.",
+)
+@click.option(
+    "--metrics",
+    metavar="NAMES",
+    help="Comma-separated panels, in this order: loss,accuracy (each with its "
+    "val_ curve), val_loss (alone), learning_rate. Default: all, accuracy-like "
+    "first, then losses, then the learning rate if it changed.",
+)
+def plot_command(
+    run_dirs: tuple[Path, ...], output: Path | None, metrics: str | None
+) -> None:
+    """Plot metrics per epoch: one panel each, train and validation curves.
+
+    The learning rate gets its own panel (log scale) when it changed. A star
+    marks the best epoch of the monitored metric, a dotted line an early
+    stop. Several runs are overlaid, one colour each, labelled name/time.
+
+    \b
+    Examples:
+      cbrun plot runs/earlystop/20261126-150248
+      cbrun plot runs/earlystop/* -o earlystop.png --metrics loss,accuracy
+    """
+    from cbrun.runs.plots import default_output, plot_runs
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    written = plot_runs(list(run_dirs), output or default_output(run_dirs), names)
+    _echo_err(f"wrote {written}")
+
+
+@cli.command("compare")
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+def compare_command(run_a: Path, run_b: Path) -> None:
+    """Compare two runs: config differences, then metrics side by side.
+
+    Config differences come from each run's config.yaml as dotted keys
+    (fit.epochs: 10 -> 20, callbacks[0].patience: 3 -> 5). Metrics: status,
+    epochs run, duration, best value, the final value of every history
+    metric and the test metrics, with B - A.
+
+    \b
+    Examples:
+      cbrun compare runs/earlystop/20261126-150248 runs/earlystop/20261126-151002
+    """
+    from cbrun.runs.compare import compare_runs
+
+    click.echo(compare_runs(run_a, run_b))
 
 
 def main() -> None:

@@ -527,6 +527,10 @@ class _Run:
         record = _finish_safely(
             self.manifest, status, stop_reason=reason, test_metrics=test_metrics
         )
+        if not self.smoke:
+            from cbrun.runs.plots import save_history_plot
+
+            save_history_plot(self.run_dir)
         self._report(reason, recorder.best, test_metrics)
         return RunResult(self.run_dir, status, record, recorder.history)
 
@@ -571,7 +575,8 @@ class _Run:
                 "test: " + ", ".join(f"{k} {v:.6g}" for k, v in test_metrics.items())
             )
         self.echo(
-            f"files: {self.run_dir} (run.json, history.json, config.yaml, model.keras)"
+            f"files: {self.run_dir} (run.json, history.json, history.png, "
+            "config.yaml, model.keras)"
         )
 
 

@@ -144,7 +144,8 @@ class _Builder:
             ]
         if node.tag not in _SCALAR_TAGS:
             self._reject_tag(node)
-        if node.tag == _STR_TAG and node.style is None and _FLOAT_12.match(node.value):
+        plain = isinstance(node, yaml.ScalarNode) and node.style is None
+        if node.tag == _STR_TAG and plain and _FLOAT_12.match(node.value):
             # Unquoted 1e-3 is a number to every YAML 1.2 reader and to users.
             return float(node.value)
         return self._loader.construct_object(node, deep=True)
