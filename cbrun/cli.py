@@ -52,13 +52,23 @@ def cli() -> None:
     help="text: FILE:LINE:COL lines; json: one document for tools.",
 )
 @click.option(
+    "--no-user-code",
+    is_flag=True,
+    help="Refuse configs that name code to import (package.module:name); "
+    "also set by CBRUN_NO_USER_CODE=1. For configs you do not trust.",
+)
+@click.option(
     "--deep",
     is_flag=True,
     help="Also import Keras and your code and build the data shapes, model, "
     "optimizer and callbacks (no training).",
 )
 def validate(
-    targets: tuple[str, ...], overrides: tuple[str, ...], output_format: str, deep: bool
+    targets: tuple[str, ...],
+    overrides: tuple[str, ...],
+    output_format: str,
+    deep: bool,
+    no_user_code: bool,
 ) -> None:
     """Check config files without importing TensorFlow or running their code.
 
@@ -74,7 +84,9 @@ def validate(
       cbrun validate --deep configs/custom_callback.yaml
     """
     from cbrun.config.loading import find_configs, load_config
+    from cbrun.config.user_code import user_code_refused
 
+    allow = not user_code_refused(no_user_code)
     files, problems = find_configs(targets)
     results: list[dict[str, object]] = []
     invalid = 0
@@ -83,7 +95,7 @@ def validate(
         results.append({"file": problem.file, "valid": False, "problems": [problem]})
     for path in files:
         try:
-            loaded = load_config(path, overrides)
+            loaded = load_config(path, overrides, allow_user_code=allow)
         except ConfigError as exc:
             errors = [p for p in exc.problems if p.severity == "error"]
             invalid += 1 if errors else 0
@@ -156,6 +168,12 @@ def validate(
     help="With --smoke: write a JUnit XML report for CI.",
 )
 @click.option(
+    "--no-user-code",
+    is_flag=True,
+    help="Refuse configs that name code to import (package.module:name); "
+    "also set by CBRUN_NO_USER_CODE=1. For configs you do not trust.",
+)
+@click.option(
     "--resume",
     "resume_dir",
     type=click.Path(path_type=Path),
@@ -172,6 +190,7 @@ def train(
     smoke: bool,
     junit_xml: Path | None,
     resume_dir: Path | None,
+    no_user_code: bool,
 ) -> None:
     """Train the model of each config, one run directory per run.
 
@@ -189,17 +208,20 @@ def train(
     """
     if junit_xml is not None and not smoke:
         raise click.UsageError("--junit-xml needs --smoke")
+    from cbrun.config.user_code import user_code_refused
+
     if resume_dir is not None:
         if targets or smoke:
             raise click.UsageError("--resume takes no config files and no --smoke")
-        _resume(resume_dir, overrides, verbose)
+        _resume(resume_dir, overrides, verbose, not user_code_refused(no_user_code))
         return
     if not targets:
         raise click.UsageError("Missing argument 'CONFIG_OR_DIR...'.")
+    allow = not user_code_refused(no_user_code)
     if smoke:
         explicit = ctx.get_parameter_source("runs_dir")
         given = runs_dir if explicit is click.core.ParameterSource.COMMANDLINE else None
-        _smoke(targets, overrides, given, junit_xml)
+        _smoke(targets, overrides, given, junit_xml, allow)
         return
     from cbrun.config.loading import find_configs, load_config
     from cbrun.train import default_command
@@ -209,7 +231,7 @@ def train(
     loaded = []
     for path in files:
         try:
-            config = load_config(path, overrides)
+            config = load_config(path, overrides, allow_user_code=allow)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
@@ -234,13 +256,17 @@ def train(
     sys.exit(worst)
 
 
-def _resume(run_dir: Path, overrides: tuple[str, ...], verbose: bool) -> None:
+def _resume(
+    run_dir: Path, overrides: tuple[str, ...], verbose: bool, allow_user_code: bool
+) -> None:
     from cbrun.resume import AlreadyFinished, prepare_resume
     from cbrun.train import default_command
     from cbrun.train import train as run_training
 
     try:
-        loaded, point = prepare_resume(run_dir, overrides)
+        loaded, point = prepare_resume(
+            run_dir, overrides, allow_user_code=allow_user_code
+        )
     except AlreadyFinished as exc:
         _echo_err(f"cbrun: {exc}")
         sys.exit(ExitCode.OK)
@@ -256,6 +282,7 @@ def _smoke(
     overrides: tuple[str, ...],
     runs_dir: Path | None,
     junit_xml: Path | None,
+    allow_user_code: bool,
 ) -> None:
     import time
 
@@ -269,6 +296,7 @@ def _smoke(
         runs_dir,
         default_command(),
         report=lambda result: click.echo(smoke.format_line(result)),
+        allow_user_code=allow_user_code,
     )
     click.echo(smoke.summary(results, time.perf_counter() - start))
     if junit_xml is not None:

@@ -80,13 +80,16 @@ def _check_overrides(overrides: Sequence[str]) -> None:
 
 
 def _load_own_config(
-    run_dir: Path, record: runs.RunRecord, overrides: Sequence[str]
+    run_dir: Path,
+    record: runs.RunRecord,
+    overrides: Sequence[str],
+    allow_user_code: bool,
 ) -> LoadedConfig:
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise ResumeError(f"{run_dir} has no config.yaml; it cannot be resumed")
     try:
-        loaded = load_config(path, overrides)
+        loaded = load_config(path, overrides, allow_user_code=allow_user_code)
     except ConfigError as exc:
         written_by = record.versions.get("cbrun") or "an unknown version"
         from cbrun import __version__
@@ -114,7 +117,9 @@ def _best_within(best: dict[str, Any] | None, epochs: int) -> dict[str, Any] | N
     return dict(best)
 
 
-def prepare_resume(run_dir: Path, overrides: Sequence[str]) -> tuple[LoadedConfig, Any]:
+def prepare_resume(
+    run_dir: Path, overrides: Sequence[str], *, allow_user_code: bool = True
+) -> tuple[LoadedConfig, Any]:
     """Check that ``run_dir`` can continue and work out from where.
 
     Returns:
@@ -139,7 +144,7 @@ def prepare_resume(run_dir: Path, overrides: Sequence[str]) -> tuple[LoadedConfi
         raise ResumeError(f"cannot read the run's record: {exc}") from None
     _check_record(run_dir, record)
     _check_overrides(overrides)
-    loaded = _load_own_config(run_dir, record, overrides)
+    loaded = _load_own_config(run_dir, record, overrides, allow_user_code)
     epoch = _backup_epoch(run_dir)
     if epoch is None:
         if record.epochs_run > 0:

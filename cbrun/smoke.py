@@ -46,13 +46,17 @@ class SmokeResult:
 
 
 def _smoke_one(
-    path: Path, overrides: Sequence[str], runs_dir: Path, command: Sequence[str]
+    path: Path,
+    overrides: Sequence[str],
+    runs_dir: Path,
+    command: Sequence[str],
+    allow_user_code: bool,
 ) -> SmokeResult:
     from cbrun.train import train
 
     start = time.perf_counter()
     try:
-        loaded = load_config(path, overrides)
+        loaded = load_config(path, overrides, allow_user_code=allow_user_code)
         result = train(
             loaded, runs_dir, command=list(command), echo=lambda _: None, smoke=True
         )
@@ -77,6 +81,8 @@ def run_smoke(
     runs_dir: Path | None,
     command: Sequence[str],
     report: Callable[[SmokeResult], None],
+    *,
+    allow_user_code: bool = True,
 ) -> list[SmokeResult]:
     """Smoke-run every config; report each result as soon as it is known.
 
@@ -86,6 +92,7 @@ def run_smoke(
         runs_dir: Where runs go; a temporary folder (removed after) if None.
         command: The command line, for run.json.
         report: Called with each result.
+        allow_user_code: False fails configs that name code to import.
 
     Returns:
         The results, in order. Targets that name no config are failures.
@@ -104,7 +111,7 @@ def run_smoke(
         if files:
             _import_keras_once()
         for path in files:
-            result = _smoke_one(path, overrides, folder, command)
+            result = _smoke_one(path, overrides, folder, command, allow_user_code)
             results.append(result)
             report(result)
     finally:

@@ -258,3 +258,30 @@ def test_cli_json_format(write_config):
     assert (problem["line"], problem["column"]) == (6, 14)
     assert problem["where"] == "compile.optimizer"
     assert problem["severity"] == "error"
+
+
+def test_no_user_code_refuses_every_import_path(write_config, monkeypatch):
+    text = MINIMAL.replace("optimizer: adam", "optimizer: my_pkg.opt:Fast") + (
+        "callbacks:\n"
+        "  - {type: my_pkg.callbacks:Stop, target: 0.9}\n"
+        "  - {type: LambdaCallback, on_epoch_end: builtins:print}\n"
+        "  - {type: LearningRateScheduler, schedule: {function: my_pkg.s:warm}}\n"
+    )
+    path = write_config(text)
+    assert problems(path) == []  # Allowed by default, never imported here.
+    with pytest.raises(ConfigError) as info:
+        load_config(path, (), display="config.yaml", allow_user_code=False)
+    refused = [p.format() for p in info.value.problems]
+    assert [line.split(": ")[1] for line in refused] == [
+        "compile.optimizer",
+        "callbacks[0] (my_pkg.callbacks:Stop).type",
+        "callbacks[1] (LambdaCallback).on_epoch_end",
+        "callbacks[2] (LearningRateScheduler).schedule",
+    ]
+    assert (
+        "names user code (my_pkg.opt:Fast), refused by --no-user-code" in (refused[0])
+    )
+    monkeypatch.setenv("CBRUN_NO_USER_CODE", "1")
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert result.stdout.count("refused by --no-user-code") == 4

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from cbrun.config.checks import cross_checks
 from cbrun.config.experiment import RUN_NAME_PATTERN, ExperimentConfig
 from cbrun.config.overrides import apply_overrides
-from cbrun.config.problems import problems_from_validation
+from cbrun.config.problems import make_problem, problems_from_validation
+from cbrun.config.user_code import ENV_VAR, user_code_references
 from cbrun.config.yaml_loader import SourceMap, load_yaml_file
 from cbrun.errors import ConfigError, Problem
 
@@ -71,7 +72,11 @@ def _default_name(path: Path, file: str) -> str:
 
 
 def load_config(
-    path: Path, overrides: Sequence[str] = (), display: str | None = None
+    path: Path,
+    overrides: Sequence[str] = (),
+    display: str | None = None,
+    *,
+    allow_user_code: bool = True,
 ) -> LoadedConfig:
     """Load and check one config file.
 
@@ -79,6 +84,7 @@ def load_config(
         path: The YAML file.
         overrides: ``--set KEY=VALUE`` strings, applied in order.
         display: The file name used in messages; defaults to ``str(path)``.
+        allow_user_code: False refuses configs that name code to import.
 
     Returns:
         The validated config, with any warnings.
@@ -107,6 +113,17 @@ def load_config(
             problems_from_validation(exc, data, document.source)
         ) from None
     problems = cross_checks(experiment, data, document.source)
+    if not allow_user_code:
+        problems += [
+            make_problem(
+                document.source,
+                data,
+                where,
+                f"names user code ({target}), refused by --no-user-code / "
+                f"{ENV_VAR}; remove it or run where the config is trusted",
+            )
+            for where, target in user_code_references(experiment)
+        ]
     if any(p.severity == "error" for p in problems):
         raise ConfigError(problems)
     if experiment.name is None:
