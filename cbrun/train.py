@@ -316,8 +316,9 @@ def train(
         The result; its status is completed or stopped_early.
 
     Raises:
-        ConfigError: Something in the config cannot be built (before a new
-            run dir is created, so no run is recorded).
+        ConfigError: Something in the config cannot be built. Data, model
+            and compile are built before a run dir exists; a callback that
+            cannot be built leaves its run recorded as ``failed``.
         TrainingFailed: Training raised or stopped on NaN (recorded).
         Interrupted: SIGINT or SIGTERM (recorded).
     """
@@ -354,6 +355,7 @@ class _Run:
         self.smoke = smoke
         self.resume = resume
         self.manifest = runs.RunManifest(run_dir)
+        self.indexed: list[tuple[int, Any]] = []
 
     def go(self) -> RunResult:
         self._open_record()
@@ -395,12 +397,14 @@ class _Run:
         samples = len(self.built.data.x_train)
         context = BuildContext(
             run_dir=self.run_dir,
-            train_samples=samples - int(samples * config.fit.validation_split),
+            # Keras keeps floor(n * (1 - split)) samples for training.
+            train_samples=math.floor(samples * (1.0 - config.fit.validation_split)),
             batch_size=config.fit.batch_size or 32,
             resumed_epochs=None if self.resume is None else self.resume.epoch,
         )
         try:
-            return build_callbacks(list(config.callbacks), context)
+            self.indexed = build_callbacks(list(config.callbacks), context)
+            return [callback for _, callback in self.indexed]
         except BuildError as exc:
             _finish_safely(self.manifest, runs.FAILED, error=exc.message)
             problem = make_problem(
@@ -439,20 +443,12 @@ class _Run:
 
         keras = self.built.keras
         folder = self.run_dir / BACKUP_DIR
-        indexed = self._config_indexes(callbacks)
         return [
             keras.callbacks.BackupAndRestore(str(folder), double_checkpoint=True),
-            CallbackStateKeeper(folder, indexed, restore=self.resume is not None),
+            CallbackStateKeeper(
+                folder, dict(self.indexed), restore=self.resume is not None
+            ),
         ]
-
-    def _config_indexes(self, callbacks: list[Any]) -> dict[int, Any]:
-        # build_callbacks skips History; map the rest back to config order.
-        positions = [
-            i
-            for i, c in enumerate(self.loaded.experiment.callbacks)
-            if c.type != "History"
-        ]
-        return dict(zip(positions, callbacks, strict=True))
 
     def _stop_checker(self, stop: _StopRequest) -> Any:
         keras = self.built.keras

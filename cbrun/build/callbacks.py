@@ -197,38 +197,47 @@ _BUILDERS: dict[str, Builder] = {
 }
 
 
+def _build_one(
+    schema: CallbackSchema, context: BuildContext, where: ConfigPath
+) -> keras.callbacks.Callback:
+    params = _resolve_paths(schema, schema.keras_parameters(), context, where)
+    if isinstance(schema, CustomCallbackSchema):
+        return _build_custom(schema, params, context, where)
+    builder = _BUILDERS.get(schema.type)
+    if builder is not None:
+        return builder(schema, params, context, where)
+    cls = getattr(keras.callbacks, schema.type)  # No cbrun behaviour to add.
+    try:
+        return cls(**params)
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise BuildError(
+            f"{schema.type} needs a package that is not installed: {exc}", where
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise BuildError(f"{schema.type}: {exc}", where) from None
+
+
 def build_callbacks(
     schemas: list[CallbackSchema], context: BuildContext
-) -> list[keras.callbacks.Callback]:
-    """Create every callback, in config order.
+) -> list[tuple[int, keras.callbacks.Callback]]:
+    """Create every callback, each with its index in the config's list.
 
     ``History`` is skipped: Keras adds one to every ``fit`` and cbrun records
-    it as history.json anyway.
+    it as history.json anyway. ``BaseLogger`` goes first, as in TF 2.0, so
+    that every other callback (CSVLogger, TensorBoard, ...) logs the same
+    averaged values as History; the rest keep the config's order.
+
+    Returns:
+        ``(config index, callback)`` pairs in the order ``fit`` gets them.
 
     Raises:
         BuildError: At the callback's line, for anything Keras or the user's
             code refuses.
     """
-    built = []
-    for index, schema in enumerate(schemas):
-        where: ConfigPath = ("callbacks", index)
-        if schema.type == "History":
-            continue
-        params = _resolve_paths(schema, schema.keras_parameters(), context, where)
-        if isinstance(schema, CustomCallbackSchema):
-            built.append(_build_custom(schema, params, context, where))
-            continue
-        builder = _BUILDERS.get(schema.type)
-        if builder is not None:
-            built.append(builder(schema, params, context, where))
-            continue
-        cls = getattr(keras.callbacks, schema.type)
-        try:
-            built.append(cls(**params))
-        except (ImportError, ModuleNotFoundError) as exc:
-            raise BuildError(
-                f"{schema.type} needs a package that is not installed: {exc}", where
-            ) from None
-        except (ValueError, TypeError) as exc:
-            raise BuildError(f"{schema.type}: {exc}", where) from None
-    return built
+    built = [
+        (index, _build_one(schema, context, ("callbacks", index)))
+        for index, schema in enumerate(schemas)
+        if schema.type != "History"
+    ]
+    loggers = [pair for pair in built if isinstance(pair[1], BaseLogger)]
+    return loggers + [pair for pair in built if not isinstance(pair[1], BaseLogger)]

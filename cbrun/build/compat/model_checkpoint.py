@@ -53,6 +53,10 @@ class PeriodicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             return
         found = newest_checkpoint(self.filepath)
         if found is not None:
+            optimizer = self.model.optimizer
+            if optimizer is not None and not optimizer.built:
+                # Built first, so that its saved state is loaded as well.
+                optimizer.build(self.model.trainable_variables)
             self.model.load_weights(found)
             self.restored_from = found
 

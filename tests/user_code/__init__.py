@@ -1,0 +1,1 @@
+"""User code that test configs name by import path (``user_code.hooks:...``)."""
