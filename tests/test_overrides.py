@@ -46,7 +46,9 @@ def test_dotted_path_and_yaml_scalars(write_config):
 
 
 def test_override_creates_a_missing_section(write_config):
-    path = write_config(MINIMAL.replace("fit: {epochs: 2, validation_split: 0.2}\n", ""))
+    path = write_config(
+        MINIMAL.replace("fit: {epochs: 2, validation_split: 0.2}\n", "")
+    )
     assert load_config(path, ["fit.epochs=4"]).experiment.fit.epochs == 4
 
 
