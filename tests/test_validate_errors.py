@@ -285,3 +285,52 @@ def test_no_user_code_refuses_every_import_path(write_config, monkeypatch):
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 1
     assert result.stdout.count("refused by --no-user-code") == 4
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (
+            "backend: torch\ndistribute: {strategy: data_parallel}\n",
+            "config.yaml:2:24: distribute.strategy: strategy data_parallel needs "
+            "backend: jax, but the backend is torch; the pairs that work: mirrored "
+            "with backend tensorflow, data_parallel with backend jax",
+        ),
+        (
+            "backend: jax\ndistribute: {strategy: mirrored}\n",
+            "config.yaml:2:24: distribute.strategy: strategy mirrored needs backend: "
+            "tensorflow, but the backend is jax",
+        ),
+        (
+            "distribute: {strategy: multi_worker_mirrored}\n",
+            "config.yaml:1:24: distribute.strategy: multi_worker_mirrored does not "
+            "work with Keras 3 (fit fails on PerReplica values; keras-team/keras "
+            "issue 20585); use `strategy: data_parallel` with `backend: jax`",
+        ),
+        (
+            "distribute: {strategy: mirored}\n",
+            "config.yaml:1:24: distribute.strategy: expected one of 'mirrored', "
+            "'data_parallel', got 'mirored'; did you mean 'mirrored'?",
+        ),
+        (
+            "backend: pytorch\n",
+            "config.yaml:1:10: backend: expected one of 'tensorflow', 'jax', "
+            "'torch', got 'pytorch'; did you mean 'torch'?",
+        ),
+    ],
+)
+def test_backend_and_strategy_pairs(write_config, head, expected):
+    found = problems(write_config(head + MINIMAL))
+    assert found[0].startswith(expected), found
+
+
+def test_tensorboard_profiling_is_refused_on_torch(write_config):
+    text = (
+        "backend: torch\n"
+        + MINIMAL
+        + ("callbacks:\n  - {type: TensorBoard, profile_batch: 2}\n")
+    )
+    assert problems(write_config(text)) == [
+        "config.yaml:12:40: callbacks[0] (TensorBoard).profile_batch: TensorBoard "
+        "profiling does not exist on the torch backend; set profile_batch: 0"
+    ]

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cbrun.config.backend_checks import backend_checks
 from cbrun.config.checks import cross_checks
 from cbrun.config.experiment import RUN_NAME_PATTERN, ExperimentConfig
 from cbrun.config.overrides import apply_overrides
@@ -113,6 +114,7 @@ def load_config(
             problems_from_validation(exc, data, document.source)
         ) from None
     problems = cross_checks(experiment, data, document.source)
+    problems += backend_checks(experiment, data, document.source)
     if not allow_user_code:
         problems += [
             make_problem(
@@ -124,6 +126,7 @@ def load_config(
             )
             for where, target in user_code_references(experiment)
         ]
+    problems.sort(key=lambda p: (p.line, p.column))
     if any(p.severity == "error" for p in problems):
         raise ConfigError(problems)
     if experiment.name is None:
