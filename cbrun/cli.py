@@ -9,11 +9,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cbrun import __version__
 from cbrun.errors import CbrunError, ConfigError, ExitCode, Problem
+
+if TYPE_CHECKING:
+    from cbrun.cluster import Cluster
+    from cbrun.config.loading import LoadedConfig
 
 
 def _echo_err(message: str) -> None:
@@ -174,6 +179,23 @@ def validate(
     "also set by CBRUN_NO_USER_CODE=1. For configs you do not trust.",
 )
 @click.option(
+    "--coordinator",
+    metavar="HOST:PORT",
+    help="data_parallel: process 0's address, the same for every process "
+    "(or CBRUN_COORDINATOR).",
+)
+@click.option(
+    "--num-processes",
+    type=int,
+    help="data_parallel: processes in the job (or CBRUN_NUM_PROCESSES).",
+)
+@click.option(
+    "--process-id",
+    type=int,
+    help="data_parallel: this process, 0..N-1; 0 writes the run dir "
+    "(or CBRUN_PROCESS_ID).",
+)
+@click.option(
     "--resume",
     "resume_dir",
     type=click.Path(path_type=Path),
@@ -191,6 +213,9 @@ def train(
     junit_xml: Path | None,
     resume_dir: Path | None,
     no_user_code: bool,
+    coordinator: str | None,
+    num_processes: int | None,
+    process_id: int | None,
 ) -> None:
     """Train the model of each config, one run directory per run.
 
@@ -205,15 +230,24 @@ def train(
       cbrun train configs/earlystop.yaml --set fit.epochs=5 --runs-dir /tmp/runs
       cbrun train --smoke configs/*.yaml --junit-xml smoke.xml
       cbrun train --resume runs/earlystop/20261126-150248 --set fit.epochs=50
+      cbrun train configs/data_parallel.yaml --coordinator node-0:1234 \\
+          --num-processes 2 --process-id 0
     """
     if junit_xml is not None and not smoke:
         raise click.UsageError("--junit-xml needs --smoke")
+    from cbrun.cluster import parse_cluster
     from cbrun.config.user_code import user_code_refused
 
+    try:
+        cluster = parse_cluster(coordinator, num_processes, process_id)
+    except CbrunError as exc:
+        raise click.UsageError(str(exc)) from None
     if resume_dir is not None:
         if targets or smoke:
             raise click.UsageError("--resume takes no config files and no --smoke")
-        _resume(resume_dir, overrides, verbose, not user_code_refused(no_user_code))
+        _resume(
+            resume_dir, overrides, verbose, not user_code_refused(no_user_code), cluster
+        )
         return
     if not targets:
         raise click.UsageError("Missing argument 'CONFIG_OR_DIR...'.")
@@ -241,10 +275,17 @@ def train(
         _echo_err(problem.format())
     if any(p.severity == "error" for p in problems):
         sys.exit(ExitCode.INVALID_CONFIG)
+    _check_cluster_fits(cluster, loaded)
     worst = ExitCode.OK
     for config in loaded:
         try:
-            run_training(config, runs_dir, command=default_command(), verbose=verbose)
+            run_training(
+                config,
+                runs_dir,
+                command=default_command(),
+                verbose=verbose,
+                cluster=cluster,
+            )
         except ConfigError as exc:
             _echo_err(str(exc))
             worst = max(worst, ExitCode.INVALID_CONFIG)
@@ -256,8 +297,25 @@ def train(
     sys.exit(worst)
 
 
+def _check_cluster_fits(cluster: Cluster, configs: list[LoadedConfig]) -> None:
+    if not cluster.multi_process:
+        return
+    for config in configs:
+        distribute = config.experiment.distribute
+        if distribute is None or distribute.strategy != "data_parallel":
+            raise click.UsageError(
+                f"{config.path}: --num-processes {cluster.num_processes} needs "
+                "`distribute: {strategy: data_parallel}` and `backend: jax` in "
+                "the config"
+            )
+
+
 def _resume(
-    run_dir: Path, overrides: tuple[str, ...], verbose: bool, allow_user_code: bool
+    run_dir: Path,
+    overrides: tuple[str, ...],
+    verbose: bool,
+    allow_user_code: bool,
+    cluster: Cluster,
 ) -> None:
     from cbrun.resume import AlreadyFinished, prepare_resume
     from cbrun.train import default_command
@@ -272,8 +330,14 @@ def _resume(
         sys.exit(ExitCode.OK)
     for warning in loaded.warnings:
         _echo_err(warning.format())
+    _check_cluster_fits(cluster, [loaded])
     run_training(
-        loaded, run_dir, command=default_command(), verbose=verbose, resume=point
+        loaded,
+        run_dir,
+        command=default_command(),
+        verbose=verbose,
+        resume=point,
+        cluster=cluster,
     )
 
 

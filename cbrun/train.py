@@ -7,8 +7,10 @@ nothing until a run starts.
 from __future__ import annotations
 
 import math
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from typing import Any
 import click
 import yaml
 
+from cbrun.cluster import Cluster
 from cbrun.config.keras_names import METRIC_DIRECTIONS
 from cbrun.config.loading import LoadedConfig
 from cbrun.config.problems import make_problem
@@ -249,9 +252,14 @@ class _Built:
     data: Any
     model: Any
     fit_arguments: dict[str, Any]
+    distribute: dict[str, Any] | None = None
+    train_input: Any = None
+    test_input: Any = None
 
 
-def _build(loaded: LoadedConfig, *, smoke: bool, verbose: bool) -> _Built:
+def _build(
+    loaded: LoadedConfig, *, smoke: bool, verbose: bool, cluster: Cluster
+) -> _Built:
     """Seed, load the data, build and compile the model.
 
     Raises:
@@ -262,11 +270,18 @@ def _build(loaded: LoadedConfig, *, smoke: bool, verbose: bool) -> _Built:
 
     config = loaded.experiment
     keras = import_keras(config.backend, verbose=verbose)
+    from cbrun.build import distribute
     from cbrun.build.data import load_data
     from cbrun.build.imports import add_import_root
     from cbrun.build.model import build_model, check_output_fits_labels, compile_model
 
     add_import_root(loaded.base_dir)
+    strategy = config.distribute.strategy if config.distribute else None
+    record: dict[str, Any] | None = None
+    if strategy == "data_parallel":
+        assert config.distribute is not None
+        devices = distribute.start_data_parallel(cluster, config.distribute.devices)
+        record = {"strategy": strategy, **cluster.describe(), "devices": devices}
     keras.utils.set_random_seed(config.seed)
     if config.deterministic and config.backend == "tensorflow":
         import tensorflow as tf
@@ -274,10 +289,22 @@ def _build(loaded: LoadedConfig, *, smoke: bool, verbose: bool) -> _Built:
         tf.config.experimental.enable_op_determinism()
     try:
         data = load_data(config.data, seed=config.seed, base_dir=loaded.base_dir)
-        model = build_model(config, data)
-        compile_model(model, config)
+        with distribute.build_scope(config.distribute) as scope:
+            model = build_model(config, data)
+            compile_model(model, config)
+        if scope is not None:
+            devices = [str(d) for d in scope.extended.worker_devices]
+            record = {"strategy": strategy, "processes": 1, "devices": devices}
         check_output_fits_labels(model, config, data)
-        return _Built(keras, data, model, _fit_arguments(loaded, data, smoke=smoke))
+        built = _Built(
+            keras, data, model, _fit_arguments(loaded, data, smoke=smoke), record
+        )
+        if strategy == "data_parallel":
+            # Keras shards tf.data input across processes; numpy it cannot.
+            built.train_input, built.fit_arguments, built.test_input = (
+                distribute.as_datasets(data, built.fit_arguments, config.seed)
+            )
+        return built
     except BuildError as exc:
         problem = make_problem(loaded.source, loaded.data, exc.path, exc.message)
         raise ConfigError([problem]) from None
@@ -299,6 +326,7 @@ def train(
     echo: Echo = _say,
     smoke: bool = False,
     resume: ResumePoint | None = None,
+    cluster: Cluster | None = None,
 ) -> RunResult:
     """Run one config: build everything, fit, evaluate and record.
 
@@ -311,6 +339,8 @@ def train(
         smoke: Two epochs of two batches each (validation and test likewise),
             silently, with every callback built and fired.
         resume: Continue this run instead of starting a new one.
+        cluster: This process's place in a ``data_parallel`` job; only
+            process 0 writes the run dir, the others use a scratch folder.
 
     Returns:
         The result; its status is completed or stopped_early.
@@ -322,7 +352,10 @@ def train(
         TrainingFailed: Training raised or stopped on NaN (recorded).
         Interrupted: SIGINT or SIGTERM (recorded).
     """
-    built = _build(loaded, smoke=smoke, verbose=verbose)
+    cluster = cluster or Cluster()
+    built = _build(loaded, smoke=smoke, verbose=verbose, cluster=cluster)
+    if not cluster.is_writer:
+        return _worker_run(loaded, built, command, smoke, resume)
     if resume is None:
         run_dir = create_run_dir(runs_dir, loaded.name)
         _write_resolved_config(run_dir, loaded)
@@ -330,6 +363,29 @@ def train(
         run_dir = resume.run_dir
     with run_lock(run_dir):
         return _Run(loaded, built, run_dir, command, verbose, echo, smoke, resume).go()
+
+
+def _worker_run(
+    loaded: LoadedConfig,
+    built: _Built,
+    command: Sequence[str],
+    smoke: bool,
+    resume: ResumePoint | None,
+) -> RunResult:
+    """Train as a process other than 0: the same steps, nothing in the run dir.
+
+    Its records go to a scratch folder that is removed afterwards; on a
+    resume it reads process 0's backup (on a shared file system) and never
+    writes it.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="cbrun-process-"))
+    try:
+        run = _Run(loaded, built, scratch, command, False, lambda _: None, smoke, None)
+        run.writer = False
+        run.shared_backup = None if resume is None else resume.run_dir / BACKUP_DIR
+        return run.go()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 class _Run:
@@ -356,6 +412,10 @@ class _Run:
         self.resume = resume
         self.manifest = runs.RunManifest(run_dir)
         self.indexed: list[tuple[int, Any]] = []
+        # Processes other than 0 of a data_parallel job write no backup; on a
+        # resume they read process 0's (on a shared file system).
+        self.writer = True
+        self.shared_backup: Path | None = None
 
     def go(self) -> RunResult:
         self._open_record()
@@ -374,6 +434,8 @@ class _Run:
             self.manifest.start(
                 self.loaded.name, self.loaded.path, config.seed, self.command
             )
+            if self.built.distribute is not None:
+                self.manifest.update(distribute=self.built.distribute)
             return
         record = self.manifest.resume(self.command)
         entry = {
@@ -422,8 +484,10 @@ class _Run:
             history: dict[str, list[float]],
             best: dict[str, Any] | None,
         ) -> None:
-            runs.write_history(self.run_dir, history)
-            self.manifest.update(epochs_run=epochs_run, best=best)
+            # Atomic but not fsynced: a killed process leaves a whole file,
+            # and the final record at the end of the run is fsynced.
+            runs.write_history(self.run_dir, history, durable=False)
+            self.manifest.update(durable=False, epochs_run=epochs_run, best=best)
 
         if self.resume is None:
             return RunRecorder(monitor, maximize, on_epoch)
@@ -439,25 +503,31 @@ class _Run:
         """Keras's BackupAndRestore plus cbrun's keeper of callback counters."""
         if self.smoke:
             return []
-        from cbrun.build.backup import CallbackStateKeeper
+        from cbrun.build.backup import CallbackStateKeeper, ThrottledBackupAndRestore
 
-        keras = self.built.keras
         folder = self.run_dir / BACKUP_DIR
-        return [
-            keras.callbacks.BackupAndRestore(str(folder), double_checkpoint=True),
-            CallbackStateKeeper(
-                folder, dict(self.indexed), restore=self.resume is not None
-            ),
-        ]
+        if self.shared_backup is not None:
+            from cbrun.build.backup import ReadOnlyBackupAndRestore
+
+            return [ReadOnlyBackupAndRestore(str(self.shared_backup))]
+        if not self.writer:
+            return []  # Process 0 keeps the job's one backup.
+        backup = ThrottledBackupAndRestore(str(folder), double_checkpoint=True)
+        keeper = CallbackStateKeeper(
+            folder, dict(self.indexed), restore=self.resume is not None, backup=backup
+        )
+        return [backup, keeper]
 
     def _stop_checker(self, stop: _StopRequest) -> Any:
         keras = self.built.keras
 
+        # Batch-begin hooks: the step before has finished, and Keras keeps
+        # dispatching batch ends asynchronously where the backend allows.
         class StopCheck(keras.callbacks.Callback):  # type: ignore[name-defined]
-            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
                 stop.check()
 
-            def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
+            def on_test_batch_begin(self, batch: int, logs: Any = None) -> None:
                 stop.check()
 
         return StopCheck()
@@ -466,12 +536,19 @@ class _Run:
         recorder = extra[-1]
         try:
             with _signals_stop_training(stop):
-                self.built.model.fit(
-                    self.built.data.x_train,
-                    self.built.data.y_train,
-                    callbacks=[*callbacks, *extra],
-                    **self.built.fit_arguments,
-                )
+                if self.built.train_input is not None:
+                    self.built.model.fit(
+                        self.built.train_input,
+                        callbacks=[*callbacks, *extra],
+                        **self.built.fit_arguments,
+                    )
+                else:
+                    self.built.model.fit(
+                        self.built.data.x_train,
+                        self.built.data.y_train,
+                        callbacks=[*callbacks, *extra],
+                        **self.built.fit_arguments,
+                    )
         except (KeyboardInterrupt, Interrupted) as exc:
             if not isinstance(exc, Interrupted):
                 exc = Interrupted("SIGINT", ExitCode.INTERRUPTED)
@@ -534,14 +611,20 @@ class _Run:
         data, model, fit = self.built.data, self.built.model, self.loaded.experiment.fit
         try:
             test_metrics = None
-            if data.x_test is not None:
+            steps = SMOKE_STEPS if self.smoke else None
+            if self.built.test_input is not None:
+                evaluated = model.evaluate(
+                    self.built.test_input, verbose=0, return_dict=True, steps=steps
+                )
+                test_metrics = {k: float(v) for k, v in evaluated.items()}
+            elif data.x_test is not None:
                 evaluated = model.evaluate(
                     data.x_test,
                     data.y_test,
                     verbose=0,
                     return_dict=True,
                     batch_size=fit.validation_batch_size or fit.batch_size,
-                    steps=SMOKE_STEPS if self.smoke else None,
+                    steps=steps,
                 )
                 test_metrics = {k: float(v) for k, v in evaluated.items()}
             model.save(self.run_dir / "model.keras")

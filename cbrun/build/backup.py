@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,51 @@ def _restore(value: Any) -> Any:
     return float(value) if value in ("inf", "-inf", "nan") else value
 
 
+class ThrottledBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras's ``BackupAndRestore``, saving only while it costs little.
+
+    A backup writes the model and optimizer; on tiny epochs that can cost a
+    tenth of the epoch. This one saves after the first epoch, then after an
+    epoch only when the last save took at most ``max_share`` of the training
+    time since it. Long epochs are backed up every epoch; a resume continues
+    from the last backed-up epoch.
+
+    Args:
+        backup_dir: As for ``BackupAndRestore``.
+        max_share: The most of training time backups may take. Defaults to
+            0.01.
+        **kwargs: ``BackupAndRestore`` parameters.
+    """
+
+    def __init__(self, backup_dir: str, max_share: float = 0.01, **kwargs: Any):
+        super().__init__(backup_dir, **kwargs)
+        self.max_share = max_share
+        self.saved_epoch: int | None = None
+        self._cost: float | None = None
+        self._since = time.monotonic()
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Restore as Keras does, then start the clock."""
+        super().on_train_begin(logs)
+        self._since = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Save when the budget allows (always after the first epoch)."""
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq != "epoch":
+            return
+        start = time.monotonic()
+        if self._cost is not None and self._cost > self.max_share * (
+            start - self._since
+        ):
+            return
+        self._save_model()
+        self._since = time.monotonic()
+        self._cost = self._since - start
+        self.saved_epoch = epoch + 1
+
+
 class CallbackStateKeeper(keras.callbacks.Callback):
     """Save and restore other callbacks' progress, keyed by their config index.
 
@@ -61,6 +107,8 @@ class CallbackStateKeeper(keras.callbacks.Callback):
         backup_dir: The folder of the run's ``BackupAndRestore``.
         callbacks: Config index to built callback.
         restore: Whether to load the saved state at the start of training.
+        backup: The backup it follows: state is saved for exactly the epochs
+            the backup saved. None saves every epoch.
     """
 
     def __init__(
@@ -69,8 +117,10 @@ class CallbackStateKeeper(keras.callbacks.Callback):
         callbacks: dict[int, keras.callbacks.Callback],
         *,
         restore: bool = False,
+        backup: ThrottledBackupAndRestore | None = None,
     ) -> None:
         super().__init__()
+        self.backup = backup
         self.backup_dir = backup_dir
         self.kept = {i: c for i, c in callbacks.items() if _attributes(c)}
         self.restore = restore
@@ -82,6 +132,10 @@ class CallbackStateKeeper(keras.callbacks.Callback):
         if not self.restore or not path.is_file():
             return
         saved = json.loads(path.read_text())
+        if saved.get("epoch") != getattr(self.model, "_initial_epoch", None):
+            # Killed between the model's backup and this one: the counters
+            # belong to another epoch than the weights; start them afresh.
+            return
         for key, values in saved.get("callbacks", {}).items():
             callback = self.kept.get(int(key))
             if callback is None or values.get("type") != type(callback).__name__:
@@ -98,7 +152,9 @@ class CallbackStateKeeper(keras.callbacks.Callback):
         self.restored = saved
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        """Save every kept callback's counters for this epoch."""
+        """Save every kept callback's counters, when the backup saved too."""
+        if self.backup is not None and self.backup.saved_epoch != epoch + 1:
+            return
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         state: dict[str, Any] = {"epoch": epoch + 1, "callbacks": {}}
         for index, callback in self.kept.items():
@@ -109,12 +165,23 @@ class CallbackStateKeeper(keras.callbacks.Callback):
             values["type"] = type(callback).__name__
             state["callbacks"][str(index)] = values
             best_weights = getattr(callback, "best_weights", None)
-            if (
-                best_weights is not None
-                and getattr(callback, "best_epoch", -1) == epoch
-            ):
+            if best_weights is not None:
                 target = self.backup_dir / f"best_weights_{index}.npz"
                 partial = target.with_suffix(".partial.npz")
                 np.savez(partial, **{f"w{i}": w for i, w in enumerate(best_weights)})
                 os.replace(partial, target)
         write_json_atomic(self.backup_dir / STATE_FILE, state)
+
+
+class ReadOnlyBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Restore from a backup another process writes; never write or delete it.
+
+    Processes other than 0 of a resumed ``data_parallel`` job read process 0's
+    backup (on a shared file system) to start from the same epoch.
+    """
+
+    def _save_model(self) -> None:
+        """Write nothing: process 0 owns the backup."""
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Leave the backup for process 0 to delete."""

@@ -7,6 +7,7 @@ offending value came from (design.md section 2).
 from __future__ import annotations
 
 import posixpath
+import re
 import string
 from collections.abc import Iterator
 from typing import Any
@@ -29,7 +30,7 @@ from cbrun.config.keras_names import (
     METRIC_LOG_NAMES,
 )
 from cbrun.config.problems import make_problem
-from cbrun.config.suggest import did_you_mean
+from cbrun.config.suggest import did_you_mean, shorten, shown
 from cbrun.config.training import MetricObject, OptimizerObject, ScheduleObject
 from cbrun.config.yaml_loader import ConfigPath, SourceMap
 from cbrun.errors import Problem
@@ -130,7 +131,7 @@ class _Checker:
                     if name not in names and complete:
                         self.add(
                             (*path, "stateful_metrics", i),
-                            f"{name!r} is not logged by this run (it logs "
+                            f"{shown(name)} is not logged by this run (it logs "
                             f"{', '.join(names)}){did_you_mean(name, names)}",
                             severity="warning",
                         )
@@ -147,15 +148,15 @@ class _Checker:
         ):
             self.add(
                 path,
-                f"{monitor!r} is logged only with validation data; set "
+                f"{shown(monitor)} is logged only with validation data; set "
                 "fit.validation_split (e.g. 0.1) or fit.validation_data: "
-                f"test, or monitor {monitor.removeprefix('val_')!r}",
+                f"test, or monitor {shown(monitor.removeprefix('val_'))}",
             )
             return
         severity = "error" if complete else "warning"
         self.add(
             path,
-            f"{monitor!r} is not logged by this run; it logs "
+            f"{shown(monitor)} is not logged by this run; it logs "
             f"{', '.join(names)}{did_you_mean(monitor, names)}",
             severity=severity,
         )
@@ -171,7 +172,7 @@ class _Checker:
                 self.add(
                     suffix_path,
                     "with save_weights_only: true the file name must end in "
-                    f".weights.h5 (Keras 3), got {filepath!r}",
+                    f".weights.h5 (Keras 3), got {shown(filepath)}",
                 )
             elif not callback.save_weights_only and not filepath.endswith(".keras"):
                 hint = (
@@ -182,7 +183,7 @@ class _Checker:
                 self.add(
                     suffix_path,
                     "a whole-model checkpoint must end in .keras (Keras 3), got "
-                    f"{filepath!r}{hint}",
+                    f"{shown(filepath)}{hint}",
                 )
             self._check_placeholders(suffix_path, callback, names, complete)
             if callback.period != 1 and callback.save_freq != "epoch":
@@ -201,7 +202,7 @@ class _Checker:
         try:
             fields = list(string.Formatter().parse(callback.filepath))
         except ValueError as exc:
-            self.add(path, f"invalid {{placeholder}} syntax: {exc}")
+            self.add(path, f"invalid {{placeholder}} syntax: {shorten(str(exc))}")
             return
         allowed = ["epoch", *names]
         if callback.save_freq != "epoch":
@@ -213,11 +214,19 @@ class _Checker:
                 if complete or name in ("batch",):
                     self.add(
                         path,
-                        f"{{{name}}} will not be in the logs; available: "
+                        f"{{{shorten(name)}}} will not be in the logs; available: "
                         f"{', '.join(allowed)}{did_you_mean(name, allowed)}",
                     )
                 continue
             sample: Any = 1 if name in ("epoch", "batch") else 0.5
+            # A width like {epoch:9999999999d} would build a string of gigabytes.
+            if any(len(n.lstrip("0")) > 3 for n in re.findall(r"\d+", spec or "")):
+                self.add(
+                    path,
+                    f"format {{{name}:{shorten(spec)}}}: a width or precision "
+                    f"above 999 makes no file name; e.g. {{{name}:02d}}",
+                )
+                continue
             try:
                 format(sample, spec or "")
             except ValueError:
@@ -225,11 +234,14 @@ class _Checker:
                 fix = ":02d" if isinstance(sample, int) else ":.4f"
                 self.add(
                     path,
-                    f"format {{{name}:{spec}}} cannot apply: {name} is {kind}; "
-                    f"e.g. {{{name}{fix}}}",
+                    f"format {{{name}:{shorten(spec)}}} cannot apply: {name} is "
+                    f"{kind}; e.g. {{{name}{fix}}}",
                 )
             if conversion:
-                self.add(path, f"{{{name}!{conversion}}}: conversions are not allowed")
+                self.add(
+                    path,
+                    f"{{{name}!{shorten(conversion)}}}: conversions are not allowed",
+                )
 
     def check_lr_with_schedule(self) -> None:
         optimizer = self.config.compile.optimizer
@@ -286,14 +298,14 @@ class _Checker:
                 if normal == ".." or normal.startswith("../"):
                     self.add(
                         (*path, field),
-                        f"{value!r} leaves the run directory; relative paths "
+                        f"{shown(value)} leaves the run directory; relative paths "
                         "resolve inside it (write an absolute path to put files "
                         "elsewhere)",
                     )
                 if normal in seen and field != "filepath":
                     self.add(
                         (*path, field),
-                        f"{value!r} is also used by another callback",
+                        f"{shown(value)} is also used by another callback",
                         severity="warning",
                     )
                 seen[normal] = (*path, field)

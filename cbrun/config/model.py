@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from cbrun.config.base import IMPORT_PATH_RE, ImportPath, OpenModel, StrictModel
 from cbrun.config.keras_names import LAYERS
-from cbrun.config.suggest import unknown_name_error
+from cbrun.config.suggest import shown, unknown_name_error
 
 
 class LayerConfig(OpenModel):
@@ -63,5 +63,5 @@ class ModelConfig(StrictModel):
         if self.params and self.build is None:
             raise ValueError("`params` is for `build` only")
         if self.path is not None and not self.path.endswith(".keras"):
-            raise ValueError(f"`path` must be a .keras file, got {self.path!r}")
+            raise ValueError(f"`path` must be a .keras file, got {shown(self.path)}")
         return self

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from cbrun.config.suggest import shorten, shown
 from cbrun.config.yaml_loader import ConfigPath, SourceMap, load_yaml_text
 from cbrun.errors import ConfigError, Problem
 
@@ -14,7 +15,12 @@ _KEY_RE = re.compile(r"^[A-Za-z_][\w.-]*$")
 
 
 def _fail(source: SourceMap, text: str, message: str) -> ConfigError:
-    return ConfigError([Problem(source.file, 0, 0, f"--set {text}", message)])
+    return ConfigError([Problem(source.file, 0, 0, _origin(text), message)])
+
+
+def _origin(text: str) -> str:
+    """Name an override in messages; a value may be very long."""
+    return f"--set {shorten(text, 80)}"
 
 
 def parse_override(text: str, source: SourceMap) -> tuple[list[str], Any]:
@@ -32,10 +38,10 @@ def parse_override(text: str, source: SourceMap) -> tuple[list[str], Any]:
         raise _fail(
             source,
             text,
-            f"{key!r} is not a dotted key like fit.epochs or callbacks.0.patience",
+            f"{shown(key)} is not a dotted key like fit.epochs or callbacks.0.patience",
         )
     try:
-        value = load_yaml_text(raw, f"--set {text}").data
+        value = load_yaml_text(raw, _origin(text)).data
     except ConfigError as exc:
         raise _fail(source, text, exc.problems[0].message) from None
     return parts, value
@@ -55,39 +61,40 @@ def _step(
 ) -> str | int:
     """Resolve one key segment against ``container`` to a dict key or index."""
     if isinstance(container, list):
-        if part.isdigit():
-            index = int(part)
-            if index >= len(container):
+        # ASCII only: int() refuses digits such as '²', and huge numbers.
+        if part.isascii() and part.isdigit():
+            if len(part) > 9 or int(part) >= len(container):
                 raise _fail(
                     source,
                     text,
-                    f"{'.'.join(map(str, path)) or 'the list'} has {len(container)} "
-                    f"items; index {index} is out of range",
+                    f"{shorten('.'.join(map(str, path))) or 'the list'} has "
+                    f"{len(container)} items; index {shorten(part)} is out of range",
                 )
-            return index
+            return int(part)
         if path == ("callbacks",):
             found = _callback_index(container, part)
             if found is None:
                 kinds = [
-                    str(item.get("type"))
-                    for item in container
-                    if isinstance(item, dict)
+                    kind if isinstance(kind, str) else shown(kind)
+                    for kind in (
+                        item.get("type") for item in container if isinstance(item, dict)
+                    )
                 ]
                 raise _fail(
                     source,
                     text,
-                    f"no callback of type {part!r} in this config "
-                    f"(it has: {', '.join(kinds) or 'none'})",
+                    f"no callback of type {shown(part)} in this config "
+                    f"(it has: {shorten(', '.join(kinds), 200) or 'none'})",
                 )
             if found < 0:
                 raise _fail(
                     source,
                     text,
-                    f"{-found} callbacks have type {part!r}; pick one by index, "
+                    f"{-found} callbacks have type {shown(part)}; pick one by index, "
                     "e.g. callbacks.0.patience",
                 )
             return found
-        raise _fail(source, text, f"{part!r} is not an index into a list")
+        raise _fail(source, text, f"{shown(part)} is not an index into a list")
     return part
 
 
@@ -129,10 +136,10 @@ def apply_overrides(
                     raise _fail(
                         source,
                         text,
-                        f"{'.'.join(map(str, (*path, key)))} is {child!r}, not a "
-                        "mapping; set it as a whole instead",
+                        f"{shorten('.'.join(map(str, (*path, key))))} is "
+                        f"{shown(child)}, not a mapping; set it as a whole instead",
                     )
                 container = child
             path = (*path, key)
-        source.origins[path] = f"--set {text}"
+        source.origins[path] = _origin(text)
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cbrun.config.suggest import shorten, shown
 from cbrun.config.yaml_loader import ConfigPath
 
 _ABSENT = object()
@@ -47,12 +48,13 @@ def describe(path: ConfigPath, data: Any) -> str:
     current = data
     for part in path:
         if isinstance(part, int):
-            text += f"[{part}]"
+            text += f"[{shown(part)}]"
         else:
-            text += f".{part}" if text else str(part)
+            name = shorten(str(part))  # a key may be thousands of characters
+            text += f".{name}" if text else name
         current = value_at(current, (part,))
         if isinstance(part, int) and isinstance(current, dict):
             kind = current.get("type")
             if isinstance(kind, str) and kind:
-                text += f" ({kind})"
+                text += f" ({shorten(kind)})"
     return text

@@ -27,7 +27,7 @@ from cbrun.config.experiment import (
 )
 from cbrun.config.model import ModelConfig
 from cbrun.config.places import child, describe, is_absent, value_at
-from cbrun.config.suggest import closest, did_you_mean
+from cbrun.config.suggest import closest, did_you_mean, shown
 from cbrun.config.training import CompileConfig, FitConfig
 from cbrun.config.yaml_loader import ConfigPath, SourceMap
 from cbrun.errors import Problem
@@ -115,12 +115,11 @@ def _data_path(loc: tuple[int | str, ...], data: Any, kind: str) -> ConfigPath:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
     if isinstance(value, dict):
-        text = "a mapping"
-    elif isinstance(value, list):
-        text = "a list"
-    return text if len(text) <= 60 else text[:57] + "..."
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return shown(value)
 
 
 def _expected_values(error: ErrorDetails) -> list[str]:

@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 
 from pydantic_core import PydanticCustomError
+
+# Longest value quoted back in a message; a config may hold megabytes.
+SHOWN_LENGTH = 60
+
+
+def shorten(text: str, limit: int = SHOWN_LENGTH) -> str:
+    """Return ``text`` cut to ``limit`` characters, ending in ``...`` if cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: object, limit: int = SHOWN_LENGTH) -> str:
+    """Return ``repr(value)`` for a message, cut to ``limit`` characters.
+
+    A huge integer is described by its size: its repr would be thousands of
+    digits, and Python refuses to write out more than 4300.
+    """
+    if isinstance(value, int) and value.bit_length() > 4 * limit:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"an integer of about {digits} digits"
+    return shorten(repr(value), limit)
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
@@ -31,5 +52,5 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
 
 def unknown_name_error(kind: str, value: str, candidates: Iterable[str]) -> Exception:
     """Build the pydantic error for a name that is not one of ``candidates``."""
-    message = f"unknown {kind} {value!r}{did_you_mean(value, candidates)}"
+    message = f"unknown {kind} {shown(value)}{did_you_mean(value, candidates)}"
     return PydanticCustomError("unknown_name", "{message}", {"message": message})

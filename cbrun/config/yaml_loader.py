@@ -10,17 +10,21 @@ stop alias bombs and runaway nesting early.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from cbrun.config.suggest import shorten, shown
 from cbrun.errors import ConfigError, Problem
 
 ConfigPath = tuple[str | int, ...]
 
-MAX_FILE_BYTES = 5_000_000
+# PyYAML's pure-Python composer reads about 1 MB a second: the limit keeps a
+# check of any file within a second or two.
+MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 20_000
 MAX_DEPTH = 64
 
@@ -33,6 +37,14 @@ _MERGE_TAG = _STANDARD_TAG_PREFIX + "merge"
 _STR_TAG = _STANDARD_TAG_PREFIX + "str"
 # YAML 1.2 floats that PyYAML's YAML 1.1 resolver leaves as strings: 1e-3, 1.0e30.
 _FLOAT_12 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$")
+# libyaml's parser, when PyYAML has it, makes the pre-pass 20 times faster.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TAG_WORDS = {
+    _STANDARD_TAG_PREFIX + "int": "an integer",
+    _STANDARD_TAG_PREFIX + "float": "a number",
+    _STANDARD_TAG_PREFIX + "bool": "true or false",
+    _STANDARD_TAG_PREFIX + "timestamp": "a date",
+}
 
 
 @dataclass(frozen=True)
@@ -148,14 +160,26 @@ class _Builder:
         if node.tag == _STR_TAG and plain and _FLOAT_12.match(node.value):
             # Unquoted 1e-3 is a number to every YAML 1.2 reader and to users.
             return float(node.value)
-        return self._loader.construct_object(node, deep=True)
+        try:
+            return self._loader.construct_object(node, deep=True)
+        except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError):
+            # PyYAML's constructors fail with plain exceptions on values such
+            # as 2001-13-45, `!!bool maybe` or an integer of 5000 digits.
+            what = _TAG_WORDS.get(node.tag, "a value")
+            raise _error(
+                self._source.file,
+                _mark(node),
+                f"cannot read {shown(node.value)} as {what}"
+                + (" (too many digits)" if len(node.value) > 4000 else "")
+                + "; quote it to make it a string",
+            ) from None
 
     def _check_tag(self, node: yaml.Node, expected: str) -> None:
         if node.tag != expected:
             self._reject_tag(node)
 
     def _reject_tag(self, node: yaml.Node) -> None:
-        tag = node.tag.replace(_STANDARD_TAG_PREFIX, "!!")
+        tag = shorten(node.tag.replace(_STANDARD_TAG_PREFIX, "!!"))
         raise _error(
             self._source.file,
             _mark(node),
@@ -184,14 +208,14 @@ class _Builder:
                 raise _error(
                     self._source.file,
                     _mark(key_node),
-                    f"a mapping key must be a name or a number, got {key!r}",
+                    f"a mapping key must be a name or a number, got {shown(key)}",
                 )
             if key in first_seen:
                 first = first_seen[key]
                 raise _error(
                     self._source.file,
                     _mark(key_node),
-                    f"duplicate key {key!r} (first at line {first.line}); "
+                    f"duplicate key {shown(key)} (first at line {first.line}); "
                     "YAML would silently keep only the last, so remove one",
                 )
             first_seen[key] = _mark(key_node)
@@ -220,13 +244,35 @@ class _Builder:
 
 
 def _check_nesting(text: str, file: str) -> None:
-    """Refuse runaway nesting from the event stream, before composing.
+    """Refuse runaway nesting and size from the event stream, before composing.
 
-    The composer is recursive and slow on thousands of nested brackets; the
-    event parser is not, so this pass stops as soon as the limit is crossed.
+    The composer is recursive and slow on thousands of nested brackets, and
+    builds every node of a huge document before the builder can count them;
+    the event parser is not, so this pass stops as soon as a limit is crossed.
+    Syntax errors are left to the composer, to report in PyYAML's words.
     """
+    try:
+        _check_events(yaml.parse(text, Loader=_FAST_LOADER), file)
+    except (yaml.YAMLError, UnicodeError):
+        return
+
+
+def _check_events(events: Iterator[yaml.Event], file: str) -> None:
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    nodes = 0
+    for event in events:
+        if isinstance(event, yaml.DocumentEndEvent):
+            return  # a second document is the composer's error to report
+        if isinstance(event, yaml.NodeEvent):
+            nodes += 1
+            if nodes > MAX_NODES:
+                mark = event.start_mark
+                raise _error(
+                    file,
+                    Mark(mark.line + 1, mark.column + 1) if mark else None,
+                    f"the document has more than {MAX_NODES} values; a cbrun "
+                    "config needs only a few",
+                )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -256,7 +302,19 @@ def load_yaml_text(text: str, file: str) -> LoadedDocument:
             runaway nesting, with the position.
     """
     source = SourceMap(file)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        # Control characters (other than tab and line breaks) are not YAML.
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        column = exc.position - (before.rfind("\n") + 1) + 1
+        raise _error(
+            file,
+            Mark(line, column),
+            f"character {exc.character:#06x} is not allowed in YAML; remove it "
+            "(or write it as an escape such as \\x07 inside double quotes)",
+        ) from None
     try:
         try:
             _check_nesting(text, file)
@@ -264,7 +322,7 @@ def load_yaml_text(text: str, file: str) -> LoadedDocument:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             where = Mark(mark.line + 1, mark.column + 1) if mark else None
-            detail = exc.problem or exc.context or "invalid YAML"
+            detail = shorten(exc.problem or exc.context or "invalid YAML", 200)
             raise _error(file, where, f"YAML syntax error: {detail}") from None
         except yaml.YAMLError as exc:
             raise _error(file, None, f"YAML syntax error: {exc}") from None

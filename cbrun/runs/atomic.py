@@ -64,12 +64,16 @@ class CorruptFileError(RunFileError):
     """The file exists but is not what it should be (not JSON, wrong shape)."""
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
     """Replace ``path`` with ``text`` (UTF-8) so readers see old or new, never half.
 
     Args:
         path: The target file; its folder must exist.
         text: The new content.
+        durable: Also fsync the file and its folder, so the new content
+            survives a power cut. Without it the write is still atomic for
+            readers and for a killed process (the rename is), and costs
+            milliseconds less: right for per-epoch records.
 
     Raises:
         OSError: The folder is not writable or the disk is full. The target
@@ -81,17 +85,19 @@ def write_text_atomic(path: Path, text: str) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("utf-8"))
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         # BaseException too: a KeyboardInterrupt mid-write must not leave litter.
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
+def write_json_atomic(path: Path, obj: Any, *, durable: bool = True) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (see the module JSON rule).
 
     The object is serialised before any file is touched, so an object that
@@ -100,12 +106,13 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     Args:
         path: The target file; its folder must exist.
         obj: JSON-serialisable data; NaN and infinities become ``null``.
+        durable: See :func:`write_text_atomic`.
 
     Raises:
         TypeError: ``obj`` holds something JSON cannot represent.
         OSError: As for :func:`write_text_atomic`.
     """
-    write_text_atomic(path, dumps_json(obj))
+    write_text_atomic(path, dumps_json(obj), durable=durable)
 
 
 def dumps_json(obj: Any) -> str:

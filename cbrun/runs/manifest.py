@@ -121,6 +121,8 @@ class RunRecord:
         error: The error message of a failed run, or None.
         resumes: One entry per ``--resume``: ``{at, from_epoch, overrides,
             command}``.
+        distribute: ``{strategy, processes, devices, ...}`` for a distributed
+            run, else None.
     """
 
     name: str
@@ -140,6 +142,7 @@ class RunRecord:
     host: str | None = None
     error: str | None = None
     resumes: list[dict[str, Any]] = field(default_factory=list)
+    distribute: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form, fields in declaration order."""
@@ -202,6 +205,7 @@ _FIELD_TYPES: Final[dict[str, tuple[type | None, ...]]] = {
     "pid": (int, None),
     "host": (str, None),
     "resumes": (list,),
+    "distribute": (dict, None),
     "error": (str, None),
 }
 _FIELD_TYPE_NAMES: Final = {
@@ -310,10 +314,12 @@ class RunManifest:
         remove_stale_temps(self.path)
         return record
 
-    def update(self, **fields: Any) -> RunRecord:
+    def update(self, *, durable: bool = True, **fields: Any) -> RunRecord:
         """Change fields of the record and rewrite run.json.
 
         Args:
+            durable: fsync as well; per-epoch updates skip it (the rename
+                keeps them atomic; see :mod:`cbrun.runs.atomic`).
             **fields: :class:`RunRecord` field names and their new values,
                 e.g. ``epochs_run=3, best={...}``.
 
@@ -329,7 +335,7 @@ class RunManifest:
             raise TypeError(f"RunRecord has no field {unknown[0]!r}")
         with self._lock:
             self._record = dataclasses.replace(self.record, **fields)
-            self._write()
+            self._write(durable=durable)
             return self._record
 
     def finish(
@@ -365,8 +371,8 @@ class RunManifest:
             fields["error"] = error
         return self.update(status=status, ended_at=now_iso(), **fields)
 
-    def _write(self) -> None:
-        write_json_atomic(self.path, self.record.to_dict())
+    def _write(self, *, durable: bool = True) -> None:
+        write_json_atomic(self.path, self.record.to_dict(), durable=durable)
 
 
 def load_record(run_dir: Path) -> RunRecord:
@@ -386,19 +392,27 @@ def load_record(run_dir: Path) -> RunRecord:
     return RunRecord.from_dict(read_json(path), path)
 
 
-def write_history(run_dir: Path, history: Mapping[str, Sequence[float | None]]) -> Path:
+def write_history(
+    run_dir: Path,
+    history: Mapping[str, Sequence[float | None]],
+    *,
+    durable: bool = True,
+) -> Path:
     """Write Keras's ``History.history`` to ``run_dir/history.json`` atomically.
 
     Args:
         run_dir: The run directory.
         history: Metric name to one value per epoch; NaN and infinities are
             written as ``null``.
+        durable: fsync as well (see :func:`cbrun.runs.atomic.write_text_atomic`).
 
     Returns:
         The path written.
     """
     path = Path(run_dir) / HISTORY_FILE
-    write_json_atomic(path, {str(k): list(v) for k, v in history.items()})
+    write_json_atomic(
+        path, {str(k): list(v) for k, v in history.items()}, durable=durable
+    )
     return path
 
 
