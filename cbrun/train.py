@@ -258,7 +258,12 @@ class _Built:
 
 
 def _build(
-    loaded: LoadedConfig, *, smoke: bool, verbose: bool, cluster: Cluster
+    loaded: LoadedConfig,
+    *,
+    smoke: bool,
+    verbose: bool,
+    cluster: Cluster,
+    echo: Echo = _say,
 ) -> _Built:
     """Seed, load the data, build and compile the model.
 
@@ -280,7 +285,9 @@ def _build(
     record: dict[str, Any] | None = None
     if strategy == "data_parallel":
         assert config.distribute is not None
-        devices = distribute.start_data_parallel(cluster, config.distribute.devices)
+        devices = distribute.start_data_parallel(
+            cluster, config.distribute.devices, echo
+        )
         record = {"strategy": strategy, **cluster.describe(), "devices": devices}
     keras.utils.set_random_seed(config.seed)
     if config.deterministic and config.backend == "tensorflow":
@@ -302,7 +309,9 @@ def _build(
         if strategy == "data_parallel":
             # Keras shards tf.data input across processes; numpy it cannot.
             built.train_input, built.fit_arguments, built.test_input = (
-                distribute.as_datasets(data, built.fit_arguments, config.seed)
+                distribute.as_datasets(
+                    data, built.fit_arguments, config.seed, cluster.num_processes
+                )
             )
         return built
     except BuildError as exc:
@@ -353,7 +362,7 @@ def train(
         Interrupted: SIGINT or SIGTERM (recorded).
     """
     cluster = cluster or Cluster()
-    built = _build(loaded, smoke=smoke, verbose=verbose, cluster=cluster)
+    built = _build(loaded, smoke=smoke, verbose=verbose, cluster=cluster, echo=echo)
     if not cluster.is_writer:
         return _worker_run(loaded, built, command, smoke, resume)
     if resume is None:
@@ -381,7 +390,6 @@ def _worker_run(
     scratch = Path(tempfile.mkdtemp(prefix="cbrun-process-"))
     try:
         run = _Run(loaded, built, scratch, command, False, lambda _: None, smoke, None)
-        run.writer = False
         run.shared_backup = None if resume is None else resume.run_dir / BACKUP_DIR
         return run.go()
     finally:
@@ -412,9 +420,8 @@ class _Run:
         self.resume = resume
         self.manifest = runs.RunManifest(run_dir)
         self.indexed: list[tuple[int, Any]] = []
-        # Processes other than 0 of a data_parallel job write no backup; on a
-        # resume they read process 0's (on a shared file system).
-        self.writer = True
+        # Processes other than 0 of a resumed data_parallel job restore from
+        # process 0's backup (on a shared file system) and write scratch only.
         self.shared_backup: Path | None = None
 
     def go(self) -> RunResult:
@@ -500,21 +507,35 @@ class _Run:
         )
 
     def _backup(self, callbacks: list[Any]) -> list[Any]:
-        """Keras's BackupAndRestore plus cbrun's keeper of callback counters."""
+        """Keras's BackupAndRestore plus cbrun's keeper of callback counters.
+
+        Every process of a job gets the same callbacks (their collectives must
+        match, or the job hangs); processes other than 0 write into scratch
+        and back up every epoch, so that all decide alike.
+        """
         if self.smoke:
             return []
         from cbrun.build.backup import CallbackStateKeeper, ThrottledBackupAndRestore
 
         folder = self.run_dir / BACKUP_DIR
-        if self.shared_backup is not None:
-            from cbrun.build.backup import ReadOnlyBackupAndRestore
-
-            return [ReadOnlyBackupAndRestore(str(self.shared_backup))]
-        if not self.writer:
-            return []  # Process 0 keeps the job's one backup.
-        backup = ThrottledBackupAndRestore(str(folder), double_checkpoint=True)
+        job = (
+            self.built.distribute is not None
+            and self.built.distribute.get("processes", 1) > 1
+        )
+        backup = ThrottledBackupAndRestore(
+            str(folder),
+            max_share=None if job else 0.01,
+            restore_from=None
+            if self.shared_backup is None
+            else str(self.shared_backup),
+            double_checkpoint=True,
+        )
         keeper = CallbackStateKeeper(
-            folder, dict(self.indexed), restore=self.resume is not None, backup=backup
+            self.shared_backup or folder,
+            dict(self.indexed),
+            restore=self.resume is not None or self.shared_backup is not None,
+            backup=backup,
+            save_to=folder,
         )
         return [backup, keeper]
 

@@ -63,21 +63,46 @@ class ThrottledBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     Args:
         backup_dir: As for ``BackupAndRestore``.
-        max_share: The most of training time backups may take. Defaults to
-            0.01.
+        max_share: The most of training time backups may take; ``None``
+            saves every epoch (all processes of a job must decide alike).
+            Defaults to 0.01.
+        restore_from: Restore from this folder's backup instead (processes
+            other than 0 of a resumed job read process 0's). Defaults to
+            None.
         **kwargs: ``BackupAndRestore`` parameters.
     """
 
-    def __init__(self, backup_dir: str, max_share: float = 0.01, **kwargs: Any):
+    def __init__(
+        self,
+        backup_dir: str,
+        max_share: float | None = 0.01,
+        restore_from: str | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(backup_dir, **kwargs)
         self.max_share = max_share
+        self.restore_from = restore_from
         self.saved_epoch: int | None = None
         self._cost: float | None = None
         self._since = time.monotonic()
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        """Restore as Keras does, then start the clock."""
-        super().on_train_begin(logs)
+        """Restore as Keras does (from ``restore_from`` if set), start the clock."""
+        if self.restore_from is None:
+            super().on_train_begin(logs)
+        else:
+            own = (
+                str(getattr(self, "_weights_path")),  # noqa: B009 - untyped Keras
+                str(getattr(self, "_training_metadata_path")),  # noqa: B009
+            )
+            self._weights_path = os.path.join(self.restore_from, "latest.weights.h5")
+            self._training_metadata_path = os.path.join(
+                self.restore_from, "training_metadata.json"
+            )
+            try:
+                self._load_model()
+            finally:
+                self._weights_path, self._training_metadata_path = own
         self._since = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -87,8 +112,10 @@ class ThrottledBackupAndRestore(keras.callbacks.BackupAndRestore):
         if self.save_freq != "epoch":
             return
         start = time.monotonic()
-        if self._cost is not None and self._cost > self.max_share * (
-            start - self._since
+        if (
+            self.max_share is not None
+            and self._cost is not None
+            and self._cost > self.max_share * (start - self._since)
         ):
             return
         self._save_model()
@@ -109,6 +136,8 @@ class CallbackStateKeeper(keras.callbacks.Callback):
         restore: Whether to load the saved state at the start of training.
         backup: The backup it follows: state is saved for exactly the epochs
             the backup saved. None saves every epoch.
+        save_to: Where to save, when not ``backup_dir`` (the folder restored
+            from). Defaults to ``backup_dir``.
     """
 
     def __init__(
@@ -118,10 +147,12 @@ class CallbackStateKeeper(keras.callbacks.Callback):
         *,
         restore: bool = False,
         backup: ThrottledBackupAndRestore | None = None,
+        save_to: Path | None = None,
     ) -> None:
         super().__init__()
         self.backup = backup
         self.backup_dir = backup_dir
+        self.save_to = save_to or backup_dir
         self.kept = {i: c for i, c in callbacks.items() if _attributes(c)}
         self.restore = restore
         self.restored: dict[str, Any] = {}
@@ -155,7 +186,7 @@ class CallbackStateKeeper(keras.callbacks.Callback):
         """Save every kept callback's counters, when the backup saved too."""
         if self.backup is not None and self.backup.saved_epoch != epoch + 1:
             return
-        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        self.save_to.mkdir(parents=True, exist_ok=True)
         state: dict[str, Any] = {"epoch": epoch + 1, "callbacks": {}}
         for index, callback in self.kept.items():
             values = {
@@ -166,22 +197,8 @@ class CallbackStateKeeper(keras.callbacks.Callback):
             state["callbacks"][str(index)] = values
             best_weights = getattr(callback, "best_weights", None)
             if best_weights is not None:
-                target = self.backup_dir / f"best_weights_{index}.npz"
+                target = self.save_to / f"best_weights_{index}.npz"
                 partial = target.with_suffix(".partial.npz")
                 np.savez(partial, **{f"w{i}": w for i, w in enumerate(best_weights)})
                 os.replace(partial, target)
-        write_json_atomic(self.backup_dir / STATE_FILE, state)
-
-
-class ReadOnlyBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Restore from a backup another process writes; never write or delete it.
-
-    Processes other than 0 of a resumed ``data_parallel`` job read process 0's
-    backup (on a shared file system) to start from the same epoch.
-    """
-
-    def _save_model(self) -> None:
-        """Write nothing: process 0 owns the backup."""
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        """Leave the backup for process 0 to delete."""
+        write_json_atomic(self.save_to / STATE_FILE, state)
