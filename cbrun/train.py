@@ -678,6 +678,12 @@ class _Run:
             f"files: {self.run_dir} (run.json, history.json, history.png, "
             "config.yaml, model.keras)"
         )
+        for callback in self.loaded.experiment.callbacks:
+            if callback.type == "TensorBoard":
+                from cbrun.runs.rundir import resolve_inside
+
+                log_dir = resolve_inside(self.run_dir, callback.log_dir)
+                self.echo(f"view it: tensorboard --logdir {log_dir}")
 
 
 def default_command() -> list[str]:
