@@ -678,10 +678,11 @@ class _Run:
             f"files: {self.run_dir} (run.json, history.json, history.png, "
             "config.yaml, model.keras)"
         )
-        for callback in self.loaded.experiment.callbacks:
-            if callback.type == "TensorBoard":
-                from cbrun.runs.rundir import resolve_inside
+        from cbrun.config.callbacks.tensorboard import TensorBoardSchema
+        from cbrun.runs.rundir import resolve_inside
 
+        for callback in self.loaded.experiment.callbacks:
+            if isinstance(callback, TensorBoardSchema):
                 log_dir = resolve_inside(self.run_dir, callback.log_dir)
                 self.echo(f"view it: tensorboard --logdir {log_dir}")
 
