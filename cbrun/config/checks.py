@@ -29,7 +29,7 @@ from cbrun.config.keras_names import (
     METRIC_DIRECTIONS,
     METRIC_LOG_NAMES,
 )
-from cbrun.config.problems import make_problem
+from cbrun.config.problems import first_problems, make_problem
 from cbrun.config.suggest import did_you_mean, shorten, shown
 from cbrun.config.training import MetricObject, OptimizerObject, ScheduleObject
 from cbrun.config.yaml_loader import ConfigPath, SourceMap
@@ -219,22 +219,22 @@ class _Checker:
                     )
                 continue
             sample: Any = 1 if name in ("epoch", "batch") else 0.5
+            fix = ":02d" if isinstance(sample, int) else ":.4f"
             # A width like {epoch:9999999999d} would build a string of gigabytes.
             if any(len(n.lstrip("0")) > 3 for n in re.findall(r"\d+", spec or "")):
                 self.add(
                     path,
-                    f"format {{{name}:{shorten(spec)}}}: a width or precision "
-                    f"above 999 makes no file name; e.g. {{{name}:02d}}",
+                    f"format {{{name}:{shorten(spec or '')}}}: a width or precision "
+                    f"above 999 makes no file name; e.g. {{{name}{fix}}}",
                 )
                 continue
             try:
                 format(sample, spec or "")
             except ValueError:
                 kind = "an integer" if isinstance(sample, int) else "a float"
-                fix = ":02d" if isinstance(sample, int) else ":.4f"
                 self.add(
                     path,
-                    f"format {{{name}:{shorten(spec)}}} cannot apply: {name} is "
+                    f"format {{{name}:{shorten(spec or '')}}} cannot apply: {name} is "
                     f"{kind}; e.g. {{{name}{fix}}}",
                 )
             if conversion:
@@ -332,4 +332,4 @@ def cross_checks(
     checker.check_ema()
     checker.check_patience()
     checker.check_paths()
-    return sorted(checker.problems, key=lambda p: (p.line, p.column))
+    return first_problems(sorted(checker.problems, key=lambda p: (p.line, p.column)))

@@ -69,6 +69,10 @@ _TYPE_WORDS = {
     "none_required": "null",
     "finite_number": "a finite number",
 }
+MAX_PROBLEMS = 50
+"""Problems listed per file; the rest are counted. A mistake repeated a
+thousand times (a generated file) needs only its first few fixed, and the
+output stays readable."""
 _BOUNDS = {
     "greater_than": ("greater than", "gt"),
     "greater_than_equal": ("at least", "ge"),
@@ -106,11 +110,11 @@ def _data_path(loc: tuple[int | str, ...], data: Any, kind: str) -> ConfigPath:
             path.append(part)
         elif (
             last
-            and kind == "missing"
+            and kind in ("missing", "invalid_key")
             and isinstance(current, dict)
             and isinstance(part, str)
         ):
-            path.append(part)  # a missing key
+            path.append(part)  # a missing key, or a key like `null` as text
     return tuple(path)
 
 
@@ -146,6 +150,8 @@ def _unknown_key(path: ConfigPath, data: Any) -> str:
 
 def _missing(path: ConfigPath, data: Any) -> str:
     key = path[-1] if path else ""
+    if key == "type" and path[:1] != ("callbacks",):
+        return "missing `type`: the class name, e.g. Dense, Adam or AUC"
     if key == "type":
         return (
             "missing `type`: a callback name (e.g. EarlyStopping) or "
@@ -162,6 +168,9 @@ def _message(error: ErrorDetails, path: ConfigPath, data: Any) -> str:
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
         return _unknown_key(path, data)
+    if kind == "invalid_key":
+        # The path ends at the key itself; its value is not what is wrong.
+        return f"a key must be a name, got {_shown(error.get('input'))}"
     if kind == "missing":
         return _missing(path, data)
     if kind == UNKNOWN_CALLBACK_ERROR:
@@ -229,7 +238,25 @@ def problems_from_validation(
     problems = []
     for path, errors in merged.items():
         problems.append(_problem(path, errors, data, source))
-    return sorted(problems, key=lambda p: (p.line, p.column))
+    return first_problems(sorted(problems, key=lambda p: (p.line, p.column)))
+
+
+def first_problems(problems: list[Problem]) -> list[Problem]:
+    """Keep the first :data:`MAX_PROBLEMS` problems and count the others."""
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    rest = problems[MAX_PROBLEMS:]
+    severity = "error" if any(p.severity == "error" for p in rest) else "warning"
+    summary = Problem(
+        problems[0].file,
+        0,
+        0,
+        "",
+        f"{len(rest)} more problems not shown; fix the first {MAX_PROBLEMS} "
+        "and run again",
+        severity,
+    )
+    return [*problems[:MAX_PROBLEMS], summary]
 
 
 def _problem(
@@ -243,7 +270,11 @@ def _problem(
     else:
         message = "; ".join(_unique(_message(e, path, data) for e in errors))
     return make_problem(
-        source, data, path, message, key=errors[0]["type"] == "extra_forbidden"
+        source,
+        data,
+        path,
+        message,
+        key=errors[0]["type"] in ("extra_forbidden", "invalid_key"),
     )
 
 

@@ -9,6 +9,7 @@ stop alias bombs and runaway nesting early.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,11 +23,15 @@ from cbrun.errors import ConfigError, Problem
 
 ConfigPath = tuple[str | int, ...]
 
-# PyYAML's pure-Python composer reads about 1 MB a second: the limit keeps a
-# check of any file within a second or two.
-MAX_FILE_BYTES = 1_000_000
+# PyYAML's pure-Python composer reads 1 MB a second at worst: the limit keeps
+# the check of any file under half a second (configs are a few kB; MAX_NODES
+# already bounds structured content to about this size).
+MAX_FILE_BYTES = 500_000
 MAX_NODES = 20_000
 MAX_DEPTH = 64
+# Python refuses to print an integer of more than 4300 digits, so messages
+# (and pydantic's own errors) would fail on one; no setting needs 1000.
+MAX_INT = 10**1000
 
 _STANDARD_TAG_PREFIX = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {
@@ -161,7 +166,7 @@ class _Builder:
             # Unquoted 1e-3 is a number to every YAML 1.2 reader and to users.
             return float(node.value)
         try:
-            return self._loader.construct_object(node, deep=True)
+            value = self._loader.construct_object(node, deep=True)
         except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError):
             # PyYAML's constructors fail with plain exceptions on values such
             # as 2001-13-45, `!!bool maybe` or an integer of 5000 digits.
@@ -173,6 +178,14 @@ class _Builder:
                 + (" (too many digits)" if len(node.value) > 4000 else "")
                 + "; quote it to make it a string",
             ) from None
+        if isinstance(value, int) and abs(value) >= MAX_INT:
+            raise _error(
+                self._source.file,
+                _mark(node),
+                "this integer has more than 1000 digits; no setting takes one "
+                "so large (quote it to make it a string)",
+            )
+        return value
 
     def _check_tag(self, node: yaml.Node, expected: str) -> None:
         if node.tag != expected:
@@ -249,12 +262,13 @@ def _check_nesting(text: str, file: str) -> None:
     The composer is recursive and slow on thousands of nested brackets, and
     builds every node of a huge document before the builder can count them;
     the event parser is not, so this pass stops as soon as a limit is crossed.
-    Syntax errors are left to the composer, to report in PyYAML's words.
     """
     try:
         _check_events(yaml.parse(text, Loader=_FAST_LOADER), file)
     except (yaml.YAMLError, UnicodeError):
-        return
+        # libyaml refused the text (a syntax error, or its own limits): check
+        # again with PyYAML's parser, whose errors are the ones reported.
+        _check_events(yaml.parse(text, Loader=yaml.SafeLoader), file)
 
 
 def _check_events(events: Iterator[yaml.Event], file: str) -> None:
@@ -376,16 +390,19 @@ def read_config_text(path: Path, display: str | None = None) -> str:
         ) from None
     except OSError as exc:
         raise _error(name, None, f"cannot read the file: {exc.strerror}") from None
+    # The BOM is dropped first: utf-8-sig counts error offsets after it.
+    body = raw.removeprefix(codecs.BOM_UTF8)
     try:
-        return raw.decode("utf-8-sig")
+        return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
+        before = body[: exc.start]
         line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        # In characters, as editors count; the bytes before the error decode.
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8")) + 1
         raise _error(
             name,
             Mark(line, column),
-            f"byte 0x{raw[exc.start]:02x} is not valid UTF-8; save the file as UTF-8",
+            f"byte 0x{body[exc.start]:02x} is not valid UTF-8; save the file as UTF-8",
         ) from None
 
 
