@@ -9,7 +9,10 @@ report for CI systems.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -75,6 +78,14 @@ def _smoke_one(
     return SmokeResult(str(path), True, time.perf_counter() - start, result.status)
 
 
+def _backend_of(path: Path, overrides: Sequence[str]) -> str | None:
+    """The config's backend, or None when it does not load (reported later)."""
+    try:
+        return load_config(path, overrides).experiment.backend
+    except CbrunError:
+        return None
+
+
 def run_smoke(
     targets: Sequence[str],
     overrides: Sequence[str],
@@ -86,6 +97,10 @@ def run_smoke(
 ) -> list[SmokeResult]:
     """Smoke-run every config; report each result as soon as it is known.
 
+    Keras picks its backend once per process, so the configs of the most
+    common backend run here and each other backend's configs run in one
+    child process (``cbrun train --smoke``) whose lines are read back.
+
     Args:
         targets: Config files and folders.
         overrides: ``--set`` strings applied to every config.
@@ -95,7 +110,8 @@ def run_smoke(
         allow_user_code: False fails configs that name code to import.
 
     Returns:
-        The results, in order. Targets that name no config are failures.
+        The results, in order of running. Targets that name no config are
+        failures.
     """
     files, problems = find_configs(targets)
     results = [
@@ -104,29 +120,87 @@ def run_smoke(
     ]
     for result in results:
         report(result)
+    groups: dict[str | None, list[Path]] = {}
+    for path in files:
+        groups.setdefault(_backend_of(path, overrides), []).append(path)
+    here = max(
+        (b for b in groups if b is not None),
+        key=lambda b: len(groups[b]),
+        default="tensorflow",
+    )
     temporary = runs_dir is None
     folder = Path(tempfile.mkdtemp(prefix="cbrun-smoke-")) if temporary else runs_dir
     assert folder is not None
     try:
-        if files:
-            _import_keras_once()
-        for path in files:
+        in_process = groups.pop(here, []) + groups.pop(None, [])
+        if in_process:
+            _import_keras_once(here)
+        for path in in_process:
             result = _smoke_one(path, overrides, folder, command, allow_user_code)
             results.append(result)
             report(result)
+        for paths in groups.values():
+            for result in _smoke_in_child(paths, overrides, folder, allow_user_code):
+                results.append(result)
+                report(result)
     finally:
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)
     return results
 
 
-def _import_keras_once() -> None:
+_LINE = re.compile(r"^(ok|FAILED)\s+(\S+)\s+([0-9.]+)s(?:\s+(.*))?$")
+
+
+def _smoke_in_child(
+    paths: Sequence[Path],
+    overrides: Sequence[str],
+    runs_dir: Path,
+    allow_user_code: bool,
+) -> list[SmokeResult]:
+    """Smoke-run configs of another backend in a child ``cbrun`` process."""
+    args = [sys.executable, "-m", "cbrun", "train", "--smoke", "--runs-dir"]
+    args += [str(runs_dir), *(f"--set={o}" for o in overrides)]
+    if not allow_user_code:
+        args.append("--no-user-code")
+    child = subprocess.run(
+        [*args, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = {}
+    for line in child.stdout.splitlines():
+        match = _LINE.match(line)
+        if match:
+            ok = match[1] == "ok"
+            code = ExitCode.OK if ok else ExitCode.TRAINING_FAILED
+            found[match[2]] = SmokeResult(
+                match[2], ok, float(match[3]), match[4] or "", code
+            )
+    tail = (child.stderr.strip().splitlines() or ["no output"])[-1]
+    return [
+        found.get(
+            str(path),
+            SmokeResult(
+                str(path),
+                False,
+                0.0,
+                f"the child process for this backend failed: {tail}",
+                ExitCode.TRAINING_FAILED,
+            ),
+        )
+        for path in paths
+    ]
+
+
+def _import_keras_once(backend: str) -> None:
     """Import Keras before the first config, so per-config times exclude it."""
     from cbrun.keras_env import import_keras
 
     # Each config reports a missing backend itself.
     with contextlib.suppress(CbrunError):
-        import_keras("tensorflow")
+        import_keras(backend)
 
 
 def format_line(result: SmokeResult) -> str:

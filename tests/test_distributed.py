@@ -256,3 +256,21 @@ def test_cluster_from_environment_variables():
     )
     assert cluster.join_timeout == 30
     assert not cluster.is_writer
+
+
+def test_smoke_runs_each_backend_in_its_own_process(tmp_path, dp_config):
+    tensorflow_config = tmp_path / "tf.yaml"
+    tensorflow_config.write_text(
+        DATA_PARALLEL.replace("backend: jax\n", "").replace(
+            "distribute: {strategy: data_parallel}\n", ""
+        )
+    )
+    process = cbrun(["train", "--smoke", str(tensorflow_config), str(dp_config)])
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, out + err
+    lines = [line for line in out.splitlines() if line.startswith(("ok", "FAILED"))]
+    assert [line.split()[:2] for line in lines] == [
+        ["ok", str(tensorflow_config)],
+        ["ok", str(dp_config)],
+    ]
+    assert "2 passed, 0 failed" in out
