@@ -252,3 +252,46 @@ def test_smoke_over_all_configs_plus_an_invalid_one(tmp_path):
     # Per-config seconds after the one TensorFlow import, for the note.
     seconds = [float(line.split()[2].rstrip("s")) for line in lines[:-1]]
     print("smoke seconds per config:", seconds)
+
+
+def _limit_file_size() -> None:
+    import resource
+
+    # Files larger than 64 kB cannot be written (like a full disk for the
+    # backup's weights file), and the signal that would kill the process is
+    # ignored so that the write fails with an OSError instead.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+
+def test_a_file_that_cannot_be_written_fails_the_run_with_a_record(tmp_path):
+    config = tmp_path / "big.yaml"
+    config.write_text(
+        SLOW_CONFIG.replace("units: 64", "units: 512").replace("epochs: 6", "epochs: 2")
+    )
+    runs_dir = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cbrun",
+            "train",
+            str(config),
+            "--runs-dir",
+            str(runs_dir),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+        preexec_fn=_limit_file_size,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "training failed (failed): OSError" in result.stderr
+    record = record_of(the_run(runs_dir))
+    assert record["status"] == "failed"
+    assert record["error"].startswith("OSError")
