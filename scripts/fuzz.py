@@ -38,10 +38,12 @@ failed, with the ``--set`` strings and the message beside it
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import copy
 import math
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -331,6 +333,7 @@ class _Workspace:
     def file(cls, name: str = "fuzz.yaml") -> Path:
         if cls._dir is None:
             cls._dir = Path(tempfile.mkdtemp(prefix="cbrun-fuzz-"))
+            atexit.register(shutil.rmtree, cls._dir, ignore_errors=True)
         return cls._dir / name
 
 
@@ -1230,6 +1233,8 @@ def fuzz(
 ) -> None:
     """Run the targets in turns until ``examples`` inputs or ``seconds`` pass."""
     warm_up()
+    if examples is not None:  # every target gets its share of a small run
+        chunk = max(1, min(chunk, -(-examples // len(targets))))
     start = time.monotonic()
     progress = start
     while True:

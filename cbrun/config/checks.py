@@ -29,7 +29,7 @@ from cbrun.config.keras_names import (
     METRIC_DIRECTIONS,
     METRIC_LOG_NAMES,
 )
-from cbrun.config.problems import first_problems, make_problem
+from cbrun.config.problems import make_problem
 from cbrun.config.suggest import did_you_mean, shorten, shown
 from cbrun.config.training import MetricObject, OptimizerObject, ScheduleObject
 from cbrun.config.yaml_loader import ConfigPath, SourceMap
@@ -332,4 +332,4 @@ def cross_checks(
     checker.check_ema()
     checker.check_patience()
     checker.check_paths()
-    return first_problems(sorted(checker.problems, key=lambda p: (p.line, p.column)))
+    return sorted(checker.problems, key=lambda p: (p.line, p.column))

@@ -14,7 +14,11 @@ from cbrun.config.backend_checks import backend_checks
 from cbrun.config.checks import cross_checks
 from cbrun.config.experiment import RUN_NAME_PATTERN, ExperimentConfig
 from cbrun.config.overrides import apply_overrides
-from cbrun.config.problems import make_problem, problems_from_validation
+from cbrun.config.problems import (
+    first_problems,
+    make_problem,
+    problems_from_validation,
+)
 from cbrun.config.user_code import ENV_VAR, user_code_references
 from cbrun.config.yaml_loader import SourceMap, load_yaml_file
 from cbrun.errors import ConfigError, Problem
@@ -128,7 +132,7 @@ def load_config(
         ]
     problems.sort(key=lambda p: (p.line, p.column))
     if any(p.severity == "error" for p in problems):
-        raise ConfigError(problems)
+        raise ConfigError(first_problems(problems))
     if experiment.name is None:
         experiment = experiment.model_copy(update={"name": _default_name(path, file)})
     return LoadedConfig(
