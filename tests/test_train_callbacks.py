@@ -440,7 +440,9 @@ def test_cbrun_lines_say_where_the_run_is_and_how_it_ended(main_run):
     assert f"finished {EPOCHS} epochs" in lines
     assert any(line.startswith("best val_loss: ") for line in lines)
     assert any(line.startswith("test: ") for line in lines)
-    assert lines[-1].startswith(f"files: {run_dir}")
+    assert lines[-2].startswith(f"files: {run_dir}")
+    # The run has a TensorBoard callback: the last line says how to view it.
+    assert lines[-1] == f"view it: tensorboard --logdir {run_dir / 'tensorboard'}"
 
 
 def test_resolved_config_in_the_run_dir_validates_again(main_run):
