@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,7 @@ def test_a_process_that_never_joins_stops_the_other_in_bounded_time(
 
 MIRRORED_SCRIPT = """
 import sys
+import time
 import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
@@ -274,3 +276,56 @@ def test_smoke_runs_each_backend_in_its_own_process(tmp_path, dp_config):
         ["ok", str(dp_config)],
     ]
     assert "2 passed, 0 failed" in out
+
+
+def wait_for_epochs(runs_dir: Path, epochs: int, process: subprocess.Popen) -> Path:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        for path in runs_dir.glob("*/*/run.json"):
+            try:
+                if json.loads(path.read_text())["epochs_run"] >= epochs:
+                    return path.parent
+            except json.JSONDecodeError:
+                continue
+        time.sleep(0.1)
+    raise AssertionError(f"no run reached {epochs} epochs")
+
+
+def test_a_process_that_dies_mid_run_fails_the_job_in_bounded_time(tmp_path):
+    config = tmp_path / "long.yaml"
+    config.write_text(
+        DATA_PARALLEL.replace("epochs: 3", "epochs: 500").replace(
+            "samples: 640", "samples: 2560"
+        )
+    )
+    port = free_port()
+    processes = [
+        cbrun(
+            [
+                "train",
+                str(config),
+                "--runs-dir",
+                str(tmp_path / f"runs{i}"),
+                "--coordinator",
+                f"127.0.0.1:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ],
+            CBRUN_HEARTBEAT_TIMEOUT="10",
+        )
+        for i in range(2)
+    ]
+    run_dir = wait_for_epochs(tmp_path / "runs0", 2, processes[0])
+    processes[1].kill()
+    processes[1].wait()
+    start = time.monotonic()
+    processes[0].communicate(timeout=120)
+    assert time.monotonic() - start < 60
+    assert processes[0].returncode != 0
+    record = json.loads((run_dir / "run.json").read_text())
+    # The collective with the dead peer fails; the run says so.
+    assert record["status"] == "failed"
+    assert record["error"]
