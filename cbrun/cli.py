@@ -25,6 +25,20 @@ def _echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+# Shared by validate and train: the same overrides mean the same config.
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a value, e.g. fit.epochs=3 or callbacks.EarlyStopping.patience=5.",
+)
+NO_USER_CODE_HELP = (
+    "Refuse configs that name code to import (package.module:name); also set by "
+    "CBRUN_NO_USER_CODE=1. For configs you do not trust."
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cbrun")
 def cli() -> None:
@@ -41,13 +55,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("targets", nargs=-1, required=True, metavar="CONFIG_OR_DIR...")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a value, e.g. fit.epochs=3 or callbacks.EarlyStopping.patience=5.",
-)
+@set_option
 @click.option(
     "--format",
     "output_format",
@@ -56,12 +64,7 @@ def cli() -> None:
     show_default=True,
     help="text: FILE:LINE:COL lines; json: one document for tools.",
 )
-@click.option(
-    "--no-user-code",
-    is_flag=True,
-    help="Refuse configs that name code to import (package.module:name); "
-    "also set by CBRUN_NO_USER_CODE=1. For configs you do not trust.",
-)
+@click.option("--no-user-code", is_flag=True, help=NO_USER_CODE_HELP)
 @click.option(
     "--deep",
     is_flag=True,
@@ -146,13 +149,7 @@ def validate(
 
 @cli.command()
 @click.argument("targets", nargs=-1, metavar="CONFIG_OR_DIR...")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a value, e.g. fit.epochs=3 or callbacks.EarlyStopping.patience=5.",
-)
+@set_option
 @click.option(
     "--runs-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -172,12 +169,7 @@ def validate(
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --smoke: write a JUnit XML report for CI.",
 )
-@click.option(
-    "--no-user-code",
-    is_flag=True,
-    help="Refuse configs that name code to import (package.module:name); "
-    "also set by CBRUN_NO_USER_CODE=1. For configs you do not trust.",
-)
+@click.option("--no-user-code", is_flag=True, help=NO_USER_CODE_HELP)
 @click.option(
     "--coordinator",
     metavar="HOST:PORT",
