@@ -6,9 +6,11 @@ nothing until a run starts.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -390,6 +392,7 @@ def _worker_run(
     scratch = Path(tempfile.mkdtemp(prefix="cbrun-process-"))
     try:
         run = _Run(loaded, built, scratch, command, False, lambda _: None, smoke, None)
+        run.writer = False
         run.shared_backup = None if resume is None else resume.run_dir / BACKUP_DIR
         return run.go()
     finally:
@@ -423,6 +426,7 @@ class _Run:
         # Processes other than 0 of a resumed data_parallel job restore from
         # process 0's backup (on a shared file system) and write scratch only.
         self.shared_backup: Path | None = None
+        self.writer = True  # False for processes other than 0 of a job.
 
     def go(self) -> RunResult:
         self._open_record()
@@ -621,10 +625,8 @@ class _Run:
         record = _finish_safely(
             self.manifest, status, stop_reason=reason, test_metrics=test_metrics
         )
-        if not self.smoke:
-            from cbrun.runs.plots import save_history_plot
-
-            save_history_plot(self.run_dir)
+        if not self.smoke and self.writer:
+            _draw_history_plot_later(self.run_dir)
         self._report(reason, recorder.best, test_metrics)
         return RunResult(self.run_dir, status, record, recorder.history)
 
@@ -685,6 +687,27 @@ class _Run:
             if isinstance(callback, TensorBoardSchema):
                 log_dir = resolve_inside(self.run_dir, callback.log_dir)
                 self.echo(f"view it: tensorboard --logdir {log_dir}")
+
+
+# Drawing history.png takes about a second (matplotlib's first figure); a
+# detached child draws it so that the run's process ends when training does.
+_PLOT_CHILD = (
+    "import sys; from pathlib import Path; "
+    "from cbrun.runs.plots import save_history_plot; "
+    "save_history_plot(Path(sys.argv[1]))"
+)
+
+
+def _draw_history_plot_later(run_dir: Path) -> None:
+    # The plot is a convenience; `cbrun plot RUN_DIR` draws it too.
+    with contextlib.suppress(OSError):
+        subprocess.Popen(
+            [sys.executable, "-c", _PLOT_CHILD, str(run_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def default_command() -> list[str]:
