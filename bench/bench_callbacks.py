@@ -61,10 +61,12 @@ END_PARTS = {
     "config_yaml": "config.yaml",
     "run_json_start": "first run.json",
     "final_records": "final run.json + history.json (fsync)",
-    "history_png": "history.png",
+    "history_png": "history.png (or starting its child)",
     "model_keras": "model.keras",
 }
 INFO_PARTS = {"build": "build: data, model, compile", "evaluate": "evaluate on test"}
+# Work after the run, outside the training process: not in the total.
+AFTER_PARTS = {"history_png_child_cpu": "history.png's detached child, its CPU"}
 VARIANT_LABELS = {
     "keras_none": "Keras fit, no callbacks",
     "keras_tutorial": "Keras fit, tutorial callbacks",
@@ -171,7 +173,7 @@ def run_shares(run: dict[str, Any]) -> dict[str, float]:
         spent[f"epoch {key}"] = sum(e["parts"].get(key, 0.0) for e in epochs)
     spent["epoch fsync calls"] = sum(e["parts"].get("fsync_n", 0) for e in epochs)
     spent["outside hooks"] = sum(run["outside"].get(n, 0.0) for n in OWN_CALLBACKS)
-    for key in (*END_PARTS, *INFO_PARTS):
+    for key in (*END_PARTS, *INFO_PARTS, *AFTER_PARTS):
         spent[key] = run["parts"].get(key, 0.0)
     in_epochs = sum(spent[name] for name in OWN_CALLBACKS)
     at_ends = spent["outside hooks"] + sum(spent[k] for k in END_PARTS)
@@ -240,6 +242,11 @@ def own_rows(shares: dict[str, float]) -> list[list[str]]:
     rows += [row(label, key) for key, label in END_PARTS.items()]
     rows.append(row("= all of cbrun's own work", "own_total"))
     rows += [row(f"({label}: not cbrun's own)", k) for k, label in INFO_PARTS.items()]
+    rows += [
+        row(f"({label}: after the run, not in the total)", k)
+        for k, label in AFTER_PARTS.items()
+        if shares[k]
+    ]
     return rows
 
 
@@ -372,8 +379,9 @@ def epochs_of(workload: str, sizes: Sizes) -> int:
 
 def print_profiles(workload: str, profiles: dict[str, list[str]]) -> None:
     titles = {
-        "own_callbacks": "cbrun's own callbacks' hooks",
-        "history_png": "history.png (save_history_plot)",
+        "own_callbacks": "cbrun's own callbacks' hooks (by own time)",
+        "history_png": "history.png (save_history_plot, by own time)",
+        "history_png_child": "the detached history.png child (by cumulative time)",
     }
     for key, lines in profiles.items():
         print(f"\n   cProfile of {titles.get(key, key)}, {workload}, one round:")

@@ -45,6 +45,9 @@ class Sample:
         returncode: Its exit code.
         stdout: Its standard output.
         stderr: Its standard error.
+        detached: Processes it left running when it exited (waited for).
+        detached_cpu_s: Their CPU time.
+        all_done_s: Wall time until the last of them ended.
     """
 
     wall_s: float
@@ -53,6 +56,9 @@ class Sample:
     returncode: int
     stdout: str = field(repr=False)
     stderr: str = field(repr=False)
+    detached: int = 0
+    detached_cpu_s: float = 0.0
+    all_done_s: float = 0.0
 
 
 def maxrss_bytes(ru_maxrss: int) -> int:
@@ -99,6 +105,9 @@ class Spawner:
                 returncode=reply["status"],
                 stdout=out.read_text("utf-8", "replace"),
                 stderr=err.read_text("utf-8", "replace"),
+                detached=reply.get("detached", 0),
+                detached_cpu_s=reply.get("detached_cpu_s", 0.0),
+                all_done_s=reply.get("all_done_s", reply["wall_s"]),
             )
 
 
@@ -184,6 +193,9 @@ class Stats:
     rss_min_mb: float
     runs: int
     failures: int
+    detached_median: float = 0.0
+    detached_cpu_median_s: float = 0.0
+    all_done_median_s: float = 0.0
 
     @classmethod
     def of(cls, samples: Sequence[Sample]) -> Stats:
@@ -200,6 +212,9 @@ class Stats:
             rss_min_mb=min(rss),
             runs=len(samples),
             failures=sum(s.returncode != 0 for s in samples),
+            detached_median=statistics.median(s.detached for s in samples),
+            detached_cpu_median_s=statistics.median(s.detached_cpu_s for s in samples),
+            all_done_median_s=statistics.median(s.all_done_s for s in samples),
         )
 
 
@@ -248,6 +263,8 @@ def sample_lists(samples: Sequence[Sample]) -> dict[str, list[float]]:
         "wall_s": [s.wall_s for s in samples],
         "cpu_s": [s.cpu_s for s in samples],
         "rss_mb": [s.rss_bytes / MB for s in samples],
+        "detached_cpu_s": [s.detached_cpu_s for s in samples],
+        "all_done_s": [s.all_done_s for s in samples],
     }
 
 

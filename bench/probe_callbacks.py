@@ -25,8 +25,10 @@ every callback's hooks. Every overridden hook of every callback is timed (the
 Keras default no-op hooks are left alone), so are ``os.fsync``, the
 history.json and run.json writes, and what cbrun does before and after
 ``fit`` (run dir and config.yaml, the first run.json, the final fsynced
-records, history.png, model.keras). ``--profile-own`` also runs cbrun's own
-callbacks' hooks and history.png under cProfile.
+records, history.png, model.keras). When cbrun draws history.png in a
+detached child, the probe waits for that child and records its CPU time.
+``--profile-own`` also runs cbrun's own callbacks' hooks and history.png (or
+its child, once more) under cProfile.
 """
 
 from __future__ import annotations
@@ -201,15 +203,85 @@ def profiled(function: Callable[..., Any], key: str) -> Any:
 
 
 def profile_lines() -> dict[str, list[str]]:
-    """The profilers' heaviest functions by own time."""
+    """The profilers' heaviest functions by own time (those that ran)."""
     import pstats
 
     from bench_profiling import cprofile_text
 
-    return {
-        key: cprofile_text(pstats.Stats(profiler), "tottime", 14)
-        for key, profiler in PROFILERS.items()
-    }
+    lines = {}
+    for key, profiler in PROFILERS.items():
+        try:
+            lines[key] = cprofile_text(pstats.Stats(profiler), "tottime", 14)
+        except TypeError:  # it never ran (e.g. no history.png in this process)
+            continue
+    return {**lines, **CHILD_PROFILES}
+
+
+CHILD_PROFILES: dict[str, list[str]] = {}
+
+
+def wait_for_plot_child(started: float) -> None:
+    """Reap the child that draws history.png; record its CPU and wall time.
+
+    cbrun starts it detached and never waits; the probe waits, so that it
+    neither loads the next run nor goes unmeasured.
+    """
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the http.server child never exits
+        try:
+            pid, _, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid:
+            cpu = usage.ru_utime + usage.ru_stime
+            PROBE.add_part("history_png_child_cpu", cpu)
+            PROBE.add_part("history_png_child_wall", time.perf_counter() - started)
+            return
+        time.sleep(0.01)
+
+
+def profile_plot_child(code: str, run_dir: Path) -> None:
+    """Run the history.png child's code once more under cProfile."""
+    import pstats
+
+    from bench_profiling import cprofile_text
+
+    with tempfile.TemporaryDirectory(prefix="cbrun-bench-plot-") as tmp:
+        script, out = Path(tmp, "plot.py"), Path(tmp, "plot.prof")
+        script.write_text(code)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cProfile",
+                "-o",
+                str(out),
+                str(script),
+                str(run_dir),
+            ],
+            check=False,
+        )
+        if out.is_file():
+            CHILD_PROFILES["history_png_child"] = cprofile_text(
+                pstats.Stats(str(out)), "cumtime", 14
+            )
+
+
+def instrument_plot_child(train_module: Any) -> None:
+    """Time cbrun's detached history.png drawer, if this cbrun has one."""
+    original = getattr(train_module, "_draw_history_plot_later", None)
+    if original is None:
+        return
+
+    def draw(run_dir: Path) -> None:
+        start = time.perf_counter()
+        original(run_dir)
+        PROBE.add_part("history_png", time.perf_counter() - start)
+        wait_for_plot_child(start)
+        if PROFILERS and "history_png_child" not in CHILD_PROFILES:
+            profile_plot_child(train_module._PLOT_CHILD, Path(run_dir))
+
+    train_module._draw_history_plot_later = draw
 
 
 def epoch_timer(keras: Any) -> Any:
@@ -269,6 +341,7 @@ def instrument(keras: Any) -> None:
         cbrun.train._write_resolved_config, part("config_yaml")
     )
     cbrun.train._build = timed(cbrun.train._build, part("build"))
+    instrument_plot_child(cbrun.train)
 
 
 def start_server() -> tuple[subprocess.Popen[bytes], int]:
