@@ -201,4 +201,5 @@ class CallbackStateKeeper(keras.callbacks.Callback):
                 partial = target.with_suffix(".partial.npz")
                 np.savez(partial, **{f"w{i}": w for i, w in enumerate(best_weights)})
                 os.replace(partial, target)
-        write_json_atomic(self.save_to / STATE_FILE, state)
+        # Atomic like the other per-epoch records; fsync only at the end of a run.
+        write_json_atomic(self.save_to / STATE_FILE, state, durable=False)
