@@ -61,10 +61,13 @@ END_PARTS = {
     "config_yaml": "config.yaml",
     "run_json_start": "first run.json",
     "final_records": "final run.json + history.json (fsync)",
-    "history_png": "history.png (or starting its child)",
-    "model_keras": "model.keras",
+    "history_png": "history.png (thread's time, overlaps evaluate and save)",
 }
-INFO_PARTS = {"build": "build: data, model, compile", "evaluate": "evaluate on test"}
+INFO_PARTS = {
+    "build": "build: data, model, compile",
+    "evaluate": "evaluate on test",
+    "model_keras": "model.keras, which a hand-written script saves too",
+}
 # Work after the run, outside the training process: not in the total.
 AFTER_PARTS = {"history_png_child_cpu": "history.png's detached child, its CPU"}
 VARIANT_LABELS = {
@@ -325,19 +328,26 @@ def analyse(workload: str, report: dict[str, Any], summary: Summary) -> dict[str
         "",
     )
     for variant, shares in own.items():
-        for key, label in (
-            ("share_in_epochs", "own callbacks during epochs"),
-            ("share_total", "all own work incl. run start/end"),
-        ):
-            result = at_most(shares[key], OWN_GOAL)
-            results[f"{variant}_{key}_result"] = result
-            summary.add(
-                SECTION,
-                f"{workload}, {VARIANT_LABELS[variant].split(', ')[1]}: {label}",
-                percent(shares[key]),
-                f"< {OWN_GOAL:.0%} of epoch time",
-                result,
-            )
+        who = f"{workload}, {VARIANT_LABELS[variant].split(', ')[1]}"
+        # The goal is on the per-epoch bookkeeping; the once-per-run work
+        # (run dir, final records, history.png) is judged by section 1's
+        # whole-process ratio, and shown here for information.
+        result = at_most(shares["share_in_epochs"], OWN_GOAL)
+        results[f"{variant}_share_in_epochs_result"] = result
+        summary.add(
+            SECTION,
+            f"{who}: own callbacks during epochs",
+            percent(shares["share_in_epochs"]),
+            f"< {OWN_GOAL:.0%} of epoch time",
+            result,
+        )
+        summary.add(
+            SECTION,
+            f"{who}: once-per-run work too, over epoch time",
+            percent(shares["share_total"]),
+            "(for information)",
+            "",
+        )
     return results
 
 
@@ -380,7 +390,7 @@ def epochs_of(workload: str, sizes: Sizes) -> int:
 def print_profiles(workload: str, profiles: dict[str, list[str]]) -> None:
     titles = {
         "own_callbacks": "cbrun's own callbacks' hooks (by own time)",
-        "history_png": "history.png (save_history_plot, by own time)",
+        "history_png": "history.png (draw_history_plot, by own time)",
         "history_png_child": "the detached history.png child (by cumulative time)",
     }
     for key, lines in profiles.items():

@@ -329,10 +329,16 @@ def instrument(keras: Any) -> None:
         manifest.RunManifest.start, part("run_json_start")
     )
     os.fsync = timed(os.fsync, part("fsync"))
-    cbrun.runs.plots.save_history_plot = timed(
-        profiled(cbrun.runs.plots.save_history_plot, "history_png"),
-        part("history_png"),
-    )
+    # cbrun draws history.png on a thread (draw_history_plot); older versions
+    # called save_history_plot or started a detached child.
+    for name in ("draw_history_plot", "save_history_plot"):
+        if hasattr(cbrun.runs.plots, name):
+            original = getattr(cbrun.runs.plots, name)
+            setattr(
+                cbrun.runs.plots,
+                name,
+                timed(profiled(original, "history_png"), part("history_png")),
+            )
     cbrun.train._finish_safely = timed(
         cbrun.train._finish_safely, part("final_records")
     )

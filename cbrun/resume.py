@@ -147,13 +147,14 @@ def prepare_resume(
     loaded = _load_own_config(run_dir, record, overrides, allow_user_code)
     epoch = _backup_epoch(run_dir)
     if epoch is None:
-        if record.epochs_run > 0:
+        if record.backup_epoch:
             raise ResumeError(
                 f"{run_dir}/{BACKUP_DIR} is gone, so the model and optimizer of "
-                f"epoch {record.epochs_run} cannot be restored; start a new run "
+                f"epoch {record.backup_epoch} cannot be restored; start a new run "
                 "(with model.path set to a checkpoint of this run's, if it saved "
                 "one)"
             )
+        # Stopped before its first (throttled) backup: start from epoch 0.
         epoch = 0
     planned = loaded.experiment.fit.epochs
     if epoch >= planned:

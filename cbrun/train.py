@@ -6,13 +6,12 @@ nothing until a run starts.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -431,8 +430,8 @@ class _Run:
     def go(self) -> RunResult:
         self._open_record()
         callbacks = self._callbacks()
-        recorder = self._recorder()
         extra = self._backup(callbacks)
+        recorder = self._recorder(extra[0] if extra else None)
         stop = _StopRequest()
         self._fit(callbacks, [*extra, self._stop_checker(stop), recorder], stop)
         return self._close(callbacks, recorder)
@@ -461,7 +460,14 @@ class _Run:
             best=self.resume.best,
         )
         runs.write_history(self.run_dir, self.resume.history)
-        self.echo(f"resuming after epoch {self.resume.epoch}")
+        if self.resume.epoch == 0 and record.epochs_run > 0:
+            self.echo(
+                f"no backup was written in its {record.epochs_run} epochs (backups "
+                "are throttled to a small share of training time); training "
+                "starts again from epoch 1"
+            )
+        else:
+            self.echo(f"resuming after epoch {self.resume.epoch}")
 
     def _callbacks(self) -> list[Any]:
         from cbrun.build.callbacks import BuildContext, build_callbacks
@@ -485,7 +491,7 @@ class _Run:
             )
             raise ConfigError([problem]) from None
 
-    def _recorder(self) -> Any:
+    def _recorder(self, backup: Any) -> Any:
         from cbrun.build.recorder import RunRecorder
 
         monitor, maximize = _monitor(self.loaded)
@@ -498,16 +504,19 @@ class _Run:
             # Atomic but not fsynced: a killed process leaves a whole file,
             # and the final record at the end of the run is fsynced.
             runs.write_history(self.run_dir, history, durable=False)
-            self.manifest.update(durable=False, epochs_run=epochs_run, best=best)
+            fields: dict[str, Any] = {"epochs_run": epochs_run, "best": best}
+            if backup is not None and backup.saved_epoch is not None:
+                fields["backup_epoch"] = backup.saved_epoch
+            self.manifest.update(durable=False, **fields)
 
-        if self.resume is None:
-            return RunRecorder(monitor, maximize, on_epoch)
+        resume = self.resume
         return RunRecorder(
             monitor,
             maximize,
             on_epoch,
-            initial_history=self.resume.history,
-            initial_best=self.resume.best,
+            initial_history=None if resume is None else resume.history,
+            initial_best=None if resume is None else resume.best,
+            backup=backup,
         )
 
     def _backup(self, callbacks: list[Any]) -> list[Any]:
@@ -519,7 +528,11 @@ class _Run:
         """
         if self.smoke:
             return []
-        from cbrun.build.backup import CallbackStateKeeper, ThrottledBackupAndRestore
+        from cbrun.build.backup import (
+            BACKUP_SHARE,
+            CallbackStateKeeper,
+            ThrottledBackupAndRestore,
+        )
 
         folder = self.run_dir / BACKUP_DIR
         job = (
@@ -528,7 +541,7 @@ class _Run:
         )
         backup = ThrottledBackupAndRestore(
             str(folder),
-            max_share=None if job else 0.01,
+            max_share=None if job else BACKUP_SHARE,
             restore_from=None
             if self.shared_backup is None
             else str(self.shared_backup),
@@ -583,6 +596,7 @@ class _Run:
                 history=recorder.history,
                 stop_reason=f"{exc.signal_name} after {recorder.epochs_run} epochs",
                 epochs_run=recorder.epochs_run,
+                best=recorder.best,
             )
             self.echo(
                 f"interrupted by {exc.signal_name} after epoch {recorder.epochs_run}; "
@@ -603,6 +617,7 @@ class _Run:
                 history=recorder.history,
                 error=message,
                 epochs_run=recorder.epochs_run,
+                best=recorder.best,
             )
             if self.verbose:
                 raise
@@ -613,6 +628,8 @@ class _Run:
             _finish_safely(
                 self.manifest,
                 runs.TERMINATED_NAN,
+                history=recorder.history,
+                best=recorder.best,
                 stop_reason=f"TerminateOnNaN: loss became "
                 f"{recorder.last_logs.get('loss')} in epoch {recorder.epochs_run}",
                 epochs_run=recorder.epochs_run,
@@ -621,14 +638,42 @@ class _Run:
             raise TrainingFailed("training terminated on NaN loss (terminated_nan)")
         epochs = self.built.fit_arguments["epochs"]
         status, reason = _stop_reason(callbacks, recorder.epochs_run, epochs)
-        test_metrics = self._evaluate_and_save()
-        record = _finish_safely(
-            self.manifest, status, stop_reason=reason, test_metrics=test_metrics
-        )
+        plot = None
         if not self.smoke and self.writer:
-            _draw_history_plot_later(self.run_dir)
+            plot = self._draw_plot_meanwhile(status, recorder)
+        try:
+            test_metrics = self._evaluate_and_save()
+            record = _finish_safely(
+                self.manifest,
+                status,
+                history=recorder.history,
+                stop_reason=reason,
+                test_metrics=test_metrics,
+                epochs_run=recorder.epochs_run,
+                best=recorder.best,
+            )
+        finally:
+            if plot is not None:
+                plot.join()
         self._report(reason, recorder.best, test_metrics)
         return RunResult(self.run_dir, status, record, recorder.history)
+
+    def _draw_plot_meanwhile(self, status: str, recorder: Any) -> threading.Thread:
+        """Draw history.png on a thread while the model is evaluated and saved.
+
+        Keras has imported matplotlib already, so drawing costs ~0.15 s of
+        CPU; on a thread it overlaps evaluate() and model.save().
+        """
+        from cbrun.runs.plots import draw_history_plot
+
+        thread = threading.Thread(
+            target=draw_history_plot,
+            args=(self.run_dir, recorder.history),
+            kwargs={"name": self.loaded.name, "status": status, "best": recorder.best},
+            name="cbrun-history-plot",
+        )
+        thread.start()
+        return thread
 
     def _evaluate_and_save(self) -> dict[str, float] | None:
         data, model, fit = self.built.data, self.built.model, self.loaded.experiment.fit
@@ -687,27 +732,6 @@ class _Run:
             if isinstance(callback, TensorBoardSchema):
                 log_dir = resolve_inside(self.run_dir, callback.log_dir)
                 self.echo(f"view it: tensorboard --logdir {log_dir}")
-
-
-# Drawing history.png takes about a second (matplotlib's first figure); a
-# detached child draws it so that the run's process ends when training does.
-_PLOT_CHILD = (
-    "import sys; from pathlib import Path; "
-    "from cbrun.runs.plots import save_history_plot; "
-    "save_history_plot(Path(sys.argv[1]))"
-)
-
-
-def _draw_history_plot_later(run_dir: Path) -> None:
-    # The plot is a convenience; `cbrun plot RUN_DIR` draws it too.
-    with contextlib.suppress(OSError):
-        subprocess.Popen(
-            [sys.executable, "-c", _PLOT_CHILD, str(run_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
 
 
 def default_command() -> list[str]:

@@ -29,9 +29,9 @@ model:
     - {type: Dense, units: 64, activation: relu}
     - {type: Dense, units: 10, activation: softmax}
 compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
-fit: {epochs: 6, batch_size: 4, validation_split: 0.1, verbose: 0, shuffle: false}
+fit: {epochs: 12, batch_size: 4, validation_split: 0.1, verbose: 0, shuffle: false}
 callbacks:
-  - {type: EarlyStopping, monitor: val_loss, patience: 5}
+  - {type: EarlyStopping, monitor: val_loss, patience: 20}
   - {type: ReduceLROnPlateau, monitor: val_loss, patience: 1, factor: 0.5}
   - {type: CSVLogger, filename: log.csv}
 """
@@ -88,6 +88,21 @@ def wait_for_epochs(runs_dir: Path, epochs: int, process: subprocess.Popen) -> P
     raise AssertionError(f"no run reached {epochs} epochs")
 
 
+def wait_for_backup(run_dir: Path, process: subprocess.Popen) -> int:
+    """Wait until run.json names a backed-up epoch (backups are throttled)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            epoch = json.loads((run_dir / "run.json").read_text()).get("backup_epoch")
+        except json.JSONDecodeError:
+            epoch = None
+        if epoch:
+            return int(epoch)
+        time.sleep(0.05)
+    raise AssertionError(f"no backup in {run_dir}")
+
+
 def record_of(run_dir: Path) -> dict:
     return json.loads((run_dir / "run.json").read_text())
 
@@ -106,42 +121,45 @@ def slow_config(tmp_path: Path) -> Path:
 def test_kill_9_then_resume_gives_a_contiguous_history(tmp_path, slow_config):
     runs_dir = tmp_path / "runs"
     process = cbrun("train", str(slow_config), "--runs-dir", str(runs_dir))
-    run_dir = wait_for_epochs(runs_dir, 2, process)
+    run_dir = wait_for_epochs(runs_dir, 1, process)
+    wait_for_backup(run_dir, process)
     process.kill()
     process.wait()
     record = record_of(run_dir)
     assert record["status"] == "running"
     assert record["pid"] == process.pid
     assert (run_dir / "backup" / "latest.weights.h5").is_file()
-    # Backups are throttled to 1% of training time: the last one may be older
-    # than the last finished epoch, and the resume starts from it.
+    # Backups are throttled to a share of training time: the last one may be
+    # older than the last finished epoch, and the resume starts from it.
     metadata = json.loads((run_dir / "backup" / "training_metadata.json").read_text())
     done = metadata["epoch"]
-    assert 1 <= done <= record["epochs_run"]
+    assert 1 <= record["backup_epoch"] <= done <= record["epochs_run"]
+    assert done < 12, "the run ended before the kill; make SLOW_CONFIG slower"
 
     code, _, err = finish(cbrun("train", "--resume", str(run_dir)))
     assert code == 0, err
     assert f"resuming after epoch {done}" in err
     record = record_of(run_dir)
     assert record["status"] == "completed"
-    assert record["epochs_run"] == 6
+    assert record["epochs_run"] == 12
     assert record["resumes"][0]["from_epoch"] == done
     history = history_of(run_dir)
-    assert {len(values) for values in history.values()} == {6}
+    assert {len(values) for values in history.values()} == {12}
     rows = (run_dir / "log.csv").read_text().splitlines()
-    assert [row.split(",")[0] for row in rows[1:]] == [str(i) for i in range(6)]
+    assert [row.split(",")[0] for row in rows[1:]] == [str(i) for i in range(12)]
     assert not (run_dir / "backup").exists()
 
     # A finished run is not resumed again.
     code, _, err = finish(cbrun("train", "--resume", str(run_dir)))
     assert code == 0
-    assert "already finished (completed, 6 epochs); nothing to resume" in err
+    assert "already finished (completed, 12 epochs); nothing to resume" in err
 
 
 def test_resumed_callback_counters_carry_over(tmp_path, slow_config):
     runs_dir = tmp_path / "runs"
     process = cbrun("train", str(slow_config), "--runs-dir", str(runs_dir))
-    run_dir = wait_for_epochs(runs_dir, 3, process)
+    run_dir = wait_for_epochs(runs_dir, 1, process)
+    wait_for_backup(run_dir, process)
     process.kill()
     process.wait()
     state = json.loads((run_dir / "backup" / "callbacks_state.json").read_text())
@@ -267,7 +285,12 @@ def _limit_file_size() -> None:
 def test_a_file_that_cannot_be_written_fails_the_run_with_a_record(tmp_path):
     config = tmp_path / "big.yaml"
     config.write_text(
-        SLOW_CONFIG.replace("units: 64", "units: 512").replace("epochs: 6", "epochs: 2")
+        # A checkpoint every epoch: a write during training (the backup is
+        # throttled and may not happen in two epochs).
+        SLOW_CONFIG.replace("units: 64", "units: 512").replace(
+            "epochs: 12", "epochs: 2"
+        )
+        + "  - {type: ModelCheckpoint, filepath: ckpt.keras}\n"
     )
     runs_dir = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}

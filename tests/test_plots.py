@@ -16,6 +16,7 @@ from cbrun.runs.plots import (
     _load_run,
     default_output,
     default_panels,
+    draw_history_plot,
     plot_runs,
     save_history_plot,
 )
@@ -182,6 +183,24 @@ def test_save_history_plot_never_raises(tmp_path: Path):
     (corrupt_record / RUN_FILE).write_text("{")
     assert save_history_plot(corrupt_record) == corrupt_record / HISTORY_PLOT
     assert save_history_plot(tmp_path / "missing") is None
+
+
+def test_draw_history_plot_from_memory_equals_the_plot_from_the_files(run_a: Path):
+    from_files = image(save_history_plot(run_a) or Path())
+    (run_a / HISTORY_PLOT).unlink()
+    output = draw_history_plot(
+        run_a, HISTORY, name="mnist", status=STOPPED_EARLY, best=BEST
+    )
+    assert output == run_a / HISTORY_PLOT
+    assert ImageChops.difference(from_files, image(output)).getbbox() is None
+
+
+def test_draw_history_plot_never_raises(tmp_path: Path):
+    kwargs: dict[str, Any] = {"name": "x", "status": COMPLETED, "best": None}
+    assert draw_history_plot(tmp_path, {}, **kwargs) is None
+    assert draw_history_plot(tmp_path / "missing", {"loss": [1.0]}, **kwargs) is None
+    assert draw_history_plot(tmp_path, {"loss": ["x"]}, **kwargs) is None  # type: ignore[list-item]
+    assert not (tmp_path / HISTORY_PLOT).exists()
 
 
 def test_default_output(run_a: Path, run_b: Path):

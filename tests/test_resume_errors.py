@@ -18,7 +18,7 @@ def make_run(tmp_path: Path, status: str, epochs_run: int, config: str) -> Path:
     (run_dir / "config.yaml").write_text(config)
     manifest = runs.RunManifest(run_dir)
     manifest.start("config", str(tmp_path / "config.yaml"), 42, ["cbrun", "train"])
-    manifest.update(epochs_run=epochs_run, pid=None)
+    manifest.update(epochs_run=epochs_run, pid=None, backup_epoch=epochs_run or None)
     if status != runs.RUNNING:
         manifest.finish(status)
     return run_dir

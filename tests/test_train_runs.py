@@ -556,6 +556,8 @@ def test_cli_train_exits_0_with_keras_progress_on_stdout_and_cbrun_on_stderr(cli
     assert run_dir.parent == folder / "runs" / "ok"
     assert load_record(run_dir).status == "completed"
     assert len(load_history(run_dir)["loss"]) == 2
+    # Drawn in the training process: there when the command returns.
+    assert (run_dir / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "cbrun: finished 2 epochs" in ok.stderr.splitlines()
     assert cbrun_line(ok.stderr, "cbrun: best val_loss: ")
     assert cbrun_line(ok.stderr, "cbrun: files: ")

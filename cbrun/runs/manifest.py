@@ -123,6 +123,9 @@ class RunRecord:
             command}``.
         distribute: ``{strategy, processes, devices, ...}`` for a distributed
             run, else None.
+        backup_epoch: The epoch the ``--resume`` backup holds, or None
+            before the first backup (backups are throttled, see
+            :class:`cbrun.build.backup.ThrottledBackupAndRestore`).
     """
 
     name: str
@@ -143,6 +146,7 @@ class RunRecord:
     error: str | None = None
     resumes: list[dict[str, Any]] = field(default_factory=list)
     distribute: dict[str, Any] | None = None
+    backup_epoch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form, fields in declaration order."""
@@ -206,6 +210,7 @@ _FIELD_TYPES: Final[dict[str, tuple[type | None, ...]]] = {
     "host": (str, None),
     "resumes": (list,),
     "distribute": (dict, None),
+    "backup_epoch": (int, None),
     "error": (str, None),
 }
 _FIELD_TYPE_NAMES: Final = {

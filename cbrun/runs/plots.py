@@ -21,10 +21,10 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cbrun.runs.atomic import MissingFileError
 from cbrun.runs.listing import RunsError, RunSummary, require_run_dir, summarize
@@ -41,6 +41,7 @@ __all__ = [
     "PANEL_WIDTH",
     "Panel",
     "default_output",
+    "draw_history_plot",
     "plot_runs",
     "save_history_plot",
 ]
@@ -75,8 +76,25 @@ class Panel:
 
 @dataclass(frozen=True)
 class _Run:
-    summary: RunSummary
-    history: dict[str, list[float | None]]
+    """What a plot shows of one run (from its files, or from a live run)."""
+
+    run_dir: Path
+    label: str
+    status: str
+    best: Mapping[str, Any] | None
+    epochs_run: int | None
+    history: Mapping[str, Sequence[float | None]]
+
+    @classmethod
+    def of(cls, summary: RunSummary, history: dict[str, list[float | None]]) -> _Run:
+        return cls(
+            summary.run_dir,
+            summary.label,
+            summary.status,
+            summary.best,
+            summary.epochs_run,
+            history,
+        )
 
 
 def plot_runs(
@@ -107,9 +125,7 @@ def plot_runs(
     runs = [_load_run(require_run_dir(d)) for d in run_dirs]
     panels = select_panels(runs, metrics) if metrics else default_panels(runs)
     if not panels:
-        raise RunsError(
-            f"nothing to plot: the history of {runs[0].summary.run_dir} is empty"
-        )
+        raise RunsError(f"nothing to plot: the history of {runs[0].run_dir} is empty")
     _render(runs, panels, Path(output))
     return Path(output)
 
@@ -128,15 +144,50 @@ def save_history_plot(run_dir: Path) -> Path | None:
         The image written, or None when there was nothing to plot or it failed.
     """
     try:
-        run = _load_run(Path(run_dir))
-        panels = default_panels([run])
-        if not any(_finite(run.history.get(k, [])) for p in panels for k in p.keys):
-            return None
-        output = Path(run_dir) / HISTORY_PLOT
-        _render([run], panels, output)
-        return output
+        return _save_history_plot(_load_run(Path(run_dir)))
     except Exception:  # by contract: a plot never fails the run
         return None
+
+
+def draw_history_plot(
+    run_dir: Path,
+    history: Mapping[str, Sequence[float]],
+    *,
+    name: str,
+    status: str,
+    best: Mapping[str, Any] | None,
+) -> Path | None:
+    """Write ``run_dir/history.png`` of a run that has just trained; never raises.
+
+    Like :func:`save_history_plot`, from values in memory instead of the run's
+    files, so that it can draw while the run still evaluates and saves.
+
+    Args:
+        run_dir: The run dir.
+        history: Metric name to one value per epoch.
+        name: The experiment name.
+        status: The run's final status.
+        best: ``{monitor, value, epoch}``, or None.
+
+    Returns:
+        The image written, or None when there was nothing to plot or it failed.
+    """
+    try:
+        epochs = max((len(v) for v in history.values()), default=0)
+        label = f"{name}/{Path(run_dir).name}"
+        run = _Run(Path(run_dir), label, status, best, epochs, history)
+        return _save_history_plot(run)
+    except Exception:  # by contract: a plot never fails the run
+        return None
+
+
+def _save_history_plot(run: _Run) -> Path | None:
+    panels = default_panels([run])
+    if not any(_finite(run.history.get(k, [])) for p in panels for k in p.keys):
+        return None
+    output = run.run_dir / HISTORY_PLOT
+    _render([run], panels, output)
+    return output
 
 
 def default_output(run_dirs: Sequence[Path]) -> Path:
@@ -195,7 +246,7 @@ def _unknown_metric(name: str, keys: list[str], runs: Sequence[_Run]) -> RunsErr
     from cbrun.config.suggest import did_you_mean
 
     names = list(dict.fromkeys([*(_base(k) for k in keys), *keys]))
-    where = runs[0].summary.run_dir if len(runs) == 1 else f"{len(runs)} runs"
+    where = runs[0].run_dir if len(runs) == 1 else f"{len(runs)} runs"
     return RunsError(
         f"unknown metric {name!r}{did_you_mean(name, names)}; the history of "
         f"{where} has: {', '.join(keys)}"
@@ -209,7 +260,7 @@ def _load_run(run_dir: Path) -> _Run:
         raise RunsError(
             f"{run_dir} has no history yet (no epoch finished): nothing to plot"
         ) from None
-    return _Run(summarize(run_dir), history)
+    return _Run.of(summarize(run_dir), history)
 
 
 def _check_output(output: Path) -> None:
@@ -240,7 +291,7 @@ def _render(runs: Sequence[_Run], panels: Sequence[Panel], output: Path) -> None
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlabel("epoch")
     if len(runs) == 1:
-        fig.suptitle(runs[0].summary.label, fontsize="medium")
+        fig.suptitle(runs[0].label, fontsize="medium")
     else:
         fig.suptitle("solid: train, dashed: validation", fontsize="small")
     try:
@@ -262,7 +313,7 @@ def _draw_run(ax: Axes, panel: Panel, run: _Run, index: int, single: bool) -> No
         if not values:
             continue
         ys = [math.nan if v is None else float(v) for v in values]
-        label = key if single else ("_nolegend_" if labelled else run.summary.label)
+        label = key if single else ("_nolegend_" if labelled else run.label)
         labelled = True
         ax.plot(
             range(1, len(ys) + 1),
@@ -278,7 +329,7 @@ def _draw_run(ax: Axes, panel: Panel, run: _Run, index: int, single: bool) -> No
 
 
 def _mark_best(ax: Axes, panel: Panel, run: _Run, color: str, single: bool) -> None:
-    best = run.summary.best
+    best = run.best
     if not best or best.get("monitor") not in panel.keys:
         return
     epoch = best.get("epoch")
@@ -304,9 +355,9 @@ def _mark_best(ax: Axes, panel: Panel, run: _Run, color: str, single: bool) -> N
 
 
 def _mark_early_stop(ax: Axes, run: _Run, color: str) -> None:
-    if run.summary.status != STOPPED_EARLY:
+    if run.status != STOPPED_EARLY:
         return
-    last = run.summary.epochs_run or max(map(len, run.history.values()), default=0)
+    last = run.epochs_run or max(map(len, run.history.values()), default=0)
     if last > 0:
         ax.axvline(last, color=color, linestyle=":", label=f"early stop @{last}")
 
