@@ -376,12 +376,38 @@ def test_csv_non_numeric_cell_names_line_and_column(tmp_path: Path) -> None:
         ("a,target\n1,nan\n", "'nan' is not a number"),
         ("a,a,target\n1,2,3\n", "'a' appears twice"),
         ("target\n1\n2\n", "needs at least one feature column"),
+        ("a,target\n1,2\n3,inf\n", "line 3, column 'target': 'inf' is not a number"),
+        ("a,target\n1,2\n1,2,3\n", "line 3: 3 values, but the header has 2"),
+        ("\ufeffa,target\n1,2\n\n1,x\n", "line 4, column 'target': 'x' is not"),
+        ("a,target\n1,2\n1e400,0\n", "line 3, column 'a': '1e400' is not a number"),
     ],
 )
 def test_csv_malformed(tmp_path: Path, text: str, expected: str) -> None:
     (tmp_path / "t.csv").write_text(text)
     error = build_error(tmp_path, source="csv", path="t.csv")
     assert expected in error.message
+
+
+def test_csv_numpy_parser_reads_what_the_cell_parser_reads(tmp_path: Path) -> None:
+    from cbrun.build.data import _parse_fast, _read_csv
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(scale=1e3, size=(200, 4)) ** 3
+    lines = ["a,b,c,target"]
+    for row in values:
+        # Shortest repr, 6 significant digits, a quoted cell, + signs, CRLF.
+        lines.append(f'{float(row[0])!r},{row[1]:.6g},"{row[2]:.3e}",+{abs(row[3])}')
+    path = tmp_path / "t.csv"
+    path.write_text("\r\n".join(lines) + "\r\n")
+    header, fast = _read_csv(path, ("data", "path"))
+    _, cells = _read_csv(path, ("data", "path"), fast=False)
+    assert header == ["a", "b", "c", "target"]
+    assert fast.shape == (200, 4)
+    assert fast.tobytes() == cells.tobytes()  # bit for bit
+    assert fast[:, 0].tolist() == values[:, 0].tolist()
+    with path.open(newline="") as stream:
+        stream.readline()
+        assert _parse_fast(stream, 4) is not None  # the fast path was taken
 
 
 def test_csv_with_bom_and_blank_lines(tmp_path: Path) -> None:
