@@ -256,6 +256,7 @@ class _Built:
     distribute: dict[str, Any] | None = None
     train_input: Any = None
     test_input: Any = None
+    feed: str = "numpy"
 
 
 def _build(
@@ -278,6 +279,7 @@ def _build(
     keras = import_keras(config.backend, verbose=verbose)
     from cbrun.build import distribute
     from cbrun.build.data import load_data
+    from cbrun.build.feeding import as_datasets, choose_feed
     from cbrun.build.imports import add_import_root
     from cbrun.build.model import build_model, check_output_fits_labels, compile_model
 
@@ -307,13 +309,21 @@ def _build(
         built = _Built(
             keras, data, model, _fit_arguments(loaded, data, smoke=smoke), record
         )
-        if strategy == "data_parallel":
+        feed, why = choose_feed(
+            config.data.feed,
+            backend=config.backend,
+            distributed=config.distribute is not None,
+            x=data.x_train,
+            y=data.y_train,
+        )
+        built.feed = f"{feed} ({why})"
+        if strategy == "data_parallel" or feed == "tf.data":
             # Keras shards tf.data input across processes; numpy it cannot.
-            built.train_input, built.fit_arguments, built.test_input = (
-                distribute.as_datasets(
-                    data, built.fit_arguments, config.seed, cluster.num_processes
-                )
+            built.train_input, built.fit_arguments, built.test_input = as_datasets(
+                data, built.fit_arguments, config.seed, cluster.num_processes
             )
+            if strategy == "data_parallel":
+                built.feed = "tf.data (data_parallel)"
         return built
     except BuildError as exc:
         problem = make_problem(loaded.source, loaded.data, exc.path, exc.message)
@@ -439,7 +449,7 @@ class _Run:
     def _open_record(self) -> None:
         config = self.loaded.experiment
         self.echo(f"run dir: {self.run_dir}")
-        self.echo(f"data: {self.built.data.description}")
+        self.echo(f"data: {self.built.data.description}; feed: {self.built.feed}")
         if self.resume is None:
             self.manifest.start(
                 self.loaded.name, self.loaded.path, config.seed, self.command

@@ -85,8 +85,13 @@ EARLYSTOP = """\
 EPOCHS_OVERRIDE = "fit.epochs=60"
 
 
-def hand_written_keras() -> tuple[dict[str, list[float]], Any]:
-    """EARLYSTOP as a plain Keras script: the tutorial's way, no cbrun."""
+def hand_written_keras(feed: str = "numpy") -> tuple[dict[str, list[float]], Any]:
+    """EARLYSTOP as a plain Keras script: the tutorial's way, no cbrun.
+
+    ``feed="tf.data"``: the arrays through a tf.data pipeline as a Keras user
+    writes one (the last 25 % for validation, shuffled with the seed every
+    epoch, batched, prefetched).
+    """
     import keras
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -111,6 +116,28 @@ def hand_written_keras() -> tuple[dict[str, list[float]], Any]:
         metrics=["accuracy"],
     )
     early_stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=3)
+    if feed == "tf.data":
+        import tensorflow as tf
+
+        cut = int(len(x_train) * 0.75)
+        train = (
+            tf.data.Dataset.from_tensor_slices((x_train[:cut], y_train[:cut]))
+            .shuffle(cut, seed=SEED, reshuffle_each_iteration=True)
+            .batch(32)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+        validation = tf.data.Dataset.from_tensor_slices(
+            (x_train[cut:], y_train[cut:])
+        ).batch(32)
+        history = model.fit(
+            train,
+            validation_data=validation,
+            epochs=60,
+            verbose=0,
+            shuffle=False,
+            callbacks=[early_stopping],
+        )
+        return history.history, early_stopping
     history = model.fit(
         x_train,
         y_train,
@@ -127,10 +154,31 @@ def hand_written_keras() -> tuple[dict[str, list[float]], Any]:
 def parity(tmp_path_factory):
     folder = tmp_path_factory.mktemp("parity")
     path = write(folder, EARLYSTOP)
-    first = train_path(path, folder / "runs", [EPOCHS_OVERRIDE])
-    second = train_path(path, folder / "runs", [EPOCHS_OVERRIDE])
+    overrides = [EPOCHS_OVERRIDE, "data.feed=numpy"]
+    first = train_path(path, folder / "runs", overrides)
+    second = train_path(path, folder / "runs", overrides)
     keras_history, early_stopping = hand_written_keras()
     return path, first, second, keras_history, early_stopping
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_feed_auto_is_tf_data_and_equals_a_hand_written_tf_data_script(tmp_path):
+    from cbrun.train import train
+
+    path = write(tmp_path, EARLYSTOP)
+    lines: list[str] = []
+    result = train(
+        load_config(path, [EPOCHS_OVERRIDE]),
+        tmp_path / "runs",
+        command=["cbrun", "train", str(path)],
+        echo=lines.append,
+    )
+    assert any("feed: tf.data (auto: 0.1 MB of training arrays)" in x for x in lines)
+    keras_history, _ = hand_written_keras("tf.data")
+    assert set(result.history) == set(keras_history)
+    for key, values in keras_history.items():
+        np.testing.assert_allclose(result.history[key], values, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.slow
@@ -183,9 +231,11 @@ def test_resolved_config_yaml_is_valid_and_has_the_overrides(parity):
     path, first, _, _, _ = parity
     saved = first.run_dir / "config.yaml"
     text = saved.read_text()
-    assert text.startswith(f"# Resolved from {path} with --set {EPOCHS_OVERRIDE}\n")
+    assert text.startswith(
+        f"# Resolved from {path} with --set {EPOCHS_OVERRIDE} --set data.feed=numpy\n"
+    )
     again = load_config(saved)
-    original = load_config(path, [EPOCHS_OVERRIDE])
+    original = load_config(path, [EPOCHS_OVERRIDE, "data.feed=numpy"])
     assert again.experiment.model_dump() == original.experiment.model_dump()
     assert again.experiment.fit.epochs == 60
     # Defaults are written out, e.g. EarlyStopping's min_delta and fit's shuffle.

@@ -16,7 +16,7 @@ from typing import Any
 
 from cbrun.cluster import ENV_JOIN_TIMEOUT, Cluster
 from cbrun.config.experiment import DistributeConfig
-from cbrun.errors import BuildError, CbrunError, ExitCode
+from cbrun.errors import CbrunError, ExitCode
 
 
 class ClusterError(CbrunError):
@@ -86,71 +86,3 @@ def build_scope(distribute: DistributeConfig | None) -> Iterator[Any]:
     strategy = tf.distribute.MirroredStrategy(devices=distribute.devices)
     with strategy.scope():
         yield strategy
-
-
-def _batched(x: Any, y: Any, batch: int, processes: int) -> Any:
-    """A dataset of whole global batches, the same number for every process.
-
-    Keras rebatches each global batch into ``batch / processes`` and deals
-    the pieces out in turn; a last partial batch would give one process a
-    step the others do not take, and the job would hang in a collective.
-    A split smaller than one batch is batched as a whole (rounded down to a
-    multiple of ``processes``).
-    """
-    import tensorflow as tf
-
-    size = min(batch, len(x) - len(x) % processes) if processes > 1 else batch
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(
-        max(size, processes), drop_remainder=processes > 1
-    )
-
-
-def as_datasets(
-    data: Any, fit_arguments: dict[str, Any], seed: int, processes: int = 1
-) -> tuple[Any, dict[str, Any], Any]:
-    """Turn numpy arrays into batched ``tf.data`` pipelines for ``fit``.
-
-    Keras splits ``validation_split`` off numpy input only; for a dataset the
-    same split (the last fraction, before shuffling) is made here. With
-    several processes the last partial batch of each split is dropped.
-
-    Returns:
-        The training dataset, the remaining fit arguments, and the test
-        dataset (or None).
-
-    Raises:
-        BuildError: ``fit.batch_size`` does not divide among the processes.
-    """
-    import tensorflow as tf
-
-    arguments = dict(fit_arguments)
-    batch = arguments.pop("batch_size", None) or 32
-    if batch % processes:
-        raise BuildError(
-            f"the global batch {batch} does not divide among {processes} "
-            f"processes; use a multiple of {processes}",
-            ("fit", "batch_size"),
-        )
-    split = arguments.pop("validation_split", 0.0)
-    shuffle = arguments.pop("shuffle", True)
-    validation_batch = arguments.pop("validation_batch_size", None) or batch
-    x, y = data.x_train, data.y_train
-    if split:
-        cut = int(len(x) * (1.0 - split))
-        x, y, x_val, y_val = x[:cut], y[:cut], x[cut:], y[cut:]
-        arguments["validation_data"] = _batched(
-            x_val, y_val, validation_batch, processes
-        )
-    elif isinstance(arguments.get("validation_data"), tuple):
-        x_val, y_val = arguments["validation_data"]
-        arguments["validation_data"] = _batched(
-            x_val, y_val, validation_batch, processes
-        )
-    train = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        train = train.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    train = train.batch(batch, drop_remainder=processes > 1)
-    test = None
-    if data.x_test is not None:
-        test = _batched(data.x_test, data.y_test, batch, processes)
-    return train, arguments, test

@@ -38,6 +38,17 @@ class _SourceBase(StrictModel):
     limit: PositiveInt | None = Field(
         None, description="Use at most this many training (and test) samples."
     )
+    feed: Literal["auto", "numpy", "tf.data"] = Field(
+        "auto",
+        description=(
+            "How fit reads the arrays. `numpy`: the arrays themselves, as "
+            "`model.fit(x, y)` in a script (same shuffling, same numbers); "
+            "`tf.data`: a shuffled, batched, prefetched tf.data pipeline, about "
+            "2x faster per epoch on small data; `auto`: tf.data when the "
+            "training arrays take at most 8 MB, the backend is tensorflow and "
+            "there is no `distribute`, else numpy."
+        ),
+    )
 
 
 class SklearnData(_SourceBase):

@@ -1,0 +1,43 @@
+"""``data.feed``: which input path ``fit`` gets, and why (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cbrun.build.feeding import AUTO_MAX_BYTES, choose_feed
+
+SMALL_X = np.zeros((1000, 64), dtype=np.float32)
+LABELS = np.zeros(1000, dtype=np.int64)
+
+
+def choose(feed="auto", backend="tensorflow", distributed=False, x=SMALL_X, y=LABELS):
+    return choose_feed(feed, backend=backend, distributed=distributed, x=x, y=y)
+
+
+def test_auto_picks_tf_data_for_small_numeric_arrays_on_tensorflow():
+    assert choose() == ("tf.data", "auto: 0.3 MB of training arrays")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"backend": "jax"}, "auto: backend jax"),
+        ({"distributed": True}, "auto: distribute is set"),
+        (
+            {"x": np.zeros((AUTO_MAX_BYTES // 4 + 1,), dtype=np.float32)},
+            "auto: 8.4 MB of training arrays (tf.data up to 8 MiB)",
+        ),
+        (
+            {"x": np.array([[1, 2], [3]], dtype=object)},
+            "auto: arrays that are not numbers",
+        ),
+    ],
+)
+def test_auto_keeps_numpy_otherwise(kwargs, reason):
+    assert choose(**kwargs) == ("numpy", reason)
+
+
+@pytest.mark.parametrize("feed", ["numpy", "tf.data"])
+def test_an_explicit_feed_is_kept(feed):
+    assert choose(feed, backend="jax", distributed=True) == (feed, "data.feed")
