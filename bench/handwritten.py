@@ -19,18 +19,19 @@ the two processes:
    random_state=42, stratify=y for classes)``, float32 inputs (digits times
    0.0625), int64 class labels, float32 regression targets; the synthetic
    images drawn exactly as cbrun's ``synthetic`` source draws them; the CSV
-   read with ``np.loadtxt`` (cbrun parses it with the ``csv`` module and
-   checks every cell);
+   read with ``np.loadtxt`` (as cbrun does, after checking the header);
 4. ``keras.Sequential(name=<config name>)`` with ``keras.Input`` and the
    config's layers; the same compile;
-5. ``fit`` with the config's epochs, batch size, ``validation_split=0.1`` and
-   ``verbose=2`` (digits: with EarlyStopping(monitor="val_accuracy",
-   patience=3));
+5. ``fit`` with the config's epochs, batch size, the last 10 % of the
+   training samples for validation and ``verbose=2`` (digits: with
+   EarlyStopping(monitor="val_accuracy", patience=3)), fed as cbrun's
+   ``feed: auto`` feeds: digits and the CSV through a prefetched tf.data
+   pipeline (arrays under 8 MiB), the CNN's 31 MB of images as arrays;
 6. evaluate on the test split, save model.keras, write history.json.
 
 What it does not do is cbrun's own work: reading and validating the YAML,
-the run dir with config.yaml, run.json and history.json rewritten at every
-epoch end, the BackupAndRestore backup for ``--resume`` and the callback
+the run dir with config.yaml, run.json and history.json rewritten during
+training, the BackupAndRestore backup for ``--resume`` and the callback
 state kept beside it, the stop-request check before every batch, and
 history.png.
 """
@@ -185,6 +186,32 @@ def workload(args: argparse.Namespace, keras: Any) -> dict[str, Any]:
     }
 
 
+def fit_inputs(x: Any, y: Any, batch_size: int) -> dict[str, Any]:
+    """``fit``'s inputs with the last 10 % for validation, fed as cbrun feeds.
+
+    Small arrays (at most 8 MiB, cbrun's ``feed: auto``) go through a tf.data
+    pipeline, shuffled with the seed every epoch and prefetched; larger ones
+    are given to ``fit`` as arrays with ``validation_split``.
+    """
+    if x.nbytes + y.nbytes > 8 * 1024 * 1024:
+        return {"x": x, "y": y, "batch_size": batch_size, "validation_split": 0.1}
+    import tensorflow as tf
+
+    cut = int(len(x) * 0.9)
+    train = (
+        tf.data.Dataset.from_tensor_slices((x[:cut], y[:cut]))
+        .shuffle(cut, seed=SEED, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    validation = (
+        tf.data.Dataset.from_tensor_slices((x[cut:], y[cut:]))
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return {"x": train, "validation_data": validation, "shuffle": False}
+
+
 def main() -> None:
     args = parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -199,11 +226,8 @@ def main() -> None:
     model.compile(optimizer="adam", **run["compile"])
     args.out.mkdir(parents=True, exist_ok=True)
     history = model.fit(
-        x_train,
-        y_train,
+        **fit_inputs(x_train, y_train, run["batch_size"]),
         epochs=run["epochs"],
-        batch_size=run["batch_size"],
-        validation_split=0.1,
         verbose=2,
         callbacks=run["callbacks"],
     )

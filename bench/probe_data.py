@@ -14,9 +14,11 @@ order rotates every round):
   ``fit`` on the NumPy arrays, as ``cbrun train`` does;
 - ``hand_numpy``: the same data loaded by hand (sklearn + train_test_split,
   ``np.load``, ``np.loadtxt``), then the same ``fit``;
-- ``cbrun_tfdata``: cbrun's arrays through ``tf.data``:
-  ``from_tensor_slices((x, y)).shuffle(len(x)).batch(b).prefetch(AUTOTUNE)``
-  (Keras shuffles NumPy input every epoch too).
+- ``cbrun_tfdata``: cbrun's arrays through cbrun's ``tf.data`` pipeline
+  (``cbrun.build.feeding.as_datasets``:
+  ``from_tensor_slices((x, y)).shuffle(len(x)).batch(b).prefetch(AUTOTUNE)``;
+  Keras shuffles NumPy input every epoch too). Each run also records what
+  cbrun's ``feed: auto`` picks for these arrays.
 
 Each run: ``keras.utils.set_random_seed``, load, build and compile the
 config's model, ``fit`` without validation. Timed: the loading, ``fit``'s
@@ -115,18 +117,18 @@ class Timer:
 
 
 def feed(variant: str, x: Any, y: Any, batch_size: int, seed: int) -> dict[str, Any]:
-    """``fit`` arguments: the arrays, or a prefetching tf.data pipeline."""
+    """``fit`` arguments: the arrays, or cbrun's prefetching tf.data pipeline."""
     if variant != "cbrun_tfdata":
         return {"x": x, "y": y, "batch_size": batch_size, "shuffle": True}
-    import tensorflow as tf
+    from types import SimpleNamespace
 
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((x, y))
-        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
+    from cbrun.build.feeding import as_datasets
+
+    data = SimpleNamespace(x_train=x, y_train=y, x_test=None, y_test=None)
+    train, arguments, _ = as_datasets(
+        data, {"batch_size": batch_size, "shuffle": True}, seed
     )
-    return {"x": dataset, "shuffle": False}  # the dataset shuffles
+    return {"x": train, **arguments}
 
 
 def one_run(keras: Any, variant: str, source: str, loaded: Any) -> dict[str, Any]:
@@ -163,8 +165,16 @@ def one_run(keras: Any, variant: str, source: str, loaded: Any) -> dict[str, Any
         "first_batch_s": load_s + timer.first_batch - timer.fit_called,
         "epochs": timer.epochs,
         "samples": len(x),
+        "auto_feed": auto_feed(x, y),
         "checksum": [float(x.sum(dtype="float64")), float(y.sum(dtype="float64"))],
     }
+
+
+def auto_feed(x: Any, y: Any) -> str:
+    """What cbrun's ``feed: auto`` picks for these arrays (tensorflow, one device)."""
+    from cbrun.build.feeding import choose_feed
+
+    return choose_feed("auto", backend="tensorflow", distributed=False, x=x, y=y)[0]
 
 
 class _Shapes:

@@ -318,7 +318,7 @@ def test_status_and_field_names_match_the_design() -> None:
     assert {f.name for f in dataclasses.fields(RunRecord)} == {
         "status", "started_at", "ended_at", "epochs_run", "stop_reason", "best",
         "test_metrics", "seed", "versions", "command", "pid", "host", "error",
-        "resumes", "distribute",
+        "resumes", "distribute", "backup_epoch",
         "name", "config_file", "run_dir",
     }  # fmt: skip
 
