@@ -264,8 +264,8 @@ def print_own(variant: str, shares: dict[str, float]) -> None:
     print(
         "each row is its own median over the rounds (rows need not add up); "
         f"median over single epochs of the own callbacks' share: "
-        f"{percent(shares['median_epoch_share'])} (the first epoch's backup is "
-        "always saved)"
+        f"{percent(shares['median_epoch_share'])} (backups and records are "
+        "throttled, so most epochs pay neither)"
     )
 
 

@@ -662,6 +662,19 @@ class _Run:
                 epochs_run=recorder.epochs_run,
                 best=recorder.best,
             )
+        except KeyboardInterrupt:
+            # Ctrl-C after training: the epochs are recorded, the model may
+            # not be saved; say so rather than leave the run "running".
+            _finish_safely(
+                self.manifest,
+                runs.INTERRUPTED,
+                history=recorder.history,
+                stop_reason=f"SIGINT after {recorder.epochs_run} epochs, while "
+                "evaluating and saving the model",
+                epochs_run=recorder.epochs_run,
+                best=recorder.best,
+            )
+            raise Interrupted("SIGINT", ExitCode.INTERRUPTED) from None
         finally:
             if plot is not None:
                 plot.join()

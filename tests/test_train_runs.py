@@ -698,3 +698,24 @@ def test_cli_invalid_config_exits_1_fast_without_importing_tensorflow(tmp_path):
     assert done.stdout == ""
     assert not (tmp_path / "runs").exists()
     assert elapsed < 4.0  # importing TensorFlow alone takes longer
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_ctrl_c_while_evaluating_records_the_run_as_interrupted(tmp_path, monkeypatch):
+    import cbrun.train
+    from cbrun.train import Interrupted
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cbrun.train._Run, "_evaluate_and_save", interrupted)
+    path = write(tmp_path, EARLYSTOP)
+    with pytest.raises(Interrupted):
+        train_path(path, tmp_path / "runs", ["fit.epochs=2"])
+    (run_dir,) = (tmp_path / "runs" / "parity").iterdir()
+    record = load_record(run_dir)
+    assert record.status == "interrupted"
+    assert record.epochs_run == 2
+    assert "while evaluating and saving the model" in (record.stop_reason or "")
+    assert {len(v) for v in load_history(run_dir).values()} == {2}
