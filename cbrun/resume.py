@@ -105,8 +105,14 @@ def _load_own_config(
 
 
 def _cut_history(history: dict[str, list[Any]], epochs: int) -> dict[str, list[float]]:
+    """The history of the first ``epochs`` epochs, NaN where none was written.
+
+    history.json is written at every backed-up epoch, but a kill between the
+    backup and that write leaves it shorter than the backup.
+    """
     return {
         k: [float("nan") if v is None else v for v in values[:epochs]]
+        + [float("nan")] * (epochs - len(values))
         for k, values in history.items()
     }
 
@@ -147,14 +153,16 @@ def prepare_resume(
     loaded = _load_own_config(run_dir, record, overrides, allow_user_code)
     epoch = _backup_epoch(run_dir)
     if epoch is None:
-        if record.backup_epoch:
+        # backup_epoch 0: stopped before its first (throttled) backup, so it
+        # starts again from epoch 0. None: a record from a cbrun that backed
+        # up every epoch.
+        if record.backup_epoch != 0 and record.epochs_run > 0:
             raise ResumeError(
                 f"{run_dir}/{BACKUP_DIR} is gone, so the model and optimizer of "
-                f"epoch {record.backup_epoch} cannot be restored; start a new run "
-                "(with model.path set to a checkpoint of this run's, if it saved "
-                "one)"
+                f"epoch {record.backup_epoch or record.epochs_run} cannot be "
+                "restored; start a new run (with model.path set to a checkpoint "
+                "of this run's, if it saved one)"
             )
-        # Stopped before its first (throttled) backup: start from epoch 0.
         epoch = 0
     planned = loaded.experiment.fit.epochs
     if epoch >= planned:

@@ -6,6 +6,7 @@ nothing until a run starts.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import signal
@@ -436,6 +437,7 @@ class _Run:
         # process 0's backup (on a shared file system) and write scratch only.
         self.shared_backup: Path | None = None
         self.writer = True  # False for processes other than 0 of a job.
+        self.backup: Any = None  # The run's ThrottledBackupAndRestore.
 
     def go(self) -> RunResult:
         self._open_record()
@@ -557,6 +559,7 @@ class _Run:
             else str(self.shared_backup),
             double_checkpoint=True,
         )
+        self.backup = backup
         keeper = CallbackStateKeeper(
             self.shared_backup or folder,
             dict(self.indexed),
@@ -565,6 +568,17 @@ class _Run:
             save_to=folder,
         )
         return [backup, keeper]
+
+    def _resume_point(self) -> str:
+        """Where ``--resume`` will continue, for the interrupt message."""
+        if self.backup is None:
+            return ""
+        epoch = self.backup.saved_epoch
+        if epoch is None and self.resume is not None:
+            epoch = self.resume.epoch or None  # the backup this run resumed from
+        if epoch is None:
+            return " (no backup yet: it starts again from epoch 1)"
+        return f" (from the backup of epoch {epoch})"
 
     def _stop_checker(self, stop: _StopRequest) -> Any:
         keras = self.built.keras
@@ -611,6 +625,7 @@ class _Run:
             self.echo(
                 f"interrupted by {exc.signal_name} after epoch {recorder.epochs_run}; "
                 f"continue with: cbrun train --resume {self.run_dir}"
+                + self._resume_point()
             )
             raise exc from None
         except Exception as exc:
@@ -677,7 +692,7 @@ class _Run:
             raise Interrupted("SIGINT", ExitCode.INTERRUPTED) from None
         finally:
             if plot is not None:
-                plot.join()
+                _join_ignoring_ctrl_c(plot)
         self._report(reason, recorder.best, test_metrics)
         return RunResult(self.run_dir, status, record, recorder.history)
 
@@ -755,6 +770,14 @@ class _Run:
             if isinstance(callback, TensorBoardSchema):
                 log_dir = resolve_inside(self.run_dir, callback.log_dir)
                 self.echo(f"view it: tensorboard --logdir {log_dir}")
+
+
+def _join_ignoring_ctrl_c(thread: threading.Thread) -> None:
+    # The plot takes a fraction of a second; a Ctrl-C meanwhile must not turn
+    # a recorded run into an "Interrupted." exit.
+    while thread.is_alive():
+        with contextlib.suppress(KeyboardInterrupt):
+            thread.join()
 
 
 def default_command() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -36,6 +37,18 @@ def test_a_lost_backup_says_what_can_be_done(tmp_path):
         f"{run_dir}/backup is gone, so the model and optimizer of epoch 3 cannot "
         "be restored; start a new run"
     ) in str(result.exception)
+
+
+def test_a_record_from_before_throttled_backups_without_backup_is_lost(tmp_path):
+    run_dir = make_run(tmp_path, runs.INTERRUPTED, 2, MINIMAL)
+    record = json.loads((run_dir / "run.json").read_text())
+    del record["backup_epoch"]  # older records have no such field
+    (run_dir / "run.json").write_text(json.dumps(record))
+    result = resume(run_dir)
+    assert result.exit_code == 1
+    assert "backup is gone, so the model and optimizer of epoch 2" in str(
+        result.exception
+    )
 
 
 def test_a_config_this_cbrun_cannot_read_names_both_versions(tmp_path):

@@ -154,7 +154,7 @@ def test_recorder_writes_first_epoch_backed_up_epochs_and_keeps_all(keras, tmp_p
     following_calls, following = recorder(backup)
     tiny_fit(keras, [alone], epochs=4)
     tiny_fit(keras, [backup, following], epochs=4)
-    assert alone_calls == [1]
+    assert alone_calls == [1, 4]  # the first epoch, then at the end of training
     assert following_calls == [1, 2, 3, 4]
     assert len(alone.history["loss"]) == 4
     assert alone.best is not None and alone.best["epoch"] >= 1
@@ -185,3 +185,33 @@ def test_resume_before_the_first_backup_starts_again(tmp_path):
     assert record.epochs_run == 2
     assert record.resumes[0]["from_epoch"] == 0
     assert {len(v) for v in runs.load_history(run_dir).values()} == {2}
+
+
+def test_a_resumed_history_shorter_than_the_backup_is_padded_with_nan():
+    from cbrun.resume import _cut_history
+
+    cut = _cut_history({"loss": [1.0, 0.5], "val_loss": [1.0, None, 0.2]}, 3)
+    assert cut["val_loss"][:1] == [1.0] and cut["val_loss"][2] == 0.2
+    assert cut["loss"][:2] == [1.0, 0.5]
+    assert all(np.isnan(v) for v in (cut["loss"][2], cut["val_loss"][1]))
+
+
+@keras_tests
+def test_tf_data_feed_weighs_classes_left_out_of_class_weight_by_one(keras):
+    from types import SimpleNamespace
+
+    from cbrun.build.feeding import as_datasets
+
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    y = np.arange(60) % 3
+    data = SimpleNamespace(x_train=x, y_train=y, x_test=None, y_test=None)
+    train, arguments, _ = as_datasets(
+        data, {"batch_size": 8, "class_weight": {0: 2.0}}, seed=0
+    )
+    assert arguments["class_weight"] == {0: 2.0, 1: 1.0, 2: 1.0}
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    # Keras's dataset path gathers weights from a table up to the largest key:
+    # without the filled-in map, labels 1 and 2 would fail here.
+    history = model.fit(train, epochs=1, verbose=0, **arguments)
+    assert np.isfinite(history.history["loss"][0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,13 @@ class CallbackStateKeeper(keras.callbacks.Callback):
         """Save every kept callback's counters, when the backup saved too."""
         if self.backup is not None and self.backup.saved_epoch != epoch + 1:
             return
+        start = time.monotonic()
+        self._save(epoch)
+        if self.backup is not None:
+            # Part of the backup: it counts against the backup's budget.
+            self.backup.budget.charge(time.monotonic() - start)
+
+    def _save(self, epoch: int) -> None:
         self.save_to.mkdir(parents=True, exist_ok=True)
         state: dict[str, Any] = {"epoch": epoch + 1, "callbacks": {}}
         for index, callback in self.kept.items():

@@ -58,6 +58,11 @@ class CostBudget:
             return True
         return cost <= self.share * (self.clock() - self._since)
 
+    def charge(self, seconds: float) -> None:
+        """Add work done right after the last :meth:`spend` to its cost."""
+        self.last_cost = (self.last_cost or 0.0) + seconds
+        self._since = self.clock()
+
     @contextmanager
     def spend(self) -> Iterator[None]:
         """Time the work done inside, and count the budget from its end."""

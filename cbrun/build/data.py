@@ -518,7 +518,7 @@ def _read_csv(
 ) -> tuple[list[str], np.ndarray]:
     """Return a CSV's header and its values as a float64 matrix.
 
-    NumPy's C parser reads a well-formed file (2.3x faster than parsing cell
+    NumPy's C parser reads a well-formed file (2x faster than parsing cell
     by cell); anything it refuses or reads as non-finite is read again cell
     by cell, which names the line and column of the first bad cell.
 

@@ -117,7 +117,21 @@ def as_datasets(
     if shuffle:
         train = train.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     train = train.batch(batch, drop_remainder=processes > 1).prefetch(tf.data.AUTOTUNE)
+    if arguments.get("class_weight"):
+        arguments["class_weight"] = _every_class(arguments["class_weight"], y)
     test = None
     if data.x_test is not None:
-        test = _batched(data.x_test, data.y_test, batch, processes)
+        test = _batched(data.x_test, data.y_test, validation_batch, processes)
     return train, arguments, test
+
+
+def _every_class(class_weight: dict[int, float], y: Any) -> dict[int, float]:
+    """``class_weight`` with 1.0 for the classes it leaves out.
+
+    Keras weighs arrays with ``class_weight.get(c, 1.0)``, but a dataset
+    through a table up to the largest key given: a class above it fails
+    (CPU) or gets weight 0 (GPU).
+    """
+    classes = int(y.shape[-1]) if y.ndim > 1 else int(y.max()) + 1
+    size = max(classes, max(class_weight) + 1)
+    return {c: class_weight.get(c, 1.0) for c in range(size)}

@@ -28,7 +28,7 @@ class RunRecorder(keras.callbacks.Callback):
     memory; ``on_epoch`` (the file writes) is called after the first epoch,
     after every epoch the backup saved (so a resume finds the history of its
     epoch) and otherwise when its last call took at most ``share`` of the
-    time since. The caller writes the final record after ``fit``.
+    time since, and at the end of training for the epochs not written yet.
 
     Args:
         monitor: The quantity whose best value is tracked.
@@ -87,6 +87,14 @@ class RunRecorder(keras.callbacks.Callback):
                 }
         backed_up = self.backup is not None and self.backup.saved_epoch == epoch + 1
         if backed_up or self.budget.allows():
-            with self.budget.spend():
-                self.on_epoch(self.epochs_run, self.history, self.best)
-            self.epochs_written = self.epochs_run
+            self._write()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Write the epochs not written yet, before evaluate() and save()."""
+        if self.epochs_written < self.epochs_run:
+            self._write()
+
+    def _write(self) -> None:
+        with self.budget.spend():
+            self.on_epoch(self.epochs_run, self.history, self.best)
+        self.epochs_written = self.epochs_run

@@ -123,9 +123,10 @@ class RunRecord:
             command}``.
         distribute: ``{strategy, processes, devices, ...}`` for a distributed
             run, else None.
-        backup_epoch: The epoch the ``--resume`` backup holds, or None
-            before the first backup (backups are throttled, see
-            :class:`cbrun.build.backup.ThrottledBackupAndRestore`).
+        backup_epoch: The epoch the ``--resume`` backup holds; 0 before the
+            first backup (backups are throttled, see
+            :class:`cbrun.build.backup.ThrottledBackupAndRestore`); None in
+            records of a cbrun that backed up every epoch.
     """
 
     name: str
@@ -278,6 +279,7 @@ class RunManifest:
             command=list(sys.argv if command is None else command),
             pid=os.getpid(),
             host=socket.gethostname(),
+            backup_epoch=0,
         )
         with self._lock:
             self._record = record
