@@ -443,7 +443,7 @@ class _Run:
         self._open_record()
         callbacks = self._callbacks()
         extra = self._backup(callbacks)
-        recorder = self._recorder(extra[0] if extra else None)
+        recorder = self._recorder()
         stop = _StopRequest()
         self._fit(callbacks, [*extra, self._stop_checker(stop), recorder], stop)
         return self._close(callbacks, recorder)
@@ -483,13 +483,13 @@ class _Run:
 
     def _callbacks(self) -> list[Any]:
         from cbrun.build.callbacks import BuildContext, build_callbacks
+        from cbrun.build.feeding import training_samples
 
         config = self.loaded.experiment
         samples = len(self.built.data.x_train)
         context = BuildContext(
             run_dir=self.run_dir,
-            # Keras keeps floor(n * (1 - split)) samples for training.
-            train_samples=math.floor(samples * (1.0 - config.fit.validation_split)),
+            train_samples=training_samples(samples, config.fit.validation_split),
             batch_size=config.fit.batch_size or 32,
             resumed_epochs=None if self.resume is None else self.resume.epoch,
         )
@@ -503,10 +503,11 @@ class _Run:
             )
             raise ConfigError([problem]) from None
 
-    def _recorder(self, backup: Any) -> Any:
+    def _recorder(self) -> Any:
         from cbrun.build.recorder import RunRecorder
 
         monitor, maximize = _monitor(self.loaded)
+        backup = self.backup
 
         def on_epoch(
             epochs_run: int,
@@ -614,13 +615,10 @@ class _Run:
         except (KeyboardInterrupt, Interrupted) as exc:
             if not isinstance(exc, Interrupted):
                 exc = Interrupted("SIGINT", ExitCode.INTERRUPTED)
-            _finish_safely(
-                self.manifest,
+            self._finish(
+                recorder,
                 runs.INTERRUPTED,
-                history=recorder.history,
                 stop_reason=f"{exc.signal_name} after {recorder.epochs_run} epochs",
-                epochs_run=recorder.epochs_run,
-                best=recorder.best,
             )
             self.echo(
                 f"interrupted by {exc.signal_name} after epoch {recorder.epochs_run}; "
@@ -636,28 +634,18 @@ class _Run:
             ):
                 status = runs.TERMINATED_NAN
             message = f"{type(exc).__name__}: {_first_line(exc)}"
-            _finish_safely(
-                self.manifest,
-                status,
-                history=recorder.history,
-                error=message,
-                epochs_run=recorder.epochs_run,
-                best=recorder.best,
-            )
+            self._finish(recorder, status, error=message)
             if self.verbose:
                 raise
             raise TrainingFailed(f"training failed ({status}): {message}") from None
 
     def _close(self, callbacks: list[Any], recorder: Any) -> RunResult:
         if _nan_stopped(callbacks, recorder.last_logs):
-            _finish_safely(
-                self.manifest,
+            self._finish(
+                recorder,
                 runs.TERMINATED_NAN,
-                history=recorder.history,
-                best=recorder.best,
                 stop_reason=f"TerminateOnNaN: loss became "
                 f"{recorder.last_logs.get('loss')} in epoch {recorder.epochs_run}",
-                epochs_run=recorder.epochs_run,
             )
             self.echo(f"stopped: the loss became NaN in epoch {recorder.epochs_run}")
             raise TrainingFailed("training terminated on NaN loss (terminated_nan)")
@@ -668,26 +656,17 @@ class _Run:
             plot = self._draw_plot_meanwhile(status, recorder)
         try:
             test_metrics = self._evaluate_and_save()
-            record = _finish_safely(
-                self.manifest,
-                status,
-                history=recorder.history,
-                stop_reason=reason,
-                test_metrics=test_metrics,
-                epochs_run=recorder.epochs_run,
-                best=recorder.best,
+            record = self._finish(
+                recorder, status, stop_reason=reason, test_metrics=test_metrics
             )
         except KeyboardInterrupt:
             # Ctrl-C after training: the epochs are recorded, the model may
             # not be saved; say so rather than leave the run "running".
-            _finish_safely(
-                self.manifest,
+            self._finish(
+                recorder,
                 runs.INTERRUPTED,
-                history=recorder.history,
                 stop_reason=f"SIGINT after {recorder.epochs_run} epochs, while "
                 "evaluating and saving the model",
-                epochs_run=recorder.epochs_run,
-                best=recorder.best,
             )
             raise Interrupted("SIGINT", ExitCode.INTERRUPTED) from None
         finally:
@@ -712,6 +691,21 @@ class _Run:
         )
         thread.start()
         return thread
+
+    def _finish(self, recorder: Any, status: str, **fields: Any) -> runs.RunRecord:
+        """Record the end of the run with every epoch the recorder kept.
+
+        Per-epoch writes are throttled, so the history, epoch count and best
+        on disk may be behind; the final record brings them up to date.
+        """
+        return _finish_safely(
+            self.manifest,
+            status,
+            history=recorder.history,
+            epochs_run=recorder.epochs_run,
+            best=recorder.best,
+            **fields,
+        )
 
     def _evaluate_and_save(self) -> dict[str, float] | None:
         data, model, fit = self.built.data, self.built.model, self.loaded.experiment.fit

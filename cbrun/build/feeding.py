@@ -10,6 +10,7 @@ every sample. ``feed: auto`` therefore picks ``tf.data`` for small arrays only.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 from cbrun.errors import BuildError
@@ -46,6 +47,14 @@ def choose_feed(
     if train_bytes > AUTO_MAX_BYTES:
         return "numpy", f"auto: {size} (tf.data up to {AUTO_MAX_BYTES >> 20} MiB)"
     return "tf.data", f"auto: {size}"
+
+
+def training_samples(samples: int, validation_split: float) -> int:
+    """How many samples ``fit`` trains on: Keras keeps ``floor(n * (1 - split))``.
+
+    The rest, the last ones, are the validation split (before shuffling).
+    """
+    return math.floor(samples * (1.0 - validation_split))
 
 
 def _batched(x: Any, y: Any, batch: int, processes: int) -> Any:
@@ -100,8 +109,7 @@ def as_datasets(
     validation_batch = arguments.pop("validation_batch_size", None) or batch
     x, y = data.x_train, data.y_train
     if split:
-        # Keras keeps floor(n * (1 - split)) samples for training.
-        cut = int(len(x) * (1.0 - split))
+        cut = training_samples(len(x), split)
         x, y, x_val, y_val = x[:cut], y[:cut], x[cut:], y[cut:]
         arguments["validation_data"] = _batched(
             x_val, y_val, validation_batch, processes
