@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,3 +41,22 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def wait_for_epochs(runs_dir: Path, epochs: int, process: subprocess.Popen) -> Path:
+    """Wait until a run under ``runs_dir`` records ``epochs`` epochs; its run dir.
+
+    Fails if ``process`` exits first or after two minutes.
+    """
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        for path in runs_dir.glob("*/*/run.json"):
+            try:
+                record = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                continue
+            if record["epochs_run"] >= epochs:
+                return path.parent
+        time.sleep(0.05)
+    raise AssertionError(f"no run reached {epochs} epochs")

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from cbrun.cli import cli
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for_epochs
 
 pytest.importorskip("jax")
 pytestmark = [pytest.mark.slow, pytest.mark.keras]
@@ -72,6 +72,30 @@ def cbrun(args: list[str], **extra: str) -> subprocess.Popen:
     )
 
 
+def data_parallel_job(
+    config: Path, runs_dirs: list[Path], port: int, **extra: str
+) -> list[subprocess.Popen]:
+    """Start processes 0 and 1 of a two-process data_parallel job."""
+    return [
+        cbrun(
+            [
+                "train",
+                str(config),
+                "--runs-dir",
+                str(runs_dirs[i]),
+                "--coordinator",
+                f"127.0.0.1:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ],
+            **extra,
+        )
+        for i in range(2)
+    ]
+
+
 def runs_in(folder: Path) -> list[Path]:
     return sorted(p.parent for p in folder.glob("*/*/run.json"))
 
@@ -86,23 +110,7 @@ def dp_config(tmp_path_factory) -> Path:
 def test_two_processes_train_in_lockstep_and_only_process_0_writes(tmp_path, dp_config):
     port = free_port()
     runs = [tmp_path / "runs0", tmp_path / "runs1"]
-    processes = [
-        cbrun(
-            [
-                "train",
-                str(dp_config),
-                "--runs-dir",
-                str(runs[i]),
-                "--coordinator",
-                f"127.0.0.1:{port}",
-                "--num-processes",
-                "2",
-                "--process-id",
-                str(i),
-            ]
-        )
-        for i in range(2)
-    ]
+    processes = data_parallel_job(dp_config, runs, port)
     results = [p.communicate(timeout=300) for p in processes]
     codes = [p.returncode for p in processes]
     assert codes == [0, 0], results
@@ -278,20 +286,6 @@ def test_smoke_runs_each_backend_in_its_own_process(tmp_path, dp_config):
     assert "2 passed, 0 failed" in out
 
 
-def wait_for_epochs(runs_dir: Path, epochs: int, process: subprocess.Popen) -> Path:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        for path in runs_dir.glob("*/*/run.json"):
-            try:
-                if json.loads(path.read_text())["epochs_run"] >= epochs:
-                    return path.parent
-            except json.JSONDecodeError:
-                continue
-        time.sleep(0.1)
-    raise AssertionError(f"no run reached {epochs} epochs")
-
-
 def test_a_process_that_dies_mid_run_fails_the_job_in_bounded_time(tmp_path):
     config = tmp_path / "long.yaml"
     config.write_text(
@@ -300,24 +294,12 @@ def test_a_process_that_dies_mid_run_fails_the_job_in_bounded_time(tmp_path):
         )
     )
     port = free_port()
-    processes = [
-        cbrun(
-            [
-                "train",
-                str(config),
-                "--runs-dir",
-                str(tmp_path / f"runs{i}"),
-                "--coordinator",
-                f"127.0.0.1:{port}",
-                "--num-processes",
-                "2",
-                "--process-id",
-                str(i),
-            ],
-            CBRUN_HEARTBEAT_TIMEOUT="10",
-        )
-        for i in range(2)
-    ]
+    processes = data_parallel_job(
+        config,
+        [tmp_path / "runs0", tmp_path / "runs1"],
+        port,
+        CBRUN_HEARTBEAT_TIMEOUT="10",
+    )
     run_dir = wait_for_epochs(tmp_path / "runs0", 2, processes[0])
     processes[1].kill()
     processes[1].wait()

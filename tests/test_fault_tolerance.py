@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIGS, MINIMAL, REPO
+from tests.conftest import CONFIGS, MINIMAL, REPO, wait_for_epochs
 
 pytestmark = [pytest.mark.slow, pytest.mark.keras]
 
@@ -71,21 +71,6 @@ def finish(process: subprocess.Popen, timeout: float = 180) -> tuple[int, str, s
 def the_run(runs_dir: Path) -> Path:
     (run_dir,) = [p.parent for p in runs_dir.glob("*/*/run.json")]
     return run_dir
-
-
-def wait_for_epochs(runs_dir: Path, epochs: int, process: subprocess.Popen) -> Path:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        for path in runs_dir.glob("*/*/run.json"):
-            try:
-                record = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                continue
-            if record["epochs_run"] >= epochs:
-                return path.parent
-        time.sleep(0.05)
-    raise AssertionError(f"no run reached {epochs} epochs")
 
 
 def wait_for_backup(run_dir: Path, process: subprocess.Popen) -> int:
