@@ -119,6 +119,11 @@ def _mark(node: yaml.Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+def _position(mark: Any) -> Mark | None:
+    """A PyYAML mark (0-based, maybe None) as a 1-based :class:`Mark`."""
+    return Mark(mark.line + 1, mark.column + 1) if mark else None
+
+
 def _error(file: str, mark: Mark | None, message: str) -> ConfigError:
     line, column = (mark.line, mark.column) if mark else (0, 0)
     return ConfigError([Problem(file, line, column, "", message)])
@@ -280,20 +285,18 @@ def _check_events(events: Iterator[yaml.Event], file: str) -> None:
         if isinstance(event, yaml.NodeEvent):
             nodes += 1
             if nodes > MAX_NODES:
-                mark = event.start_mark
                 raise _error(
                     file,
-                    Mark(mark.line + 1, mark.column + 1) if mark else None,
+                    _position(event.start_mark),
                     f"the document has more than {MAX_NODES} values; a cbrun "
                     "config needs only a few",
                 )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                mark = event.start_mark
                 raise _error(
                     file,
-                    Mark(mark.line + 1, mark.column + 1) if mark else None,
+                    _position(event.start_mark),
                     f"nesting deeper than {MAX_DEPTH} levels; a cbrun config "
                     "needs only a few",
                 )
@@ -334,8 +337,7 @@ def load_yaml_text(text: str, file: str) -> LoadedDocument:
             _check_nesting(text, file)
             node = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            where = Mark(mark.line + 1, mark.column + 1) if mark else None
+            where = _position(exc.problem_mark or exc.context_mark)
             detail = shorten(exc.problem or exc.context or "invalid YAML", 200)
             raise _error(file, where, f"YAML syntax error: {detail}") from None
         except yaml.YAMLError as exc:
