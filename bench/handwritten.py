@@ -13,7 +13,9 @@ Each does the same work as ``cbrun train`` of that config, in the same order
 as cbrun/train.py and cbrun/build/*.py, so that bench/bench_cli.py can compare
 the two processes:
 
-1. import TensorFlow, then Keras (cbrun.keras_env.import_keras);
+1. import TensorFlow, then Keras (cbrun.keras_env.import_keras); with
+   ``--freeze-gc`` also as cbrun does, with the cyclic garbage collector
+   paused and the imported objects frozen (plain Keras scripts do not);
 2. ``keras.utils.set_random_seed(42)`` before anything random;
 3. the same arrays as cbrun.build.data: ``train_test_split(test_size=0.2,
    random_state=42, stratify=y for classes)``, float32 inputs (digits times
@@ -39,6 +41,7 @@ history.png.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import os
@@ -56,6 +59,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=10_000, help="cnn images")
     parser.add_argument("--epochs", type=int, default=5, help="cnn and csv epochs")
     parser.add_argument("--path", type=Path, help="csv: the CSV file")
+    parser.add_argument(
+        "--freeze-gc",
+        action="store_true",
+        help="import TensorFlow and Keras as cbrun.keras_env does: with the "
+        "cyclic garbage collector paused, then gc.freeze()",
+    )
     return parser.parse_args()
 
 
@@ -216,8 +225,14 @@ def main() -> None:
     args = parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["KERAS_BACKEND"] = "tensorflow"
+    if args.freeze_gc:
+        gc.disable()
     importlib.import_module("tensorflow")  # first, as cbrun.keras_env does
     import keras
+
+    if args.freeze_gc:
+        gc.freeze()
+        gc.enable()
 
     keras.utils.set_random_seed(SEED)
     run = workload(args, keras)
