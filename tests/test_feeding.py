@@ -26,7 +26,7 @@ def test_auto_picks_tf_data_for_small_numeric_arrays_on_tensorflow():
         ({"distributed": True}, "auto: distribute is set"),
         (
             {"x": np.zeros((AUTO_MAX_BYTES // 4 + 1,), dtype=np.float32)},
-            "auto: 8.4 MB of training arrays (tf.data up to 8 MiB)",
+            "auto: 33.6 MB of training arrays (tf.data up to 32 MiB)",
         ),
         (
             {"x": np.array([[1, 2], [3]], dtype=object)},

@@ -45,7 +45,7 @@ class _SourceBase(StrictModel):
             "`model.fit(x, y)` in a script (same shuffling, same numbers); "
             "`tf.data`: a shuffled, batched, prefetched tf.data pipeline, about "
             "2x faster per epoch on small data; `auto`: tf.data when the "
-            "training arrays take at most 8 MiB, the backend is tensorflow and "
+            "training arrays take at most 32 MiB, the backend is tensorflow and "
             "there is no `distribute`, else numpy."
         ),
     )
