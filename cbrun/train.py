@@ -6,18 +6,14 @@ nothing until a run starts.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import shutil
-import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
@@ -31,21 +27,18 @@ from cbrun.errors import BuildError, CbrunError, ConfigError, ExitCode
 from cbrun.runs import manifest as runs
 from cbrun.runs.lock import run_lock
 from cbrun.runs.rundir import create_run_dir
+from cbrun.stopping import (
+    Interrupted,
+    StopRequest,
+    join_ignoring_ctrl_c,
+    signals_stop_training,
+)
 
 SMOKE_EPOCHS = 2
 SMOKE_STEPS = 2
 BACKUP_DIR = "backup"
 
 Echo = Callable[[str], None]
-
-
-class Interrupted(CbrunError):
-    """Training was stopped by SIGINT (Ctrl-C) or SIGTERM."""
-
-    def __init__(self, signal_name: str, exit_code: ExitCode) -> None:
-        super().__init__(f"interrupted by {signal_name}")
-        self.signal_name = signal_name
-        self.exit_code = exit_code
 
 
 class TrainingFailed(CbrunError):
@@ -97,47 +90,6 @@ def _say(message: str) -> None:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-
-class _StopRequest:
-    """Turns SIGINT and SIGTERM into a stop after the current step.
-
-    The first signal is remembered and checked by a callback at the next
-    batch end; a second one stops at once.
-    """
-
-    def __init__(self) -> None:
-        self.signal_name: str | None = None
-        self.exit_code = ExitCode.INTERRUPTED
-
-    def handler(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        code = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
-        if self.signal_name is not None:
-            raise Interrupted(name, code)
-        self.signal_name, self.exit_code = name, code
-        _say(f"{name}: stopping after the current step (again to stop at once)")
-
-    def check(self) -> None:
-        if self.signal_name is not None:
-            raise Interrupted(self.signal_name, self.exit_code)
-
-
-@contextmanager
-def _signals_stop_training(request: _StopRequest) -> Iterator[None]:
-    try:
-        previous = {
-            sig: signal.signal(sig, request.handler)
-            for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-    except ValueError:  # Not the main thread: leave signals alone.
-        yield
-        return
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _monitor(loaded: LoadedConfig) -> tuple[str, bool]:
@@ -444,7 +396,7 @@ class _Run:
         callbacks = self._callbacks()
         extra = self._backup(callbacks)
         recorder = self._recorder()
-        stop = _StopRequest()
+        stop = StopRequest()
         self._fit(callbacks, [*extra, self._stop_checker(stop), recorder], stop)
         return self._close(callbacks, recorder)
 
@@ -581,7 +533,7 @@ class _Run:
             return " (no backup yet: it starts again from epoch 1)"
         return f" (from the backup of epoch {epoch})"
 
-    def _stop_checker(self, stop: _StopRequest) -> Any:
+    def _stop_checker(self, stop: StopRequest) -> Any:
         keras = self.built.keras
 
         # Batch-begin hooks: the step before has finished, and Keras keeps
@@ -595,10 +547,10 @@ class _Run:
 
         return StopCheck()
 
-    def _fit(self, callbacks: list[Any], extra: list[Any], stop: _StopRequest) -> None:
+    def _fit(self, callbacks: list[Any], extra: list[Any], stop: StopRequest) -> None:
         recorder = extra[-1]
         try:
-            with _signals_stop_training(stop):
+            with signals_stop_training(stop):
                 if self.built.train_input is not None:
                     self.built.model.fit(
                         self.built.train_input,
@@ -671,7 +623,7 @@ class _Run:
             raise Interrupted("SIGINT", ExitCode.INTERRUPTED) from None
         finally:
             if plot is not None:
-                _join_ignoring_ctrl_c(plot)
+                join_ignoring_ctrl_c(plot)
         self._report(reason, recorder.best, test_metrics)
         return RunResult(self.run_dir, status, record, recorder.history)
 
@@ -764,14 +716,6 @@ class _Run:
             if isinstance(callback, TensorBoardSchema):
                 log_dir = resolve_inside(self.run_dir, callback.log_dir)
                 self.echo(f"view it: tensorboard --logdir {log_dir}")
-
-
-def _join_ignoring_ctrl_c(thread: threading.Thread) -> None:
-    # The plot takes a fraction of a second; a Ctrl-C meanwhile must not turn
-    # a recorded run into an "Interrupted." exit.
-    while thread.is_alive():
-        with contextlib.suppress(KeyboardInterrupt):
-            thread.join()
 
 
 def default_command() -> list[str]:

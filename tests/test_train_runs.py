@@ -704,7 +704,7 @@ def test_cli_invalid_config_exits_1_fast_without_importing_tensorflow(tmp_path):
 @pytest.mark.keras
 def test_ctrl_c_while_evaluating_records_the_run_as_interrupted(tmp_path, monkeypatch):
     import cbrun.train
-    from cbrun.train import Interrupted
+    from cbrun.stopping import Interrupted
 
     def interrupted(self):
         raise KeyboardInterrupt
