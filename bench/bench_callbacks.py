@@ -157,7 +157,9 @@ def print_epoch_table(stats: dict[str, dict[str, float]]) -> None:
         f"the step functions). Tutorial callbacks in plain Keras: "
         f"{times(tutorial)} the epoch without callbacks; cbrun train over Keras "
         f"fit: {times(own)} without, {times(own_tutorial)} with the tutorial "
-        "callbacks (differences of a few % are noise on a busy machine; the "
+        "callbacks (Keras fit is given the NumPy arrays, cbrun train feeds "
+        "them as its feed: auto picks, tf.data for these sizes, which is most "
+        "of a large difference; a few % are noise on a busy machine; the "
         "timed hooks below measure cbrun's own work directly)"
     )
 
