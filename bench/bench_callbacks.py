@@ -69,7 +69,9 @@ INFO_PARTS = {
     "model_keras": "model.keras, which a hand-written script saves too",
 }
 # Work after the run, outside the training process: not in the total.
-AFTER_PARTS = {"history_png_child_cpu": "history.png's detached child, its CPU"}
+AFTER_PARTS = {
+    "history_png_child_cpu": "history.png's detached child (older cbrun), its CPU"
+}
 VARIANT_LABELS = {
     "keras_none": "Keras fit, no callbacks",
     "keras_tutorial": "Keras fit, tutorial callbacks",
@@ -393,7 +395,9 @@ def print_profiles(workload: str, profiles: dict[str, list[str]]) -> None:
     titles = {
         "own_callbacks": "cbrun's own callbacks' hooks (by own time)",
         "history_png": "history.png (draw_history_plot, by own time)",
-        "history_png_child": "the detached history.png child (by cumulative time)",
+        "history_png_child": (
+            "the detached history.png child of older cbrun (by cumulative time)"
+        ),
     }
     for key, lines in profiles.items():
         print(f"\n   cProfile of {titles.get(key, key)}, {workload}, one round:")

@@ -53,7 +53,14 @@ import bench_data
 import bench_smoke
 import bench_startup
 import bench_training
-from bench_harness import BENCH, ERROR, Summary, cbrun_command, load_average
+from bench_harness import (
+    BENCH,
+    ERROR,
+    Summary,
+    cbrun_command,
+    compile_cbrun,
+    load_average,
+)
 from bench_workloads import FULL, QUICK, Sizes
 
 DEFAULT_JSON = BENCH / "results.json"
@@ -160,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeats:
         repeats = dict.fromkeys(repeats, args.repeats)
     cbrun, env = cbrun_command()
+    compile_cbrun()
     print(
         f"cbrun benchmark ({'quick' if args.quick else 'full'}): {' '.join(cbrun)}; "
         f"sections {','.join(args.only)}; runs "

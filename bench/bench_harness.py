@@ -14,6 +14,7 @@ medians, minimums and the ratios of medians.
 from __future__ import annotations
 
 import compileall
+import importlib.util
 import json
 import os
 import re
@@ -129,14 +130,8 @@ def cbrun_command() -> tuple[list[str], dict[str, str]]:
     """Return how to start cbrun, and the environment for every child.
 
     The ``cbrun`` script beside ``sys.executable`` when there is one, else
-    ``python -m cbrun`` with PYTHONPATH set to this checkout. cbrun's modules
-    are byte-compiled first, as a normal machine has them after the first
-    run: with PYTHONDONTWRITEBYTECODE=1 (set on this project's machine) an
-    editable install would otherwise compile its ~45 modules from source in
-    every process, about 30 ms that a hand-written one-file script does not
-    pay.
+    ``python -m cbrun`` with PYTHONPATH set to this checkout.
     """
-    compileall.compile_dir(REPO / "cbrun", quiet=1)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     script = Path(sys.executable).with_name("cbrun")
     if script.is_file() and os.access(script, os.X_OK):
@@ -144,6 +139,20 @@ def cbrun_command() -> tuple[list[str], dict[str, str]]:
     path = env.get("PYTHONPATH")
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + path if path else "")
     return [sys.executable, "-m", "cbrun"], env
+
+
+def compile_cbrun() -> Path:
+    """Byte-compile the cbrun package the benchmark runs; return its folder.
+
+    A normal machine has the ``.pyc`` files after cbrun's first run. With
+    PYTHONDONTWRITEBYTECODE=1 (set on this project's machine) an editable
+    install would compile its ~45 modules from source in every process,
+    about 30 ms that a hand-written one-file script does not pay.
+    """
+    spec = importlib.util.find_spec("cbrun")
+    package = Path(spec.origin).parent if spec and spec.origin else REPO / "cbrun"
+    compileall.compile_dir(package, quiet=1)
+    return package
 
 
 # --- contenders, rounds and statistics ---------------------------------------

@@ -10,9 +10,10 @@ child's peak RSS is its own (at least about this process's ~10 MB, about
 that of ``python -c pass``).
 
 It is also a child subreaper (Linux ``prctl(PR_SET_CHILD_SUBREAPER)``):
-processes a child leaves running when it exits (such as ``cbrun train``'s
-detached history.png drawer) are reparented to it, so it waits for them too,
-up to two minutes, and reports their CPU time apart. The next child then
+processes a child leaves running when it exits (such as the detached
+history.png drawer of older ``cbrun train`` versions) are reparented to it,
+so it waits for them too, up to two minutes, and reports their CPU time
+apart. The next child then
 starts on a machine they no longer load.
 
 Protocol: one JSON request per line on stdin, ``{"argv", "env", "cwd",

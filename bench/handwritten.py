@@ -50,6 +50,9 @@ from typing import Any
 
 SEED = 42
 TEST_SIZE = 0.2
+# cbrun.build.feeding.AUTO_MAX_BYTES, copied (this script must not import
+# cbrun); bench/bench_training.py checks that the two agree.
+TF_DATA_MAX_BYTES = 32 * 1024 * 1024
 
 
 def parse_args() -> argparse.Namespace:
@@ -202,7 +205,7 @@ def fit_inputs(x: Any, y: Any, batch_size: int) -> dict[str, Any]:
     pipeline, shuffled with the seed every epoch and prefetched; larger ones
     are given to ``fit`` as arrays with ``validation_split``.
     """
-    if x.nbytes + y.nbytes > 32 * 1024 * 1024:
+    if x.nbytes + y.nbytes > TF_DATA_MAX_BYTES:
         return {"x": x, "y": y, "batch_size": batch_size, "validation_split": 0.1}
     import tensorflow as tf
 

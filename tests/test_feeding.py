@@ -19,6 +19,14 @@ def test_auto_picks_tf_data_for_small_numeric_arrays_on_tensorflow():
     assert choose() == ("tf.data", "auto: 0.3 MB of training arrays")
 
 
+def test_auto_picks_tf_data_up_to_exactly_the_limit():
+    y = np.zeros(1024, dtype=np.int64)
+    x = np.zeros(((AUTO_MAX_BYTES - y.nbytes) // 4,), dtype=np.float32)
+    assert x.nbytes + y.nbytes == AUTO_MAX_BYTES
+    assert choose(x=x, y=y)[0] == "tf.data"
+    assert choose(x=np.zeros(x.size + 1, dtype=np.float32), y=y)[0] == "numpy"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [
