@@ -4,10 +4,11 @@ Keras's own NumPy input path costs about a millisecond per step more than a
 prefetched ``tf.data`` pipeline: on the digits MLP an epoch takes 135 ms
 from arrays and 58 ms from ``tf.data`` (bench/README.md, section 5). The gain
 shrinks as the arrays grow, while the memory the pipeline holds (its copy of
-the arrays and the shuffle buffer) grows with them. Measured on an MLP over
-28x28 float32 images, batch 64 (epoch time and peak RSS, tf.data against
-numpy): 31 MB 0.75x and +10 MB (+1.2%); 63 MB 0.93x and +39 MB; 188 MB 1.01x
-and +95 MB. ``feed: auto`` therefore picks ``tf.data`` up to 32 MiB.
+the arrays and the shuffle buffer) grows with them. Measured with
+bench/probe_feed_sizes.py (an MLP over 28x28 float32 images, batch 64; epoch
+time and peak RSS, tf.data against numpy, over a few runs): 31 MB 0.73-0.90x
+and +9 to +13 MB (~1.5%); 63 MB 0.93-0.98x and +39 MB; 188 MB 0.97-1.36x and
++93 MB. ``feed: auto`` therefore picks ``tf.data`` up to 32 MiB.
 """
 
 from __future__ import annotations
