@@ -11,7 +11,7 @@ the imported objects (cbrun/keras_env.py), which saves 1.8-2.0 s per process
 (last full run) that a plain Keras script pays. The judged goal passes
 because of that: against a third contender, the hand-written script with
 ``--freeze-gc``, which imports as cbrun does, cbrun's own work shows ("like
-for like": 1.06-1.07x in the last full run, shown for information; the goal
+for like": 0.99-1.09x over two full runs, shown for information; the goal
 is judged against the plain script, as users write it).
 
 Processes a contender leaves running when it exits are waited for before the
