@@ -631,7 +631,10 @@ class _Run:
         """Draw history.png on a thread while the model is evaluated and saved.
 
         Keras has imported matplotlib already, so drawing costs ~0.15 s of
-        CPU; on a thread it overlaps evaluate() and model.save().
+        CPU. That CPU is GIL-bound Python, so the thread does not shorten the
+        run (measured: evaluate and save take 0.04 s alone, 0.185 s with the
+        thread); it draws even when evaluate or save fails, and a Ctrl-C
+        while it finishes is ignored (:func:`join_ignoring_ctrl_c`).
         """
         from cbrun.runs.plots import draw_history_plot
 
