@@ -228,7 +228,8 @@ def main() -> None:
     args = parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["KERAS_BACKEND"] = "tensorflow"
-    if args.freeze_gc:
+    if args.freeze_gc:  # as cbrun.keras_env._frozen_after_import does
+        gc.collect()
         gc.disable()
     importlib.import_module("tensorflow")  # first, as cbrun.keras_env does
     import keras
