@@ -61,16 +61,12 @@ END_PARTS = {
     "config_yaml": "config.yaml",
     "run_json_start": "first run.json",
     "final_records": "final run.json + history.json (fsync)",
-    "history_png": "history.png (thread's time, overlaps evaluate and save)",
+    "history_png": "history.png (its thread's time, during evaluate and save)",
 }
 INFO_PARTS = {
     "build": "build: data, model, compile",
     "evaluate": "evaluate on test",
     "model_keras": "model.keras, which a hand-written script saves too",
-}
-# Work after the run, outside the training process: not in the total.
-AFTER_PARTS = {
-    "history_png_child_cpu": "history.png's detached child (older cbrun), its CPU"
 }
 VARIANT_LABELS = {
     "keras_none": "Keras fit, no callbacks",
@@ -180,7 +176,7 @@ def run_shares(run: dict[str, Any]) -> dict[str, float]:
         spent[f"epoch {key}"] = sum(e["parts"].get(key, 0.0) for e in epochs)
     spent["epoch fsync calls"] = sum(e["parts"].get("fsync_n", 0) for e in epochs)
     spent["outside hooks"] = sum(run["outside"].get(n, 0.0) for n in OWN_CALLBACKS)
-    for key in (*END_PARTS, *INFO_PARTS, *AFTER_PARTS):
+    for key in (*END_PARTS, *INFO_PARTS):
         spent[key] = run["parts"].get(key, 0.0)
     in_epochs = sum(spent[name] for name in OWN_CALLBACKS)
     at_ends = spent["outside hooks"] + sum(spent[k] for k in END_PARTS)
@@ -249,11 +245,6 @@ def own_rows(shares: dict[str, float]) -> list[list[str]]:
     rows += [row(label, key) for key, label in END_PARTS.items()]
     rows.append(row("= all of cbrun's own work", "own_total"))
     rows += [row(f"({label}: not cbrun's own)", k) for k, label in INFO_PARTS.items()]
-    rows += [
-        row(f"({label}: after the run, not in the total)", k)
-        for k, label in AFTER_PARTS.items()
-        if shares[k]
-    ]
     return rows
 
 
@@ -395,9 +386,6 @@ def print_profiles(workload: str, profiles: dict[str, list[str]]) -> None:
     titles = {
         "own_callbacks": "cbrun's own callbacks' hooks (by own time)",
         "history_png": "history.png (draw_history_plot, by own time)",
-        "history_png_child": (
-            "the detached history.png child of older cbrun (by cumulative time)"
-        ),
     }
     for key, lines in profiles.items():
         print(f"\n   cProfile of {titles.get(key, key)}, {workload}, one round:")

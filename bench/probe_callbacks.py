@@ -25,10 +25,8 @@ every callback's hooks. Every overridden hook of every callback is timed (the
 Keras default no-op hooks are left alone), so are ``os.fsync``, the
 history.json and run.json writes, and what cbrun does before and after
 ``fit`` (run dir and config.yaml, the first run.json, the final fsynced
-records, history.png, model.keras). When cbrun draws history.png in a
-detached child, the probe waits for that child and records its CPU time.
-``--profile-own`` also runs cbrun's own callbacks' hooks and history.png (or
-its child, once more) under cProfile.
+records, history.png, model.keras). ``--profile-own`` also runs cbrun's own
+callbacks' hooks and history.png under cProfile.
 """
 
 from __future__ import annotations
@@ -214,74 +212,7 @@ def profile_lines() -> dict[str, list[str]]:
             lines[key] = cprofile_text(pstats.Stats(profiler), "tottime", 14)
         except TypeError:  # it never ran (e.g. no history.png in this process)
             continue
-    return {**lines, **CHILD_PROFILES}
-
-
-CHILD_PROFILES: dict[str, list[str]] = {}
-
-
-def wait_for_plot_child(started: float) -> None:
-    """Reap the child that draws history.png; record its CPU and wall time.
-
-    cbrun starts it detached and never waits; the probe waits, so that it
-    neither loads the next run nor goes unmeasured.
-    """
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # the http.server child never exits
-        try:
-            pid, _, usage = os.wait4(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid:
-            cpu = usage.ru_utime + usage.ru_stime
-            PROBE.add_part("history_png_child_cpu", cpu)
-            PROBE.add_part("history_png_child_wall", time.perf_counter() - started)
-            return
-        time.sleep(0.01)
-
-
-def profile_plot_child(code: str, run_dir: Path) -> None:
-    """Run the history.png child's code once more under cProfile."""
-    import pstats
-
-    from bench_profiling import cprofile_text
-
-    with tempfile.TemporaryDirectory(prefix="cbrun-bench-plot-") as tmp:
-        script, out = Path(tmp, "plot.py"), Path(tmp, "plot.prof")
-        script.write_text(code)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cProfile",
-                "-o",
-                str(out),
-                str(script),
-                str(run_dir),
-            ],
-            check=False,
-        )
-        if out.is_file():
-            CHILD_PROFILES["history_png_child"] = cprofile_text(
-                pstats.Stats(str(out)), "cumtime", 14
-            )
-
-
-def instrument_plot_child(train_module: Any) -> None:
-    """Time cbrun's detached history.png drawer, if this cbrun has one."""
-    original = getattr(train_module, "_draw_history_plot_later", None)
-    if original is None:
-        return
-
-    def draw(run_dir: Path) -> None:
-        start = time.perf_counter()
-        original(run_dir)
-        PROBE.add_part("history_png", time.perf_counter() - start)
-        wait_for_plot_child(start)
-        if PROFILERS and "history_png_child" not in CHILD_PROFILES:
-            profile_plot_child(train_module._PLOT_CHILD, Path(run_dir))
-
-    train_module._draw_history_plot_later = draw
+    return lines
 
 
 def epoch_timer(keras: Any) -> Any:
@@ -329,16 +260,11 @@ def instrument(keras: Any) -> None:
         manifest.RunManifest.start, part("run_json_start")
     )
     os.fsync = timed(os.fsync, part("fsync"))
-    # cbrun draws history.png on a thread (draw_history_plot); older versions
-    # called save_history_plot or started a detached child.
-    for name in ("draw_history_plot", "save_history_plot"):
-        if hasattr(cbrun.runs.plots, name):
-            original = getattr(cbrun.runs.plots, name)
-            setattr(
-                cbrun.runs.plots,
-                name,
-                timed(profiled(original, "history_png"), part("history_png")),
-            )
+    # cbrun.train draws history.png on a thread with draw_history_plot.
+    cbrun.runs.plots.draw_history_plot = timed(
+        profiled(cbrun.runs.plots.draw_history_plot, "history_png"),
+        part("history_png"),
+    )
     cbrun.train._finish_safely = timed(
         cbrun.train._finish_safely, part("final_records")
     )
@@ -347,7 +273,6 @@ def instrument(keras: Any) -> None:
         cbrun.train._write_resolved_config, part("config_yaml")
     )
     cbrun.train._build = timed(cbrun.train._build, part("build"))
-    instrument_plot_child(cbrun.train)
 
 
 def start_server() -> tuple[subprocess.Popen[bytes], int]:
