@@ -43,20 +43,44 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
+def wait_for_record(
+    folder: Path,
+    pattern: str,
+    process: subprocess.Popen,
+    ready: Callable[[dict], bool],
+    failure: str,
+) -> tuple[Path, dict]:
+    """Wait until a run.json under ``folder`` (``pattern``) is ``ready``.
+
+    Returns:
+        The run dir and its record.
+
+    Fails with ``failure`` if ``process`` exits first or after two minutes.
+    """
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        for path in folder.glob(pattern):
+            try:
+                record = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                continue
+            if ready(record):
+                return path.parent, record
+        time.sleep(0.05)
+    raise AssertionError(failure)
+
+
 def wait_for_epochs(runs_dir: Path, epochs: int, process: subprocess.Popen) -> Path:
     """Wait until a run under ``runs_dir`` records ``epochs`` epochs; its run dir.
 
     Fails if ``process`` exits first or after two minutes.
     """
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        for path in runs_dir.glob("*/*/run.json"):
-            try:
-                record = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                continue
-            if record["epochs_run"] >= epochs:
-                return path.parent
-        time.sleep(0.05)
-    raise AssertionError(f"no run reached {epochs} epochs")
+    run_dir, _ = wait_for_record(
+        runs_dir,
+        "*/*/run.json",
+        process,
+        lambda record: record["epochs_run"] >= epochs,
+        f"no run reached {epochs} epochs",
+    )
+    return run_dir

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIGS, MINIMAL, REPO, wait_for_epochs
+from tests.conftest import CONFIGS, MINIMAL, REPO, wait_for_epochs, wait_for_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.keras]
 
@@ -75,17 +75,14 @@ def the_run(runs_dir: Path) -> Path:
 
 def wait_for_backup(run_dir: Path, process: subprocess.Popen) -> int:
     """Wait until run.json names a backed-up epoch (backups are throttled)."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        try:
-            epoch = json.loads((run_dir / "run.json").read_text()).get("backup_epoch")
-        except json.JSONDecodeError:
-            epoch = None
-        if epoch:
-            return int(epoch)
-        time.sleep(0.05)
-    raise AssertionError(f"no backup in {run_dir}")
+    _, record = wait_for_record(
+        run_dir,
+        "run.json",
+        process,
+        lambda record: bool(record.get("backup_epoch")),
+        f"no backup in {run_dir}",
+    )
+    return int(record["backup_epoch"])
 
 
 def record_of(run_dir: Path) -> dict:
