@@ -5,7 +5,7 @@ four variants run by run: plain Keras ``fit`` with no callbacks and with every
 tutorial callback (History, BaseLogger, EarlyStopping, LearningRateScheduler,
 ReduceLROnPlateau, ModelCheckpoint every epoch, TensorBoard with histograms,
 CSVLogger, TerminateOnNaN, ProgbarLogger, LambdaCallback, RemoteMonitor to a
-local HTTP server), and ``cbrun.train.train`` of the same two configs. Two
+local HTTP server), and ``cbrun.training.lifecycle.train`` of the same two configs. Two
 workloads: the digits MLP of configs/earlystop.yaml (short epochs: the worst
 case for a per-epoch cost) and, in a full run, the CNN of section 1.
 

@@ -7,7 +7,7 @@ alternate run by run as whole processes. Goals: median wall time of cbrun at
 most 1.03x the hand-written script's, median peak RSS at most 1.05x.
 
 cbrun imports Keras with the cyclic garbage collector paused and then freezes
-the imported objects (cbrun/keras_env.py), which saves 1.8-2.0 s per process
+the imported objects (cbrun/keras/env.py), which saves 1.8-2.0 s per process
 (last full run) that a plain Keras script pays. The judged goal passes
 because of that: against a third contender, the hand-written script with
 ``--freeze-gc``, which imports as cbrun does, cbrun's own work shows ("like
@@ -95,20 +95,6 @@ def contenders(
         Contender(HAND_FROZEN, frozen_argv(0), argv_for=frozen_argv),
         Contender(CBRUN, cbrun_argv(0), argv_for=cbrun_argv),
     ]
-
-
-def check_same_feed_rule() -> None:
-    """Warn when handwritten.py's tf.data limit is not cbrun's ``feed: auto``'s."""
-    from handwritten import TF_DATA_MAX_BYTES
-
-    from cbrun.build.feeding import AUTO_MAX_BYTES  # no TensorFlow import
-
-    if TF_DATA_MAX_BYTES != AUTO_MAX_BYTES:
-        warn(
-            f"handwritten.py feeds tf.data up to {TF_DATA_MAX_BYTES} bytes but "
-            f"cbrun's feed: auto up to {AUTO_MAX_BYTES}: the contenders may feed "
-            "differently"
-        )
 
 
 def history_of(folder: Path) -> dict[str, list[float]] | None:
@@ -309,7 +295,6 @@ def run(
     summary: Summary,
 ) -> dict[str, Any]:
     """Measure every workload, print the tables, judge, profile the misses."""
-    check_same_feed_rule()
     results: dict[str, Any] = {}
     load = load_average()
     with tempfile.TemporaryDirectory(prefix="cbrun-bench-workloads-") as folder:

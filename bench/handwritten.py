@@ -10,14 +10,14 @@ WORKLOAD is:
   ``target`` column (``csv_config``).
 
 Each does the same work as ``cbrun train`` of that config, in the same order
-as cbrun/train.py and cbrun/build/*.py, so that bench/bench_cli.py can compare
+as cbrun/training/ and cbrun/keras/, so that bench/bench_cli.py can compare
 the two processes:
 
-1. import TensorFlow, then Keras (cbrun.keras_env.import_keras); with
+1. import TensorFlow, then Keras (cbrun.keras.env.import_keras); with
    ``--freeze-gc`` also as cbrun does, with the cyclic garbage collector
    paused and the imported objects frozen (plain Keras scripts do not);
 2. ``keras.utils.set_random_seed(42)`` before anything random;
-3. the same arrays as cbrun.build.data: ``train_test_split(test_size=0.2,
+3. the same arrays as cbrun.keras.data: ``train_test_split(test_size=0.2,
    random_state=42, stratify=y for classes)``, float32 inputs (digits times
    0.0625), int64 class labels, float32 regression targets; the synthetic
    images drawn exactly as cbrun's ``synthetic`` source draws them; the CSV
@@ -26,10 +26,12 @@ the two processes:
    config's layers; the same compile;
 5. ``fit`` with the config's epochs, batch size, the last 10 % of the
    training samples for validation and ``verbose=2`` (digits: with
-   EarlyStopping(monitor="val_accuracy", patience=3)), fed as cbrun's
-   ``feed: auto`` feeds: through a prefetched tf.data pipeline (arrays up
-   to 32 MiB: all three workloads);
-6. evaluate on the test split, save model.keras, write history.json.
+   EarlyStopping(monitor="val_accuracy", patience=3)), fed as cbrun feeds
+   by default (``--feed numpy``: the arrays with ``validation_split``, as a
+   script passes them) or with ``--feed tf.data`` as cbrun's opt-in
+   ``feed: tf.data`` does (a seeded, shuffled, prefetched pipeline);
+6. evaluate on the test split, save model.keras, write history.json and
+   test_metrics.json.
 
 What it does not do is cbrun's own work: reading and validating the YAML,
 the run dir with config.yaml, run.json and history.json rewritten during
@@ -50,9 +52,6 @@ from typing import Any
 
 SEED = 42
 TEST_SIZE = 0.2
-# cbrun.build.feeding.AUTO_MAX_BYTES, copied (this script must not import
-# cbrun); bench/bench_training.py checks that the two agree.
-TF_DATA_MAX_BYTES = 32 * 1024 * 1024
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,9 +62,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=5, help="cnn and csv epochs")
     parser.add_argument("--path", type=Path, help="csv: the CSV file")
     parser.add_argument(
+        "--feed",
+        choices=["numpy", "tf.data"],
+        default="numpy",
+        help="numpy: fit(x, y, validation_split=0.1), cbrun's default; tf.data: "
+        "a seeded tf.data pipeline, as cbrun's feed: tf.data",
+    )
+    parser.add_argument(
         "--freeze-gc",
         action="store_true",
-        help="import TensorFlow and Keras as cbrun.keras_env does: with the "
+        help="import TensorFlow and Keras as cbrun.keras.env does: with the "
         "cyclic garbage collector paused, then gc.freeze()",
     )
     return parser.parse_args()
@@ -198,14 +204,13 @@ def workload(args: argparse.Namespace, keras: Any) -> dict[str, Any]:
     }
 
 
-def fit_inputs(x: Any, y: Any, batch_size: int) -> dict[str, Any]:
+def fit_inputs(x: Any, y: Any, batch_size: int, feed: str) -> dict[str, Any]:
     """``fit``'s inputs with the last 10 % for validation, fed as cbrun feeds.
 
-    Arrays of at most 32 MiB (cbrun's ``feed: auto``) go through a tf.data
-    pipeline, shuffled with the seed every epoch and prefetched; larger ones
-    are given to ``fit`` as arrays with ``validation_split``.
+    ``numpy``: the arrays with ``validation_split``, as a script passes them;
+    ``tf.data``: a pipeline shuffled with the seed every epoch and prefetched.
     """
-    if x.nbytes + y.nbytes > TF_DATA_MAX_BYTES:
+    if feed == "numpy":
         return {"x": x, "y": y, "batch_size": batch_size, "validation_split": 0.1}
     import tensorflow as tf
 
@@ -228,10 +233,10 @@ def main() -> None:
     args = parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["KERAS_BACKEND"] = "tensorflow"
-    if args.freeze_gc:  # as cbrun.keras_env._frozen_after_import does
+    if args.freeze_gc:  # as cbrun.keras.env._frozen_after_import does
         gc.collect()
         gc.disable()
-    importlib.import_module("tensorflow")  # first, as cbrun.keras_env does
+    importlib.import_module("tensorflow")  # first, as cbrun.keras.env does
     import keras
 
     if args.freeze_gc:
@@ -245,7 +250,7 @@ def main() -> None:
     model.compile(optimizer="adam", **run["compile"])
     args.out.mkdir(parents=True, exist_ok=True)
     history = model.fit(
-        **fit_inputs(x_train, y_train, run["batch_size"]),
+        **fit_inputs(x_train, y_train, run["batch_size"], args.feed),
         epochs=run["epochs"],
         verbose=2,
         callbacks=run["callbacks"],
@@ -256,6 +261,8 @@ def main() -> None:
     model.save(args.out / "model.keras")
     history_dict = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     (args.out / "history.json").write_text(json.dumps(history_dict, indent=2))
+    test_dict = {k: float(v) for k, v in test_metrics.items()}
+    (args.out / "test_metrics.json").write_text(json.dumps(test_dict, indent=2))
     print(f"stopped at epoch {len(history.epoch)}; test: {test_metrics}")
 
 

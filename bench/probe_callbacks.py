@@ -14,7 +14,7 @@ built from the same two configs (bench/bench_workloads.py
   no callbacks at all;
 - ``keras_tutorial``: the same with every tutorial callback, as cbrun builds
   them from the config, and nothing of cbrun's own;
-- ``cbrun_none``: ``cbrun.train.train`` of the config without callbacks: only
+- ``cbrun_none``: ``cbrun.train`` of the config without callbacks: only
   cbrun's own (ThrottledBackupAndRestore, CallbackStateKeeper, StopCheck,
   RunRecorder) and its work before and after ``fit``;
 - ``cbrun_tutorial``: ``train`` with every tutorial callback.
@@ -233,7 +233,7 @@ def instrument(keras: Any) -> None:
     from keras.src.utils.python_utils import is_default
 
     import cbrun.runs.plots
-    import cbrun.train
+    import cbrun.training.lifecycle
     from cbrun.runs import manifest
 
     original_fit = keras.Model.fit
@@ -260,19 +260,23 @@ def instrument(keras: Any) -> None:
         manifest.RunManifest.start, part("run_json_start")
     )
     os.fsync = timed(os.fsync, part("fsync"))
-    # cbrun.train draws history.png on a thread with draw_history_plot.
+    # cbrun.training.lifecycle draws history.png on a thread with draw_history_plot.
     cbrun.runs.plots.draw_history_plot = timed(
         profiled(cbrun.runs.plots.draw_history_plot, "history_png"),
         part("history_png"),
     )
-    cbrun.train._finish_safely = timed(
-        cbrun.train._finish_safely, part("final_records")
+    cbrun.training.lifecycle._finish_safely = timed(
+        cbrun.training.lifecycle._finish_safely, part("final_records")
     )
-    cbrun.train.create_run_dir = timed(cbrun.train.create_run_dir, part("run_dir"))
-    cbrun.train._write_resolved_config = timed(
-        cbrun.train._write_resolved_config, part("config_yaml")
+    cbrun.training.lifecycle.create_run_dir = timed(
+        cbrun.training.lifecycle.create_run_dir, part("run_dir")
     )
-    cbrun.train._build = timed(cbrun.train._build, part("build"))
+    cbrun.training.lifecycle._write_resolved_config = timed(
+        cbrun.training.lifecycle._write_resolved_config, part("config_yaml")
+    )
+    cbrun.training.lifecycle._build = timed(
+        cbrun.training.lifecycle._build, part("build")
+    )
 
 
 def start_server() -> tuple[subprocess.Popen[bytes], int]:
@@ -296,9 +300,9 @@ def start_server() -> tuple[subprocess.Popen[bytes], int]:
 
 def run_variant(variant: str, configs: dict[str, Any], tmp: Path) -> None:
     """One training run of ``variant`` into ``tmp``."""
-    from cbrun.build.callbacks import BuildContext, build_callbacks
     from cbrun.cluster import Cluster
-    from cbrun.train import _build, train
+    from cbrun.keras.callbacks import BuildContext, build_callbacks
+    from cbrun.training.lifecycle import _build, train
 
     kind, which = variant.split("_")
     loaded = configs[which]
@@ -339,7 +343,7 @@ def main() -> None:
         )
     sys.path.insert(0, str(REPO))
     from cbrun.config.loading import load_config
-    from cbrun.keras_env import import_keras
+    from cbrun.keras.env import import_keras
 
     keras = import_keras("tensorflow")
     instrument(keras)

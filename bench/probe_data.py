@@ -10,12 +10,12 @@ First the loaders alone (cbrun's and by hand, alternating, ``--load-repeats``
 times each). Then, for each source, three variants alternate run by run (the
 order rotates every round):
 
-- ``cbrun_numpy``: cbrun's loader (``cbrun.build.data.load_data``), then
+- ``cbrun_numpy``: cbrun's loader (``cbrun.keras.data.load_data``), then
   ``fit`` on the NumPy arrays, as ``cbrun train`` does;
 - ``hand_numpy``: the same data loaded by hand (sklearn + train_test_split,
   ``np.load``, ``np.loadtxt``), then the same ``fit``;
 - ``cbrun_tfdata``: cbrun's arrays through cbrun's ``tf.data`` pipeline
-  (``cbrun.build.feeding.as_datasets``:
+  (``cbrun.keras.feeding.as_datasets``:
   ``from_tensor_slices((x, y)).shuffle(len(x)).batch(b).prefetch(AUTOTUNE)``;
   Keras shuffles NumPy input every epoch too). Each run also records what
   cbrun's ``feed: auto`` picks for these arrays.
@@ -74,7 +74,7 @@ def hand_loader(source: str, loaded: Any) -> Callable[[], tuple[Any, Any]]:
 
 def cbrun_loader(loaded: Any) -> Callable[[], tuple[Any, Any]]:
     """Load the training arrays with cbrun's loader."""
-    from cbrun.build.data import load_data
+    from cbrun.keras.data import load_data
 
     def load() -> tuple[Any, Any]:
         config = loaded.experiment
@@ -122,7 +122,7 @@ def feed(variant: str, x: Any, y: Any, batch_size: int, seed: int) -> dict[str, 
         return {"x": x, "y": y, "batch_size": batch_size, "shuffle": True}
     from types import SimpleNamespace
 
-    from cbrun.build.feeding import as_datasets
+    from cbrun.keras.feeding import as_datasets
 
     data = SimpleNamespace(x_train=x, y_train=y, x_test=None, y_test=None)
     train, arguments, _ = as_datasets(
@@ -133,7 +133,7 @@ def feed(variant: str, x: Any, y: Any, batch_size: int, seed: int) -> dict[str, 
 
 def one_run(keras: Any, variant: str, source: str, loaded: Any) -> dict[str, Any]:
     """Load, build, fit; return the timings."""
-    from cbrun.build.model import build_model, compile_model
+    from cbrun.keras.model import build_model, compile_model
 
     config = loaded.experiment
     keras.utils.set_random_seed(config.seed)
@@ -172,7 +172,7 @@ def one_run(keras: Any, variant: str, source: str, loaded: Any) -> dict[str, Any
 
 def auto_feed(x: Any, y: Any) -> str:
     """What cbrun's ``feed: auto`` picks for these arrays (tensorflow, one device)."""
-    from cbrun.build.feeding import choose_feed
+    from cbrun.keras.feeding import choose_feed
 
     return choose_feed("auto", backend="tensorflow", distributed=False, x=x, y=y)[0]
 
@@ -240,7 +240,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from cbrun.config.loading import load_config
-    from cbrun.keras_env import import_keras
+    from cbrun.keras.env import import_keras
 
     keras = import_keras("tensorflow")
     configs = {}

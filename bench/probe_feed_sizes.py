@@ -5,9 +5,9 @@ Run: ``python bench/probe_feed_sizes.py [--samples 10000,20000,60000]``.
 For each size, two fresh processes train the same MLP (Flatten, Dense 128,
 Dense 10; Adam; batch 64; last 10 % for validation; 5 epochs) on seeded
 random 28x28 float32 images: one gives ``fit`` the NumPy arrays, the other
-cbrun's own pipeline (``cbrun.build.feeding.as_datasets``). Each prints the
+cbrun's own pipeline (``cbrun.keras.feeding.as_datasets``). Each prints the
 median epoch time from the second epoch on and its peak RSS. The numbers
-behind ``cbrun.build.feeding.AUTO_MAX_BYTES``; not part of ``make bench``.
+behind ``cbrun.keras.feeding.AUTO_MAX_BYTES``; not part of ``make bench``.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ BATCH = 64
 
 def train_once(feed: str, samples: int) -> dict[str, float]:
     """Train in this process with one feed; return epoch time and peak RSS."""
-    from cbrun.keras_env import import_keras
+    from cbrun.keras.env import import_keras
 
     keras = import_keras("tensorflow")
     import numpy as np
 
-    from cbrun.build.feeding import as_datasets
+    from cbrun.keras.feeding import as_datasets
 
     rng = np.random.default_rng(0)
     x = rng.random((samples, 28, 28), dtype=np.float32)

@@ -113,7 +113,7 @@ def validate(
         else:
             found = list(loaded.warnings)
             if deep:
-                from cbrun.deep import deep_check
+                from cbrun.training.deep import deep_check
 
                 found += deep_check(loaded)
             valid = not any(p.severity == "error" for p in found)
@@ -250,8 +250,8 @@ def train(
         _smoke(targets, overrides, given, junit_xml, allow)
         return
     from cbrun.config.loading import find_configs, load_config
-    from cbrun.train import default_command
-    from cbrun.train import train as run_training
+    from cbrun.training.lifecycle import default_command
+    from cbrun.training.lifecycle import train as run_training
 
     files, problems = find_configs(targets)
     loaded = []
@@ -309,9 +309,9 @@ def _resume(
     allow_user_code: bool,
     cluster: Cluster,
 ) -> None:
-    from cbrun.resume import AlreadyFinished, prepare_resume
-    from cbrun.train import default_command
-    from cbrun.train import train as run_training
+    from cbrun.training.lifecycle import default_command
+    from cbrun.training.lifecycle import train as run_training
+    from cbrun.training.resume import AlreadyFinished, prepare_resume
 
     try:
         loaded, point = prepare_resume(
@@ -342,8 +342,8 @@ def _smoke(
 ) -> None:
     import time
 
-    from cbrun import smoke
-    from cbrun.train import default_command
+    from cbrun.training import smoke
+    from cbrun.training.lifecycle import default_command
 
     start = time.perf_counter()
     results = smoke.run_smoke(
@@ -373,7 +373,7 @@ def callbacks(name: str | None) -> None:
     """
     from cbrun.config import catalog
     from cbrun.config.callbacks import CALLBACK_SCHEMAS
-    from cbrun.config.suggest import did_you_mean
+    from cbrun.suggest import did_you_mean
 
     if name is None:
         width = max(len(n) for n in CALLBACK_SCHEMAS)

@@ -93,7 +93,7 @@ _KERAS_SCRIPT = """
 import json, sys
 from pathlib import Path
 from pydantic import TypeAdapter
-from cbrun.build.data import load_data
+from cbrun.keras.data import load_data
 from cbrun.config.data import DataConfig
 from cbrun.errors import BuildError
 

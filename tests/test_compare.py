@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from cbrun.runs.compare import compare_runs, config_differences, flatten
+from cbrun.runs.layout import RUN_FILE
 from cbrun.runs.listing import RunsError
-from cbrun.runs.manifest import RUN_FILE, STOPPED_EARLY
+from cbrun.runs.manifest import STOPPED_EARLY
 from tests.test_runs_listing import HISTORY, make_run
 
 CONFIG_B = """\

@@ -1,4 +1,4 @@
-"""cbrun.build.data: every source, on real (tiny) data, and its errors."""
+"""cbrun.keras.data: every source, on real (tiny) data, and its errors."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter
 
-from cbrun.build.data import Dataset, load_data
 from cbrun.config.data import DataConfig
 from cbrun.errors import BuildError
+from cbrun.keras.data import Dataset, load_data
 from tests.fake_datasets import (
     FASHION_FILES,
     REPO,
@@ -389,7 +389,7 @@ def test_csv_malformed(tmp_path: Path, text: str, expected: str) -> None:
 
 
 def test_csv_numpy_parser_reads_what_the_cell_parser_reads(tmp_path: Path) -> None:
-    from cbrun.build.data import _parse_fast, _read_csv
+    from cbrun.keras.data import _parse_fast, _read_csv
 
     rng = np.random.default_rng(0)
     values = rng.normal(scale=1e3, size=(200, 4)) ** 3
@@ -504,7 +504,7 @@ def test_synthetic_too_large() -> None:
 
 def test_importing_the_module_does_not_import_keras() -> None:
     code = (
-        "import sys, cbrun.build.data;"
+        "import sys, cbrun.keras.data;"
         "heavy = ('keras', 'tensorflow', 'sklearn');"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )

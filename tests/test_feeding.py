@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cbrun.build.feeding import AUTO_MAX_BYTES, choose_feed
+from cbrun.keras.feeding import AUTO_MAX_BYTES, choose_feed
 
 SMALL_X = np.zeros((1000, 64), dtype=np.float32)
 LABELS = np.zeros(1000, dtype=np.int64)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from cbrun.keras_env import _frozen_after_import
+from cbrun.keras.env import _frozen_after_import
 from tests.conftest import REPO
 
 
@@ -87,7 +87,7 @@ def test_a_disabled_collector_stays_disabled(unfrozen):
 
 PROBE = """
 import gc, json
-from cbrun.keras_env import import_keras
+from cbrun.keras.env import import_keras
 import_keras("tensorflow")
 first = gc.get_freeze_count()
 garbage = [[index] for index in range(5_000)]

@@ -57,7 +57,7 @@ def test_config_package_imports_no_tensorflow():
         "import pkgutil, sys, cbrun.config\n"
         "for m in pkgutil.walk_packages(cbrun.config.__path__, 'cbrun.config.'):\n"
         "    __import__(m.name)\n"
-        "import cbrun.runs.manifest, cbrun.runs.rundir, cbrun.runs.atomic\n"
+        "import cbrun.runs.manifest, cbrun.runs.layout, cbrun.atomic\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'tensorflow', 'keras'}))"
     )

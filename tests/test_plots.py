@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from cbrun.runs.layout import HISTORY_PLOT, RUN_FILE
 from cbrun.runs.listing import RunsError
-from cbrun.runs.manifest import COMPLETED, RUN_FILE, STOPPED_EARLY
+from cbrun.runs.manifest import COMPLETED, STOPPED_EARLY
 from cbrun.runs.plots import (
-    HISTORY_PLOT,
     _load_run,
     default_output,
     default_panels,

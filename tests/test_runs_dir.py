@@ -23,15 +23,16 @@ from typing import Any
 
 import pytest
 
-from cbrun.errors import CbrunError, ExitCode
-from cbrun.runs import atomic
-from cbrun.runs.atomic import (
+from cbrun.atomic import (
     CorruptFileError,
     MissingFileError,
     read_json,
     write_json_atomic,
     write_text_atomic,
 )
+from cbrun.errors import CbrunError, ExitCode
+from cbrun.runs import atomic
+from cbrun.runs.layout import RunDirError, create_run_dir, resolve_inside
 from cbrun.runs.manifest import (
     COMPLETED,
     FAILED,
@@ -48,7 +49,6 @@ from cbrun.runs.manifest import (
     versions,
     write_history,
 )
-from cbrun.runs.rundir import RunDirError, create_run_dir, resolve_inside
 
 NOW = datetime(2024, 5, 6, 7, 8, 9)
 STAMP = "20240506-070809"

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from cbrun.atomic import write_json_atomic
 from cbrun.errors import ExitCode
-from cbrun.runs.atomic import write_json_atomic
+from cbrun.runs.layout import RUN_FILE
 from cbrun.runs.listing import (
     CORRUPT,
     DEAD,
@@ -39,7 +40,6 @@ from cbrun.runs.manifest import (
     COMPLETED,
     FAILED,
     INTERRUPTED,
-    RUN_FILE,
     RUNNING,
     STOPPED_EARLY,
     TERMINATED_NAN,

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cbrun.build.budget import CostBudget
 from cbrun.cli import cli
+from cbrun.keras.budget import CostBudget
 from cbrun.runs import manifest as runs
 from tests.conftest import MINIMAL
 
@@ -92,7 +92,7 @@ def tiny_fit(keras, callbacks, epochs=3, sleep=0.0):
 
 @keras_tests
 def test_backup_without_budget_saves_every_epoch(keras, tmp_path):
-    from cbrun.build.backup import ThrottledBackupAndRestore
+    from cbrun.keras.backup import ThrottledBackupAndRestore
 
     backup = ThrottledBackupAndRestore(
         str(tmp_path), max_share=None, delete_checkpoint=False
@@ -110,7 +110,7 @@ def test_backup_without_budget_saves_every_epoch(keras, tmp_path):
 
 @keras_tests
 def test_backup_budget_skips_even_the_first_save_on_short_epochs(keras, tmp_path):
-    from cbrun.build.backup import ThrottledBackupAndRestore, estimated_save_seconds
+    from cbrun.keras.backup import ThrottledBackupAndRestore, estimated_save_seconds
 
     backup = ThrottledBackupAndRestore(str(tmp_path / "backup"), max_share=0.005)
     model, _ = tiny_fit(keras, [backup], epochs=3)
@@ -123,7 +123,7 @@ def test_backup_budget_skips_even_the_first_save_on_short_epochs(keras, tmp_path
 
 @keras_tests
 def test_backup_budget_saves_every_long_epoch(keras, tmp_path):
-    from cbrun.build.backup import ThrottledBackupAndRestore
+    from cbrun.keras.backup import ThrottledBackupAndRestore
 
     saved = []
     backup = ThrottledBackupAndRestore(str(tmp_path), max_share=0.5)
@@ -136,8 +136,8 @@ def test_backup_budget_saves_every_long_epoch(keras, tmp_path):
 
 @keras_tests
 def test_recorder_writes_first_epoch_backed_up_epochs_and_keeps_all(keras, tmp_path):
-    from cbrun.build.backup import ThrottledBackupAndRestore
-    from cbrun.build.recorder import RunRecorder
+    from cbrun.keras.backup import ThrottledBackupAndRestore
+    from cbrun.keras.recorder import RunRecorder
 
     def recorder(backup):
         calls: list[int] = []
@@ -188,7 +188,7 @@ def test_resume_before_the_first_backup_starts_again(tmp_path):
 
 
 def test_a_resumed_history_shorter_than_the_backup_is_padded_with_nan():
-    from cbrun.resume import _cut_history
+    from cbrun.training.resume import _cut_history
 
     cut = _cut_history({"loss": [1.0, 0.5], "val_loss": [1.0, None, 0.2]}, 3)
     assert cut["val_loss"][:1] == [1.0] and cut["val_loss"][2] == 0.2
@@ -200,7 +200,7 @@ def test_a_resumed_history_shorter_than_the_backup_is_padded_with_nan():
 def test_tf_data_feed_weighs_classes_left_out_of_class_weight_by_one(keras):
     from types import SimpleNamespace
 
-    from cbrun.build.feeding import as_datasets
+    from cbrun.keras.feeding import as_datasets
 
     x = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
     y = np.arange(60) % 3

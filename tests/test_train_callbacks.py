@@ -76,7 +76,7 @@ def train_config(
     runs_dir: Path | None = None,
 ) -> Run:
     """Write ``text`` as a config in ``folder`` and train it with cbrun, in-process."""
-    from cbrun.train import train
+    from cbrun.training.lifecycle import train
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
@@ -93,7 +93,7 @@ def train_config(
 
 def train_file(path: Path, runs_dir: Path, overrides: Sequence[str] = ()) -> Run:
     """Train an existing config file with cbrun, in-process."""
-    from cbrun.train import train
+    from cbrun.training.lifecycle import train
 
     lines: list[str] = []
     result = train(
@@ -670,7 +670,7 @@ def test_custom_callback_class_from_the_shipped_config_stops_training(tmp_path):
 
 
 def test_terminate_on_nan_records_terminated_nan(tmp_path):
-    from cbrun.train import TrainingFailed
+    from cbrun.training.lifecycle import TrainingFailed
 
     text = _iris_config(
         "- {type: TerminateOnNaN}\n",
@@ -690,7 +690,7 @@ def test_terminate_on_nan_records_terminated_nan(tmp_path):
 
 
 def test_terminate_on_nan_raise_error_records_terminated_nan(tmp_path):
-    from cbrun.train import TrainingFailed
+    from cbrun.training.lifecycle import TrainingFailed
 
     text = _iris_config(
         "- {type: TerminateOnNaN, raise_error: true}\n",

@@ -34,8 +34,8 @@ import pytest
 
 from cbrun.config.loading import load_config
 from cbrun.errors import CbrunError, ConfigError, ExitCode
+from cbrun.runs.layout import STAMP_FORMAT
 from cbrun.runs.manifest import load_history, load_record
-from cbrun.runs.rundir import STAMP_FORMAT
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -53,7 +53,7 @@ def write(folder: Path, text: str, name: str = "config.yaml") -> Path:
 
 def train_path(path: Path, runs_dir: Path, overrides: Sequence[str] = ()) -> Any:
     """Train a config file with cbrun, in-process; return the RunResult."""
-    from cbrun.train import train
+    from cbrun.training.lifecycle import train
 
     return train(
         load_config(path, overrides),
@@ -154,7 +154,7 @@ def hand_written_keras(feed: str = "numpy") -> tuple[dict[str, list[float]], Any
 def parity(tmp_path_factory):
     folder = tmp_path_factory.mktemp("parity")
     path = write(folder, EARLYSTOP)
-    overrides = [EPOCHS_OVERRIDE, "data.feed=numpy"]
+    overrides = [EPOCHS_OVERRIDE]  # the default feed: Keras-faithful
     first = train_path(path, folder / "runs", overrides)
     second = train_path(path, folder / "runs", overrides)
     keras_history, early_stopping = hand_written_keras()
@@ -164,12 +164,12 @@ def parity(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.keras
 def test_feed_auto_is_tf_data_and_equals_a_hand_written_tf_data_script(tmp_path):
-    from cbrun.train import train
+    from cbrun.training.lifecycle import train
 
     path = write(tmp_path, EARLYSTOP)
     lines: list[str] = []
     result = train(
-        load_config(path, [EPOCHS_OVERRIDE]),
+        load_config(path, [EPOCHS_OVERRIDE, "data.feed=auto"]),
         tmp_path / "runs",
         command=["cbrun", "train", str(path)],
         echo=lines.append,
@@ -231,11 +231,9 @@ def test_resolved_config_yaml_is_valid_and_has_the_overrides(parity):
     path, first, _, _, _ = parity
     saved = first.run_dir / "config.yaml"
     text = saved.read_text()
-    assert text.startswith(
-        f"# Resolved from {path} with --set {EPOCHS_OVERRIDE} --set data.feed=numpy\n"
-    )
+    assert text.startswith(f"# Resolved from {path} with --set {EPOCHS_OVERRIDE}\n")
     again = load_config(saved)
-    original = load_config(path, [EPOCHS_OVERRIDE, "data.feed=numpy"])
+    original = load_config(path, [EPOCHS_OVERRIDE])
     assert again.experiment.model_dump() == original.experiment.model_dump()
     assert again.experiment.fit.epochs == 60
     # Defaults are written out, e.g. EarlyStopping's min_delta and fit's shuffle.
@@ -703,13 +701,15 @@ def test_cli_invalid_config_exits_1_fast_without_importing_tensorflow(tmp_path):
 @pytest.mark.slow
 @pytest.mark.keras
 def test_ctrl_c_while_evaluating_records_the_run_as_interrupted(tmp_path, monkeypatch):
-    import cbrun.train
-    from cbrun.stopping import Interrupted
+    import cbrun.training.lifecycle
+    from cbrun.training.signals import Interrupted
 
     def interrupted(self):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cbrun.train._Run, "_evaluate_and_save", interrupted)
+    monkeypatch.setattr(
+        cbrun.training.lifecycle._Run, "_evaluate_and_save", interrupted
+    )
     path = write(tmp_path, EARLYSTOP)
     with pytest.raises(Interrupted):
         train_path(path, tmp_path / "runs", ["fit.epochs=2"])

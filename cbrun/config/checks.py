@@ -30,10 +30,10 @@ from cbrun.config.keras_names import (
     METRIC_LOG_NAMES,
 )
 from cbrun.config.problems import make_problem
-from cbrun.config.suggest import did_you_mean, shorten, shown
 from cbrun.config.training import MetricObject, OptimizerObject, ScheduleObject
 from cbrun.config.yaml_loader import ConfigPath, SourceMap
 from cbrun.errors import Problem
+from cbrun.suggest import did_you_mean, shorten, shown
 
 _LR_CALLBACKS = (LearningRateSchedulerSchema, ReduceLROnPlateauSchema)
 

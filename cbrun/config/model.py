@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from cbrun.config.base import IMPORT_PATH_RE, ImportPath, OpenModel, StrictModel
 from cbrun.config.keras_names import LAYERS
-from cbrun.config.suggest import shown, unknown_name_error
+from cbrun.suggest import shown, unknown_name_error
 
 
 class LayerConfig(OpenModel):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cbrun.config.suggest import shorten, shown
 from cbrun.config.yaml_loader import ConfigPath
+from cbrun.suggest import shorten, shown
 
 _ABSENT = object()
 

@@ -24,7 +24,7 @@ from cbrun.config.keras_names import (
     OPTIMIZER_ALIASES,
     OPTIMIZERS,
 )
-from cbrun.config.suggest import unknown_name_error
+from cbrun.suggest import unknown_name_error
 
 
 def _check_name(kind: str, value: str, *choices: tuple[str, ...]) -> str:

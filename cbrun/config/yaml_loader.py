@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from cbrun.config.suggest import shorten, shown
 from cbrun.errors import ConfigError, Problem
+from cbrun.suggest import shorten, shown
 
 ConfigPath = tuple[str | int, ...]
 

@@ -23,7 +23,8 @@ from typing import Any, Final
 
 import yaml
 
-from cbrun.runs.atomic import CorruptFileError, MissingFileError
+from cbrun.atomic import CorruptFileError, MissingFileError
+from cbrun.runs.layout import CONFIG_FILE
 from cbrun.runs.listing import (
     RunSummary,
     format_duration,
@@ -32,7 +33,6 @@ from cbrun.runs.listing import (
     summarize,
 )
 from cbrun.runs.manifest import load_history
-from cbrun.runs.show import CONFIG_FILE
 
 __all__ = ["compare_runs", "config_differences", "flatten"]
 

@@ -30,10 +30,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from cbrun.atomic import CorruptFileError, MissingFileError
 from cbrun.errors import CbrunError, ExitCode
-from cbrun.runs.atomic import CorruptFileError, MissingFileError
-from cbrun.runs.manifest import RUN_FILE, RUNNING, STATUSES, RunRecord, load_record
-from cbrun.runs.rundir import STAMP_FORMAT
+from cbrun.runs.layout import RUN_FILE, STAMP_FORMAT
+from cbrun.runs.manifest import RUNNING, STATUSES, RunRecord, load_record
 
 __all__ = [
     "CORRUPT",
@@ -292,7 +292,7 @@ def empty_message(
     known = sorted({r.name for r in rows})
     hint = ""
     if names and len(names) == 1:
-        from cbrun.config.suggest import did_you_mean
+        from cbrun.suggest import did_you_mean
 
         hint = did_you_mean(names[0], known)
     return (
@@ -537,7 +537,7 @@ def _footer(rows: Sequence[RunSummary]) -> list[str]:
 
 
 def _sibling_hint(path: Path) -> str:
-    from cbrun.config.suggest import did_you_mean
+    from cbrun.suggest import did_you_mean
 
     parent = path.parent
     if not parent.is_dir():

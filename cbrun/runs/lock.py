@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cbrun.errors import CbrunError, ExitCode
-
-LOCK_FILE = ".lock"
+from cbrun.runs.layout import LOCK_FILE
 
 
 class RunLockedError(CbrunError):

@@ -1,7 +1,7 @@
 """The run record, ``run.json``, and the per-epoch ``history.json``.
 
 Other tools read these files (design.md section 5): the field names are a
-contract. Both files are rewritten atomically (see :mod:`cbrun.runs.atomic`),
+contract. Both files are rewritten atomically (see :mod:`cbrun.atomic`),
 so a crash at any moment leaves the last complete record; non-finite floats
 are written as ``null``.
 
@@ -29,21 +29,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final, TypedDict
 
-from cbrun.runs.atomic import (
+from cbrun.atomic import (
     CorruptFileError,
     read_json,
     remove_stale_temps,
     write_json_atomic,
 )
+from cbrun.runs.layout import HISTORY_FILE, RUN_FILE
 
 __all__ = [
     "COMPLETED",
     "FAILED",
     "FINAL_STATUSES",
-    "HISTORY_FILE",
     "INTERRUPTED",
     "RUNNING",
-    "RUN_FILE",
     "STATUSES",
     "STOPPED_EARLY",
     "TERMINATED_NAN",
@@ -58,8 +57,6 @@ __all__ = [
     "write_history",
 ]
 
-RUN_FILE: Final = "run.json"
-HISTORY_FILE: Final = "history.json"
 
 RUNNING: Final = "running"
 COMPLETED: Final = "completed"
@@ -125,7 +122,7 @@ class RunRecord:
             run, else None.
         backup_epoch: The epoch the ``--resume`` backup holds; 0 before the
             first backup (backups are throttled, see
-            :class:`cbrun.build.backup.ThrottledBackupAndRestore`); None in
+            :class:`cbrun.keras.backup.ThrottledBackupAndRestore`); None in
             records of a cbrun that backed up every epoch.
     """
 
@@ -326,7 +323,7 @@ class RunManifest:
 
         Args:
             durable: fsync as well; per-epoch updates skip it (the rename
-                keeps them atomic; see :mod:`cbrun.runs.atomic`).
+                keeps them atomic; see :mod:`cbrun.atomic`).
             **fields: :class:`RunRecord` field names and their new values,
                 e.g. ``epochs_run=3, best={...}``.
 
@@ -411,7 +408,7 @@ def write_history(
         run_dir: The run directory.
         history: Metric name to one value per epoch; NaN and infinities are
             written as ``null``.
-        durable: fsync as well (see :func:`cbrun.runs.atomic.write_text_atomic`).
+        durable: fsync as well (see :func:`cbrun.atomic.write_text_atomic`).
 
     Returns:
         The path written.

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from cbrun.runs.atomic import MissingFileError
+from cbrun.atomic import MissingFileError
+from cbrun.runs.layout import HISTORY_PLOT
 from cbrun.runs.listing import RunsError, RunSummary, require_run_dir, summarize
 from cbrun.runs.manifest import STOPPED_EARLY, load_history
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DPI",
-    "HISTORY_PLOT",
     "LEARNING_RATE_KEYS",
     "PANEL_HEIGHT",
     "PANEL_WIDTH",
@@ -46,7 +46,6 @@ __all__ = [
     "save_history_plot",
 ]
 
-HISTORY_PLOT: Final = "history.png"
 LEARNING_RATE_KEYS: Final = ("learning_rate", "lr")
 PANEL_WIDTH: Final = 640
 """Figure width in pixels (6.4 in at :data:`DPI`)."""
@@ -243,7 +242,7 @@ def select_panels(runs: Sequence[_Run], metrics: Sequence[str]) -> list[Panel]:
 
 
 def _unknown_metric(name: str, keys: list[str], runs: Sequence[_Run]) -> RunsError:
-    from cbrun.config.suggest import did_you_mean
+    from cbrun.suggest import did_you_mean
 
     names = list(dict.fromkeys([*(_base(k) for k in keys), *keys]))
     where = runs[0].run_dir if len(runs) == 1 else f"{len(runs)} runs"

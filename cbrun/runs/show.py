@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Final
 
-from cbrun.runs.atomic import CorruptFileError, MissingFileError
+from cbrun.atomic import CorruptFileError, MissingFileError
+from cbrun.runs.layout import CONFIG_FILE
 from cbrun.runs.listing import (
     CORRUPT,
     DEAD,
@@ -27,9 +28,8 @@ from cbrun.runs.listing import (
 )
 from cbrun.runs.manifest import INTERRUPTED, RunRecord, load_history
 
-__all__ = ["CONFIG_FILE", "show_run"]
+__all__ = ["show_run"]
 
-CONFIG_FILE: Final = "config.yaml"
 _INDENT: Final = "  "
 
 

@@ -55,7 +55,7 @@ def _smoke_one(
     command: Sequence[str],
     allow_user_code: bool,
 ) -> SmokeResult:
-    from cbrun.train import train
+    from cbrun.training.lifecycle import train
 
     start = time.perf_counter()
     try:
@@ -196,7 +196,7 @@ def _smoke_in_child(
 
 def _import_keras_once(backend: str) -> None:
     """Import Keras before the first config, so per-config times exclude it."""
-    from cbrun.keras_env import import_keras
+    from cbrun.keras.env import import_keras
 
     # Each config reports a missing backend itself.
     with contextlib.suppress(CbrunError):
@@ -237,7 +237,7 @@ def write_junit_xml(results: Sequence[SmokeResult], path: Path) -> None:
         case = ET.SubElement(
             suite,
             "testcase",
-            classname="cbrun.smoke",
+            classname="cbrun.training.smoke",
             name=result.config,
             time=f"{result.seconds:.3f}",
         )

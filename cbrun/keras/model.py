@@ -6,8 +6,6 @@ from typing import Any
 
 import keras
 
-from cbrun.build.data import Dataset
-from cbrun.build.imports import check_parameters, import_object
 from cbrun.config.base import IMPORT_PATH_RE
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.model import LayerConfig
@@ -18,6 +16,8 @@ from cbrun.config.training import (
     ScheduleObject,
 )
 from cbrun.errors import BuildError
+from cbrun.keras.data import Dataset
+from cbrun.keras.imports import check_parameters, import_object
 
 ConfigPath = tuple[str | int, ...]
 

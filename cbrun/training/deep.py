@@ -39,14 +39,14 @@ def deep_check(loaded: LoadedConfig) -> list[Problem]:
 
 
 def _build_everything(loaded: LoadedConfig) -> list[Problem]:
-    from cbrun.keras_env import import_keras
+    from cbrun.keras.env import import_keras
 
     config = loaded.experiment
     keras = import_keras(config.backend)
-    from cbrun.build.callbacks import BuildContext, build_callbacks
-    from cbrun.build.data import load_data, missing_cache_files, shape_only_data
-    from cbrun.build.imports import add_import_root
-    from cbrun.build.model import build_model, check_output_fits_labels, compile_model
+    from cbrun.keras.callbacks import BuildContext, build_callbacks
+    from cbrun.keras.data import load_data, missing_cache_files, shape_only_data
+    from cbrun.keras.imports import add_import_root
+    from cbrun.keras.model import build_model, check_output_fits_labels, compile_model
 
     add_import_root(loaded.base_dir)
     keras.utils.set_random_seed(config.seed)

@@ -25,9 +25,9 @@ from cbrun.config.loading import LoadedConfig
 from cbrun.config.problems import make_problem
 from cbrun.errors import BuildError, CbrunError, ConfigError, ExitCode
 from cbrun.runs import manifest as runs
+from cbrun.runs.layout import BACKUP_DIR, CONFIG_FILE, MODEL_FILE, create_run_dir
 from cbrun.runs.lock import run_lock
-from cbrun.runs.rundir import create_run_dir
-from cbrun.stopping import (
+from cbrun.training.signals import (
     Interrupted,
     StopRequest,
     join_ignoring_ctrl_c,
@@ -36,7 +36,6 @@ from cbrun.stopping import (
 
 SMOKE_EPOCHS = 2
 SMOKE_STEPS = 2
-BACKUP_DIR = "backup"
 
 Echo = Callable[[str], None]
 
@@ -172,7 +171,7 @@ def _write_resolved_config(run_dir: Path, loaded: LoadedConfig) -> None:
     if loaded.overrides:
         header += " with " + " ".join(f"--set {o}" for o in loaded.overrides)
     text = header + "\n" + yaml.safe_dump(resolved, sort_keys=False)
-    (run_dir / "config.yaml").write_text(text, encoding="utf-8")
+    (run_dir / CONFIG_FILE).write_text(text, encoding="utf-8")
 
 
 def _finish_safely(
@@ -226,15 +225,15 @@ def _build(
         ConfigError: A value that cannot be built, at its config line.
         TrainingFailed: An unexpected error while building.
     """
-    from cbrun.keras_env import import_keras
+    from cbrun.keras.env import import_keras
 
     config = loaded.experiment
     keras = import_keras(config.backend, verbose=verbose)
-    from cbrun.build import distribute
-    from cbrun.build.data import load_data
-    from cbrun.build.feeding import as_datasets, choose_feed
-    from cbrun.build.imports import add_import_root
-    from cbrun.build.model import build_model, check_output_fits_labels, compile_model
+    from cbrun.keras import distribute
+    from cbrun.keras.data import load_data
+    from cbrun.keras.feeding import as_datasets, choose_feed
+    from cbrun.keras.imports import add_import_root
+    from cbrun.keras.model import build_model, check_output_fits_labels, compile_model
 
     add_import_root(loaded.base_dir)
     strategy = config.distribute.strategy if config.distribute else None
@@ -434,8 +433,8 @@ class _Run:
             self.echo(f"resuming after epoch {self.resume.epoch}")
 
     def _callbacks(self) -> list[Any]:
-        from cbrun.build.callbacks import BuildContext, build_callbacks
-        from cbrun.build.feeding import training_samples
+        from cbrun.keras.callbacks import BuildContext, build_callbacks
+        from cbrun.keras.feeding import training_samples
 
         config = self.loaded.experiment
         samples = len(self.built.data.x_train)
@@ -456,7 +455,7 @@ class _Run:
             raise ConfigError([problem]) from None
 
     def _recorder(self) -> Any:
-        from cbrun.build.recorder import RunRecorder
+        from cbrun.keras.recorder import RunRecorder
 
         monitor, maximize = _monitor(self.loaded)
         backup = self.backup
@@ -493,7 +492,7 @@ class _Run:
         """
         if self.smoke:
             return []
-        from cbrun.build.backup import (
+        from cbrun.keras.backup import (
             BACKUP_SHARE,
             CallbackStateKeeper,
             ThrottledBackupAndRestore,
@@ -682,7 +681,7 @@ class _Run:
                     steps=steps,
                 )
                 test_metrics = {k: float(v) for k, v in evaluated.items()}
-            model.save(self.run_dir / "model.keras")
+            model.save(self.run_dir / MODEL_FILE)
         except Exception as exc:
             message = f"after training: {type(exc).__name__}: {_first_line(exc)}"
             _finish_safely(self.manifest, runs.FAILED, error=message)
@@ -713,7 +712,7 @@ class _Run:
             "config.yaml, model.keras)"
         )
         from cbrun.config.callbacks.tensorboard import TensorBoardSchema
-        from cbrun.runs.rundir import resolve_inside
+        from cbrun.runs.layout import resolve_inside
 
         for callback in self.loaded.experiment.callbacks:
             if isinstance(callback, TensorBoardSchema):

@@ -1,4 +1,8 @@
-"""Creating run directories, ``runs/<name>/<YYYYmmdd-HHMMSS>/``, never reused.
+"""The run directory: every file name in it, and creating it, never reused.
+
+A run lives in ``runs/<name>/<YYYYmmdd-HHMMSS>/``. This module is the one
+place that names what is inside (design section 5); every other module,
+readers and writers alike, takes the names from here.
 
 Exclusivity comes from ``mkdir`` itself, which is atomic: of several
 processes racing for the same folder exactly one succeeds and the others
@@ -10,10 +14,20 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path, PurePath
+from typing import Final
 
 from cbrun.errors import CbrunError
 
 __all__ = [
+    "BACKUP_DIR",
+    "CALLBACK_STATE_FILE",
+    "CONFIG_FILE",
+    "HISTORY_FILE",
+    "HISTORY_PLOT",
+    "LOCK_FILE",
+    "MODEL_FILE",
+    "OWN_NAMES",
+    "RUN_FILE",
     "STAMP_FORMAT",
     "RunDirError",
     "create_run_dir",
@@ -21,7 +35,34 @@ __all__ = [
     "validate_name",
 ]
 
-STAMP_FORMAT = "%Y%m%d-%H%M%S"
+RUN_FILE: Final = "run.json"
+"""The run record: status, times, best value, test metrics (``runs.manifest``)."""
+HISTORY_FILE: Final = "history.json"
+"""Metric name to one value per epoch, as Keras's ``History.history``."""
+CONFIG_FILE: Final = "config.yaml"
+"""The resolved config: defaults filled in, overrides applied."""
+MODEL_FILE: Final = "model.keras"
+"""The trained model, saved after ``fit``."""
+HISTORY_PLOT: Final = "history.png"
+"""Loss and metrics per epoch, drawn at the end of the run."""
+BACKUP_DIR: Final = "backup"
+"""``BackupAndRestore``'s folder for ``--resume``; removed when a run ends well."""
+CALLBACK_STATE_FILE: Final = "callbacks_state.json"
+"""Inside :data:`BACKUP_DIR`: the counters of callbacks Keras does not back up."""
+LOCK_FILE: Final = ".lock"
+"""Held by the one process that trains in the run dir."""
+OWN_NAMES: Final = (
+    RUN_FILE,
+    HISTORY_FILE,
+    CONFIG_FILE,
+    MODEL_FILE,
+    HISTORY_PLOT,
+    BACKUP_DIR,
+    LOCK_FILE,
+)
+"""What cbrun itself writes at the top of a run dir."""
+
+STAMP_FORMAT: Final = "%Y%m%d-%H%M%S"
 # Far more than any real burst of runs in one second; only stops a runaway loop.
 _MAX_SUFFIX = 10_000
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import keras
 
-from cbrun.build.budget import CostBudget
+from cbrun.keras.budget import CostBudget
 
 # Writing history.json and run.json takes ~1.3 ms; at this share of the
 # training time they are rewritten every epoch once epochs take ~0.7 s, and

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cbrun.config.suggest import did_you_mean
 from cbrun.errors import BuildError
+from cbrun.suggest import did_you_mean
 
 ConfigPath = tuple[str | int, ...]
 

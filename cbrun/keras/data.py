@@ -32,8 +32,8 @@ from cbrun.config.data import (
     SklearnData,
     SyntheticData,
 )
-from cbrun.config.suggest import did_you_mean
 from cbrun.errors import BuildError
+from cbrun.suggest import did_you_mean
 
 Task = Literal["classification", "regression"]
 ConfigPath = tuple[str | int, ...]

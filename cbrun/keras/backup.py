@@ -20,10 +20,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from cbrun.build.budget import CostBudget
-from cbrun.runs.atomic import write_json_atomic
-
-STATE_FILE = "callbacks_state.json"
+from cbrun.atomic import write_json_atomic
+from cbrun.keras.budget import CostBudget
+from cbrun.runs.layout import CALLBACK_STATE_FILE
 
 # Attributes that carry a callback's progress from one epoch to the next.
 _STATE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
@@ -54,7 +53,7 @@ def _restore(value: Any) -> Any:
 
 
 # The most of training time backups may take by default. With the per-epoch
-# records (cbrun.build.recorder) cbrun's own work stays under 1 % of training.
+# records (cbrun.keras.recorder) cbrun's own work stays under 1 % of training.
 BACKUP_SHARE = 0.005
 
 # A backup's cost before the first one is timed: h5py's fixed cost plus
@@ -187,7 +186,7 @@ class CallbackStateKeeper(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Put the saved counters back (after the callbacks reset them)."""
-        path = self.backup_dir / STATE_FILE
+        path = self.backup_dir / CALLBACK_STATE_FILE
         if not self.restore or not path.is_file():
             return
         saved = json.loads(path.read_text())
@@ -237,4 +236,4 @@ class CallbackStateKeeper(keras.callbacks.Callback):
                 np.savez(partial, **{f"w{i}": w for i, w in enumerate(best_weights)})
                 os.replace(partial, target)
         # Atomic like the other per-epoch records; fsync only at the end of a run.
-        write_json_atomic(self.save_to / STATE_FILE, state, durable=False)
+        write_json_atomic(self.save_to / CALLBACK_STATE_FILE, state, durable=False)

@@ -14,9 +14,6 @@ from typing import Any
 
 import keras
 
-from cbrun.build.compat.base_logger import BaseLogger
-from cbrun.build.compat.model_checkpoint import PeriodicModelCheckpoint
-from cbrun.build.imports import check_parameters, import_object
 from cbrun.config.callbacks import CallbackSchema, CustomCallbackSchema
 from cbrun.config.callbacks.base_logger import BaseLoggerSchema
 from cbrun.config.callbacks.lambda_callback import LambdaCallbackSchema
@@ -27,7 +24,10 @@ from cbrun.config.callbacks.learning_rate_scheduler import (
 from cbrun.config.callbacks.model_checkpoint import ModelCheckpointSchema
 from cbrun.config.expressions import parse_schedule
 from cbrun.errors import BuildError
-from cbrun.runs.rundir import resolve_inside
+from cbrun.keras.compat.base_logger import BaseLogger
+from cbrun.keras.compat.model_checkpoint import PeriodicModelCheckpoint
+from cbrun.keras.imports import check_parameters, import_object
+from cbrun.runs.layout import resolve_inside
 
 ConfigPath = tuple[str | int, ...]
 

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cbrun.atomic import RunFileError
 from cbrun.config.loading import LoadedConfig, load_config
 from cbrun.errors import CbrunError, ConfigError, ExitCode
 from cbrun.runs import manifest as runs
-from cbrun.runs.atomic import RunFileError
+from cbrun.runs.layout import BACKUP_DIR, CONFIG_FILE, RUN_FILE
 
 # What may change when a run continues: how long it trains and how it prints.
 SAFE_OVERRIDES = ("fit.epochs", "fit.verbose")
-BACKUP_DIR = "backup"
 
 
 class ResumeError(CbrunError):
@@ -85,7 +85,7 @@ def _load_own_config(
     overrides: Sequence[str],
     allow_user_code: bool,
 ) -> LoadedConfig:
-    path = run_dir / "config.yaml"
+    path = run_dir / CONFIG_FILE
     if not path.is_file():
         raise ResumeError(f"{run_dir} has no config.yaml; it cannot be resumed")
     try:
@@ -130,16 +130,16 @@ def prepare_resume(
 
     Returns:
         The run's own config (with the safe overrides) and a
-        :class:`cbrun.train.ResumePoint`.
+        :class:`cbrun.training.lifecycle.ResumePoint`.
 
     Raises:
         ResumeError: Not a run dir, a corrupt record, a NaN run, a live
             run, an unsafe override, an incompatible config, a lost backup.
         AlreadyFinished: The run ended well.
     """
-    from cbrun.train import ResumePoint
+    from cbrun.training.lifecycle import ResumePoint
 
-    if not (run_dir / runs.RUN_FILE).is_file():
+    if not (run_dir / RUN_FILE).is_file():
         raise ResumeError(
             f"{run_dir} is not a run directory (it has no run.json); give a folder "
             "like runs/<name>/<YYYYmmdd-HHMMSS>"

@@ -1,0 +1,1 @@
+"""One run's lifecycle: assemble, fit, classify the outcome, resume, smoke, signals."""
