@@ -31,7 +31,7 @@ from cbrun.atomic import (
     write_text_atomic,
 )
 from cbrun.errors import CbrunError, ExitCode
-from cbrun.runs import atomic
+from cbrun import atomic
 from cbrun.runs.layout import RunDirError, create_run_dir, resolve_inside
 from cbrun.runs.manifest import (
     COMPLETED,
