@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from cbrun import atomic
 from cbrun.atomic import (
     CorruptFileError,
     MissingFileError,
@@ -31,7 +32,6 @@ from cbrun.atomic import (
     write_text_atomic,
 )
 from cbrun.errors import CbrunError, ExitCode
-from cbrun import atomic
 from cbrun.runs.layout import RunDirError, create_run_dir, resolve_inside
 from cbrun.runs.manifest import (
     COMPLETED,
