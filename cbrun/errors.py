@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+ConfigPath = tuple[str | int, ...]
+"""A place in a config document: keys and list indexes from its root, e.g.
+``("callbacks", 0, "patience")``; ``()`` is the whole document."""
+
 
 class ExitCode(IntEnum):
     """Process exit codes, shared by every command (design.md section 4)."""
@@ -105,7 +109,7 @@ class BuildError(CbrunError):
 
     exit_code = ExitCode.INVALID_CONFIG
 
-    def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
+    def __init__(self, message: str, path: ConfigPath = ()) -> None:
         super().__init__(message)
         self.message = message
         self.path = path

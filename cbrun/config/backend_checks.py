@@ -14,7 +14,7 @@ from cbrun.config.callbacks.tensorboard import TensorBoardSchema
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.problems import make_problem
 from cbrun.config.yaml_loader import SourceMap
-from cbrun.errors import Problem
+from cbrun.errors import ConfigPath, Problem
 
 # Which backend each strategy runs on (keras-team/keras issue 20585 rules out
 # TensorFlow's multi-worker strategy).
@@ -33,7 +33,7 @@ def backend_checks(
     """Check the backend, the strategy and the callbacks against each other."""
     problems: list[Problem] = []
 
-    def add(path: tuple[str | int, ...], message: str, severity: str = "error") -> None:
+    def add(path: ConfigPath, message: str, severity: str = "error") -> None:
         problems.append(make_problem(source, data, path, message, severity=severity))
 
     backend = config.backend

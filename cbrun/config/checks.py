@@ -31,8 +31,8 @@ from cbrun.config.keras_names import (
 )
 from cbrun.config.problems import make_problem
 from cbrun.config.training import MetricObject, OptimizerObject, ScheduleObject
-from cbrun.config.yaml_loader import ConfigPath, SourceMap
-from cbrun.errors import Problem
+from cbrun.config.yaml_loader import SourceMap
+from cbrun.errors import ConfigPath, Problem
 from cbrun.suggest import did_you_mean, shorten, shown
 
 _LR_CALLBACKS = (LearningRateSchedulerSchema, ReduceLROnPlateauSchema)

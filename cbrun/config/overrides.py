@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from cbrun.config.yaml_loader import ConfigPath, SourceMap, load_yaml_text
-from cbrun.errors import ConfigError, Problem
+from cbrun.config.yaml_loader import SourceMap, load_yaml_text
+from cbrun.errors import ConfigError, ConfigPath, Problem
 from cbrun.suggest import shorten, shown
 
 _KEY_RE = re.compile(r"^[A-Za-z_][\w.-]*$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cbrun.config.yaml_loader import ConfigPath
+from cbrun.errors import ConfigPath
 from cbrun.suggest import shorten, shown
 
 _ABSENT = object()

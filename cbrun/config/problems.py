@@ -28,8 +28,8 @@ from cbrun.config.experiment import (
 from cbrun.config.model import ModelConfig
 from cbrun.config.places import child, describe, is_absent, value_at
 from cbrun.config.training import CompileConfig, FitConfig
-from cbrun.config.yaml_loader import ConfigPath, SourceMap
-from cbrun.errors import Problem
+from cbrun.config.yaml_loader import SourceMap
+from cbrun.errors import ConfigPath, Problem
 from cbrun.suggest import closest, did_you_mean, shown
 
 _DATA_SCHEMAS: dict[str, type[BaseModel]] = {

@@ -12,7 +12,7 @@ from typing import Any
 
 from cbrun.config.base import IMPORT_PATH_RE
 from cbrun.config.experiment import ExperimentConfig
-from cbrun.config.yaml_loader import ConfigPath
+from cbrun.errors import ConfigPath
 
 ENV_VAR = "CBRUN_NO_USER_CODE"
 

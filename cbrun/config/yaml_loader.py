@@ -18,10 +18,8 @@ from typing import Any
 
 import yaml
 
-from cbrun.errors import ConfigError, Problem
+from cbrun.errors import ConfigError, ConfigPath, Problem
 from cbrun.suggest import shorten, shown
-
-ConfigPath = tuple[str | int, ...]
 
 # PyYAML's pure-Python composer reads 1 MB a second at worst: the limit keeps
 # the check of any file under half a second (configs are a few kB; MAX_NODES

@@ -23,13 +23,11 @@ from cbrun.config.callbacks.learning_rate_scheduler import (
 )
 from cbrun.config.callbacks.model_checkpoint import ModelCheckpointSchema
 from cbrun.config.expressions import parse_schedule
-from cbrun.errors import BuildError
+from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.compat.base_logger import BaseLogger
 from cbrun.keras.compat.model_checkpoint import PeriodicModelCheckpoint
 from cbrun.keras.imports import check_parameters, import_object
 from cbrun.runs.layout import resolve_inside
-
-ConfigPath = tuple[str | int, ...]
 
 
 @dataclass

@@ -9,10 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cbrun.errors import BuildError
+from cbrun.errors import BuildError, ConfigPath
 from cbrun.suggest import did_you_mean
-
-ConfigPath = tuple[str | int, ...]
 
 
 def add_import_root(folder: Path) -> None:

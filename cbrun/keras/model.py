@@ -15,11 +15,9 @@ from cbrun.config.training import (
     OptimizerObject,
     ScheduleObject,
 )
-from cbrun.errors import BuildError
+from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data import Dataset
 from cbrun.keras.imports import check_parameters, import_object
-
-ConfigPath = tuple[str | int, ...]
 
 
 def _keras_error(exc: Exception) -> str:
