@@ -12,10 +12,11 @@ those facts from the installed Keras and writes them as plain literals:
   the metrics and trained for one step with ``fit``, the ``History`` keys are
   read, and the direction is asked from Keras's own
   ``MonitorCallback._set_monitor_op`` in ``mode="auto"``;
-* dataset cache files are found by running each ``load_data()`` against an
-  empty temporary ``KERAS_HOME`` with the network and hashing stubbed out
-  (nothing is downloaded); sample counts and shapes come from the Keras docs
-  and are checked against the ``load_data`` docstrings.
+* dataset cache files (of the names in ``cbrun/config/dataset_names.py``) are
+  found by running each ``load_data()`` against an empty temporary
+  ``KERAS_HOME`` with the network and hashing stubbed out (nothing is
+  downloaded); sample counts and shapes come from the Keras docs and are
+  checked against the ``load_data`` docstrings.
 
 Usage::
 
@@ -47,6 +48,8 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
+from cbrun.config.dataset_names import KERAS_DATASETS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,17 +64,6 @@ _HELPERS = frozenset({"get", "serialize", "deserialize", "legacy", "schedules"})
 # `keras.losses.get` (see keras/src/trainers/compile_utils.py).
 _COMPILE_METRIC_SPECIALS = ("accuracy", "acc", "crossentropy", "ce")
 _COMPILE_LOSS_SPECIALS = ("crossentropy", "ce")
-
-DATASETS = (
-    "mnist",
-    "fashion_mnist",
-    "cifar10",
-    "cifar100",
-    "imdb",
-    "reuters",
-    "boston_housing",
-    "california_housing",
-)
 
 _TEST_SPLIT = 0.2  # Default `test_split` of reuters / boston / california.
 
@@ -88,11 +80,14 @@ _CALIFORNIA = _split(20640)
 _CALIFORNIA_SMALL = _split(600)
 
 # Shapes and class counts with the default `load_data()` arguments, from the
-# Keras docs / docstrings (checked against the docstrings by `_check_doc_facts`).
-# `x_*` of imdb and reuters are 1-D object arrays of variable-length int lists.
+# Keras docs / docstrings (checked against the docstrings by `_check_doc_facts`),
+# one entry per name in cbrun.config.dataset_names.KERAS_DATASETS.
+# `variable_length`: `x_*` are 1-D object arrays of int lists of different
+# lengths (imdb, reuters), which cbrun pads to `load_args.maxlen`.
 DATASET_FACTS: dict[str, dict[str, Any]] = {
     "mnist": {
         "task": "classification",
+        "variable_length": False,
         "x_train": [60000, 28, 28],
         "y_train": [60000],
         "x_test": [10000, 28, 28],
@@ -102,6 +97,7 @@ DATASET_FACTS: dict[str, dict[str, Any]] = {
     },
     "fashion_mnist": {
         "task": "classification",
+        "variable_length": False,
         "x_train": [60000, 28, 28],
         "y_train": [60000],
         "x_test": [10000, 28, 28],
@@ -114,6 +110,7 @@ DATASET_FACTS: dict[str, dict[str, Any]] = {
     },
     "cifar10": {
         "task": "classification",
+        "variable_length": False,
         "x_train": [50000, 32, 32, 3],
         "y_train": [50000, 1],
         "x_test": [10000, 32, 32, 3],
@@ -127,6 +124,7 @@ DATASET_FACTS: dict[str, dict[str, Any]] = {
     },
     "cifar100": {
         "task": "classification",
+        "variable_length": False,
         "x_train": [50000, 32, 32, 3],
         "y_train": [50000, 1],
         "x_test": [10000, 32, 32, 3],
@@ -141,6 +139,7 @@ DATASET_FACTS: dict[str, dict[str, Any]] = {
     },
     "imdb": {
         "task": "classification",
+        "variable_length": True,
         "x_train": [25000],
         "y_train": [25000],
         "x_test": [25000],
@@ -153,6 +152,7 @@ DATASET_FACTS: dict[str, dict[str, Any]] = {
     },
     "reuters": {
         "task": "classification",
+        "variable_length": True,
         "x_train": [_REUTERS[0]],
         "y_train": [_REUTERS[0]],
         "x_test": [_REUTERS[1]],
@@ -165,6 +165,7 @@ DATASET_FACTS: dict[str, dict[str, Any]] = {
     },
     "boston_housing": {
         "task": "regression",
+        "variable_length": False,
         "x_train": [_BOSTON[0], 13],
         "y_train": [_BOSTON[0]],
         "x_test": [_BOSTON[1], 13],
@@ -174,6 +175,7 @@ DATASET_FACTS: dict[str, dict[str, Any]] = {
     },
     "california_housing": {
         "task": "regression",
+        "variable_length": False,
         "x_train": [_CALIFORNIA[0], 8],
         "y_train": [_CALIFORNIA[0]],
         "x_test": [_CALIFORNIA[1], 8],
@@ -879,13 +881,28 @@ def _check_doc_facts(name: str) -> None:
         )
 
 
+def _check_dataset_names() -> None:
+    """Fails unless the hand-written facts cover exactly the config's names."""
+    for table_name, table in (
+        ("DATASET_FACTS", DATASET_FACTS),
+        ("_DOC_FACTS", _DOC_FACTS),
+    ):
+        if set(table) != set(KERAS_DATASETS):
+            raise ValueError(
+                f"{table_name} in scripts/gen_keras_names.py must have one entry "
+                "per name in cbrun/config/dataset_names.py (KerasDatasetName); "
+                f"it has {sorted(table)}, the config {sorted(KERAS_DATASETS)}"
+            )
+
+
 def _dataset_table() -> Table:
+    _check_dataset_names()
     datasets: dict[str, dict[str, Any]] = {}
-    for name in sorted(DATASETS):
+    for name in sorted(KERAS_DATASETS):
         _check_doc_facts(name)
         datasets[name] = {**_probe_dataset(name), **DATASET_FACTS[name]}
     return Table(
-        "KERAS_DATASETS",
+        "KERAS_DATASET_FACTS",
         "dict[str, dict[str, Any]]",
         datasets,
         [
@@ -929,15 +946,17 @@ in Keras 3 a metric given as a string is logged under exactly that string
 under its ``name`` (see ``METRIC_CLASS_LOG_NAMES``). ``"crossentropy"`` and
 ``"ce"`` are loss-only shortcuts; as metrics they are rejected.
 
-``KERAS_DATASETS`` tells where ``load_data()`` looks. Paths are relative to
-``$KERAS_HOME`` (default ``~/.keras``; ``/tmp/.keras`` when that is not
-writable). To load offline, put each of ``files`` into ``cache_subdir``; file
-``i`` is what Keras would download from ``origin_base + origin_files[i]``, and
-where ``file_hashes[i]`` is set, a file whose hash differs is downloaded again.
-Where ``extract_dir`` is set, ``files`` is the ``.tar.gz`` archive itself saved
-under a name without extension (e.g. ``cifar-10-batches-py-target_archive``):
-Keras re-extracts it into ``extract_dir`` on every call and reads ``data_dir``,
-so an extracted folder alone is not enough.
+``KERAS_DATASET_FACTS`` holds, for each name in
+``cbrun.config.dataset_names.KERAS_DATASETS``, what its default ``load_data()``
+returns and where it looks. Paths are relative to ``$KERAS_HOME`` (default
+``~/.keras``; ``/tmp/.keras`` when that is not writable). To load offline, put
+each of ``files`` into ``cache_subdir``; file ``i`` is what Keras would download
+from ``origin_base + origin_files[i]``, and where ``file_hashes[i]`` is set, a
+file whose hash differs is downloaded again. Where ``extract_dir`` is set,
+``files`` is the ``.tar.gz`` archive itself saved under a name without extension
+(e.g. ``cifar-10-batches-py-target_archive``): Keras re-extracts it into
+``extract_dir`` on every call and reads ``data_dir``, so an extracted folder
+alone is not enough.
 """'''
 
 

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from cbrun.config.keras_names import KERAS_DATASET_FACTS
+
 REPO = Path(__file__).resolve().parent.parent
 
-FASHION_FILES = (
-    "train-labels-idx1-ubyte.gz",
-    "train-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-)
+# Where keras.datasets.fashion_mnist reads its IDX files, below $KERAS_HOME.
+FASHION_DIR = KERAS_DATASET_FACTS["fashion_mnist"]["cache_subdir"]
+FASHION_FILES = tuple(KERAS_DATASET_FACTS["fashion_mnist"]["files"])
 
 
 def fake_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,13 +47,20 @@ def write_fashion_mnist(
     Returns:
         The arrays written: ``x_train, y_train, x_test, y_test``.
     """
-    folder = keras_home / "datasets" / "fashion-mnist"
+    folder = keras_home / FASHION_DIR
     folder.mkdir(parents=True, exist_ok=True)
     x_train, y_train = fake_images(n_train, seed=1)
     x_test, y_test = fake_images(n_test, seed=2)
-    arrays = (y_train, x_train, y_test, x_test)
-    for name, array in zip(FASHION_FILES, arrays, strict=True):
-        _write_idx(folder / name, array)
+    # The IDX file names say what they hold: train-labels-idx1-ubyte.gz etc.
+    arrays = {
+        "train-labels": y_train,
+        "train-images": x_train,
+        "t10k-labels": y_test,
+        "t10k-images": x_test,
+    }
+    assert sorted(name.split("-idx")[0] for name in FASHION_FILES) == sorted(arrays)
+    for name in FASHION_FILES:
+        _write_idx(folder / name, arrays[name.split("-idx")[0]])
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 

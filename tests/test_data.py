@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter
 
-from cbrun.config.data import DataConfig
+from cbrun.config.data import DATA_SOURCES, DataConfig
+from cbrun.config.dataset_names import SKLEARN_DATASETS
 from cbrun.errors import BuildError
 from cbrun.keras.data import Dataset, load_data
+from cbrun.keras.data.keras_cache import CacheFile, cache_files
 from tests.fake_datasets import (
     FASHION_FILES,
     REPO,
@@ -39,9 +41,15 @@ def build_error(base_dir: Path = Path("."), **fields: Any) -> BuildError:
     return caught.value
 
 
+def test_every_source_has_a_loader() -> None:
+    from cbrun.keras.data import _LOADERS
+
+    assert set(_LOADERS) == set(DATA_SOURCES)
+
+
 # --- sklearn -------------------------------------------------------------------
 
-SKLEARN = {  # name: (samples, features, classes)
+SKLEARN = {  # name: (samples, features, classes), for every SKLEARN_DATASETS name
     "digits": (1797, 64, 10),
     "iris": (150, 4, 3),
     "wine": (178, 13, 3),
@@ -49,7 +57,7 @@ SKLEARN = {  # name: (samples, features, classes)
 }
 
 
-@pytest.mark.parametrize("name", list(SKLEARN))
+@pytest.mark.parametrize("name", SKLEARN_DATASETS)
 def test_sklearn_shapes_and_labels(name: str) -> None:
     samples, features, classes = SKLEARN[name]
     ds = load(source="sklearn", name=name)
@@ -67,7 +75,7 @@ def test_sklearn_shapes_and_labels(name: str) -> None:
     )
 
 
-@pytest.mark.parametrize("name", list(SKLEARN))
+@pytest.mark.parametrize("name", SKLEARN_DATASETS)
 def test_sklearn_split_is_stratified(name: str) -> None:
     ds = load(source="sklearn", name=name, test_size=0.25)
     assert ds.y_test is not None
@@ -389,7 +397,7 @@ def test_csv_malformed(tmp_path: Path, text: str, expected: str) -> None:
 
 
 def test_csv_numpy_parser_reads_what_the_cell_parser_reads(tmp_path: Path) -> None:
-    from cbrun.keras.data import _parse_fast, _read_csv
+    from cbrun.keras.data.csv import _parse_fast, _read_csv
 
     rng = np.random.default_rng(0)
     values = rng.normal(scale=1e3, size=(200, 4)) ** 3
@@ -517,6 +525,31 @@ def test_importing_the_module_does_not_import_keras() -> None:
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+
+def test_keras_cache_files() -> None:
+    assert cache_files("mnist", {}) == [
+        CacheFile("mnist.npz", KERAS_ORIGIN + "mnist.npz")
+    ]
+    # The npz datasets cache under load_data's `path`, downloaded from one URL.
+    assert cache_files("imdb", {"path": "mine/imdb.npz", "maxlen": 9}) == [
+        CacheFile("mine/imdb.npz", KERAS_ORIGIN + "imdb.npz")
+    ]
+    fashion = cache_files("fashion_mnist", {})
+    assert [file.name for file in fashion] == [
+        f"fashion-mnist/{name}" for name in FASHION_FILES
+    ]
+    assert fashion[0].origin == KERAS_ORIGIN + FASHION_FILES[0]
+    assert cache_files("cifar100", {"label_mode": "coarse"}) == [
+        CacheFile(
+            "cifar-100-python-target_archive",
+            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+            "that is cifar-100-python.tar.gz, renamed",
+        )
+    ]
 
 
 @pytest.mark.keras

@@ -18,6 +18,7 @@ from types import ModuleType
 import pytest
 
 from cbrun.config import keras_names as kn
+from cbrun.config.dataset_names import KERAS_DATASETS
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "scripts" / "gen_keras_names.py"
@@ -110,17 +111,10 @@ def test_metric_log_names_and_directions() -> None:
 
 
 def test_keras_datasets() -> None:
-    assert set(kn.KERAS_DATASETS) == {
-        "mnist",
-        "fashion_mnist",
-        "cifar10",
-        "cifar100",
-        "imdb",
-        "reuters",
-        "boston_housing",
-        "california_housing",
-    }
-    for name, info in kn.KERAS_DATASETS.items():
+    # One entry per name the config accepts (regenerate after adding one).
+    assert set(kn.KERAS_DATASET_FACTS) == set(KERAS_DATASETS)
+    assert {"mnist", "fashion_mnist", "cifar10", "imdb"} <= set(KERAS_DATASETS)
+    for name, info in kn.KERAS_DATASET_FACTS.items():
         files = info["files"]
         assert files, name
         assert len(files) == len(info["file_hashes"]) == len(info["origin_files"])
@@ -132,18 +126,24 @@ def test_keras_datasets() -> None:
         assert info["x_train"][0] == info["y_train"][0], name
         assert info["x_test"][0] == info["y_test"][0], name
         assert (info["extract_dir"] is None) == (info["data_dir"] is None), name
-    mnist = kn.KERAS_DATASETS["mnist"]
+        assert info["task"] in ("classification", "regression"), name
+        assert (info["num_classes"] is None) == (info["task"] == "regression"), name
+        # Variable-length x is a 1-D array of lists, cbrun pads it to maxlen.
+        assert info["variable_length"] == (len(info["x_train"]) == 1), name
+    mnist = kn.KERAS_DATASET_FACTS["mnist"]
     assert mnist["files"] == ["mnist.npz"]
     assert mnist["x_train"] == [60000, 28, 28]
     assert mnist["num_classes"] == 10
-    fashion = kn.KERAS_DATASETS["fashion_mnist"]
+    fashion = kn.KERAS_DATASET_FACTS["fashion_mnist"]
     assert fashion["cache_subdir"] == "datasets/fashion-mnist"
     assert len(fashion["files"]) == 4
     assert all(f.endswith(".gz") for f in fashion["files"])
-    cifar = kn.KERAS_DATASETS["cifar10"]
+    cifar = kn.KERAS_DATASET_FACTS["cifar10"]
     assert cifar["extract_dir"] is not None
     assert cifar["data_dir"].startswith(cifar["extract_dir"] + "/")
-    assert kn.KERAS_DATASETS["boston_housing"]["num_classes"] is None
+    assert kn.KERAS_DATASET_FACTS["boston_housing"]["num_classes"] is None
+    imdb = kn.KERAS_DATASET_FACTS["imdb"]
+    assert imdb["variable_length"] and imdb["files"] == ["imdb.npz"]
 
 
 # Slow: needs Keras.

@@ -7,18 +7,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from cbrun.config.base import PositiveInt, StrictModel
-
-SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
-KERAS_DATASETS = (
-    "mnist",
-    "fashion_mnist",
-    "cifar10",
-    "cifar100",
-    "imdb",
-    "reuters",
-    "boston_housing",
-    "california_housing",
+from cbrun.config.dataset_names import (
+    SKLEARN_DATASETS,
+    KerasDatasetName,
+    SklearnDatasetName,
 )
+
 DATA_SOURCES = ("sklearn", "keras", "npz", "csv", "synthetic")
 
 TestSize = Annotated[
@@ -60,8 +54,8 @@ class SklearnData(_SourceBase):
     """
 
     source: Literal["sklearn"]
-    name: Literal["digits", "iris", "wine", "breast_cancer"] = Field(
-        description="digits, iris, wine or breast_cancer."
+    name: SklearnDatasetName = Field(
+        description=f"{', '.join(SKLEARN_DATASETS[:-1])} or {SKLEARN_DATASETS[-1]}."
     )
     test_size: TestSize = 0.2
 
@@ -74,16 +68,7 @@ class KerasData(_SourceBase):
     """
 
     source: Literal["keras"]
-    name: Literal[
-        "mnist",
-        "fashion_mnist",
-        "cifar10",
-        "cifar100",
-        "imdb",
-        "reuters",
-        "boston_housing",
-        "california_housing",
-    ] = Field(description="The keras.datasets module.")
+    name: KerasDatasetName = Field(description="The keras.datasets module.")
     load_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Keyword arguments for load_data, e.g. {num_words: 10000}.",

@@ -12,15 +12,17 @@ in Keras 3 a metric given as a string is logged under exactly that string
 under its ``name`` (see ``METRIC_CLASS_LOG_NAMES``). ``"crossentropy"`` and
 ``"ce"`` are loss-only shortcuts; as metrics they are rejected.
 
-``KERAS_DATASETS`` tells where ``load_data()`` looks. Paths are relative to
-``$KERAS_HOME`` (default ``~/.keras``; ``/tmp/.keras`` when that is not
-writable). To load offline, put each of ``files`` into ``cache_subdir``; file
-``i`` is what Keras would download from ``origin_base + origin_files[i]``, and
-where ``file_hashes[i]`` is set, a file whose hash differs is downloaded again.
-Where ``extract_dir`` is set, ``files`` is the ``.tar.gz`` archive itself saved
-under a name without extension (e.g. ``cifar-10-batches-py-target_archive``):
-Keras re-extracts it into ``extract_dir`` on every call and reads ``data_dir``,
-so an extracted folder alone is not enough.
+``KERAS_DATASET_FACTS`` holds, for each name in
+``cbrun.config.dataset_names.KERAS_DATASETS``, what its default ``load_data()``
+returns and where it looks. Paths are relative to ``$KERAS_HOME`` (default
+``~/.keras``; ``/tmp/.keras`` when that is not writable). To load offline, put
+each of ``files`` into ``cache_subdir``; file ``i`` is what Keras would download
+from ``origin_base + origin_files[i]``, and where ``file_hashes[i]`` is set, a
+file whose hash differs is downloaded again. Where ``extract_dir`` is set,
+``files`` is the ``.tar.gz`` archive itself saved under a name without extension
+(e.g. ``cifar-10-batches-py-target_archive``): Keras re-extracts it into
+``extract_dir`` on every call and reads ``data_dir``, so an extracted folder
+alone is not enough.
 """
 
 from typing import Any
@@ -686,7 +688,7 @@ METRIC_DIRECTIONS: dict[str, str] = {
 
 # keras.datasets.<name>.load_data() with default arguments, see the
 # module docstring for what to place where to load offline.
-KERAS_DATASETS: dict[str, dict[str, Any]] = {
+KERAS_DATASET_FACTS: dict[str, dict[str, Any]] = {
     "boston_housing": {
         "cache_subdir": "datasets",
         "files": [
@@ -702,6 +704,7 @@ KERAS_DATASETS: dict[str, dict[str, Any]] = {
         "extract_dir": None,
         "data_dir": None,
         "task": "regression",
+        "variable_length": False,
         "x_train": [404, 13],
         "y_train": [404],
         "x_test": [102, 13],
@@ -726,6 +729,7 @@ KERAS_DATASETS: dict[str, dict[str, Any]] = {
         "extract_dir": None,
         "data_dir": None,
         "task": "regression",
+        "variable_length": False,
         "x_train": [16512, 8],
         "y_train": [16512],
         "x_test": [4128, 8],
@@ -751,6 +755,7 @@ KERAS_DATASETS: dict[str, dict[str, Any]] = {
         "extract_dir": "cifar-10-batches-py-target",
         "data_dir": "cifar-10-batches-py-target/cifar-10-batches-py",
         "task": "classification",
+        "variable_length": False,
         "x_train": [50000, 32, 32, 3],
         "y_train": [50000, 1],
         "x_test": [10000, 32, 32, 3],
@@ -777,6 +782,7 @@ KERAS_DATASETS: dict[str, dict[str, Any]] = {
         "extract_dir": "cifar-100-python-target",
         "data_dir": "cifar-100-python-target/cifar-100-python",
         "task": "classification",
+        "variable_length": False,
         "x_train": [50000, 32, 32, 3],
         "y_train": [50000, 1],
         "x_test": [10000, 32, 32, 3],
@@ -813,6 +819,7 @@ KERAS_DATASETS: dict[str, dict[str, Any]] = {
         "extract_dir": None,
         "data_dir": None,
         "task": "classification",
+        "variable_length": False,
         "x_train": [60000, 28, 28],
         "y_train": [60000],
         "x_test": [10000, 28, 28],
@@ -838,6 +845,7 @@ KERAS_DATASETS: dict[str, dict[str, Any]] = {
         "extract_dir": None,
         "data_dir": None,
         "task": "classification",
+        "variable_length": True,
         "x_train": [25000],
         "y_train": [25000],
         "x_test": [25000],
@@ -863,6 +871,7 @@ KERAS_DATASETS: dict[str, dict[str, Any]] = {
         "extract_dir": None,
         "data_dir": None,
         "task": "classification",
+        "variable_length": False,
         "x_train": [60000, 28, 28],
         "y_train": [60000],
         "x_test": [10000, 28, 28],
@@ -887,6 +896,7 @@ KERAS_DATASETS: dict[str, dict[str, Any]] = {
         "extract_dir": None,
         "data_dir": None,
         "task": "classification",
+        "variable_length": True,
         "x_train": [8982],
         "y_train": [8982],
         "x_test": [2246],

@@ -1,0 +1,239 @@
+"""What every source shares: the dataset types, the seeded split, the finish.
+
+A loader returns a :class:`Raw`; :func:`finish` applies ``limit`` and
+``scale``, sets the label dtypes and infers the task and the number of classes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from cbrun.errors import BuildError
+
+Task = Literal["classification", "regression"]
+ConfigPath = tuple[str | int, ...]
+
+# Labels with at most this many distinct whole values are taken as classes.
+_MAX_GUESSED_CLASSES = 100
+
+
+@dataclass
+class Dataset:
+    """Train and test arrays, ready for ``model.fit``.
+
+    Attributes:
+        x_train: Training inputs, float32 when scaled or floating.
+        y_train: Training labels: int64 class indexes, float32 one-hot rows or
+            float32 regression targets.
+        x_test: Test inputs, or ``None`` when there is no test split.
+        y_test: Test labels, or ``None`` when there is no test split.
+        task: ``classification`` or ``regression``.
+        num_classes: Number of classes (max label + 1 for integer labels), or
+            ``None`` for regression.
+        description: One line for the log, e.g.
+            ``sklearn digits: 1437 train, 360 test, x (64,), 10 classes``.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    task: Task
+    num_classes: int | None
+    description: str
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape: ``x_train.shape[1:]``."""
+        return tuple(int(size) for size in self.x_train.shape[1:])
+
+
+@dataclass
+class Raw:
+    """Arrays as a source gives them, before the shared post-processing."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    origin: str
+    task: Task | None = None  # None: infer from the labels
+
+
+class Loader(Protocol):
+    """A source's loader: its ``data`` section in, raw arrays out."""
+
+    def __call__(self, config: Any, *, seed: int, base_dir: Path) -> Raw:
+        """Load the arrays a ``data`` section of this source names.
+
+        Args:
+            config: The validated ``data`` section, of this source's model.
+            seed: The run's seed; every split and random sample derives from it.
+            base_dir: The config file's folder, for relative paths.
+
+        Raises:
+            BuildError: The data cannot be loaded.
+        """
+
+
+def resolve(value: str, base_dir: Path, where: ConfigPath) -> Path:
+    """Resolve a config path against the config's folder; it must be a file."""
+    given = Path(value).expanduser()
+    path = (base_dir / given).resolve()
+    if not path.is_file():
+        state = "is a folder, not a file" if path.is_dir() else "does not exist"
+        relative = "" if given.is_absolute() else f", relative to {base_dir}"
+        raise BuildError(
+            f"{path} {state} ({where[-1]}: {value!r}{relative}); "
+            "fix the path or create the file",
+            where,
+        )
+    return path
+
+
+def split(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    test_size: float,
+    seed: int,
+    stratify: bool,
+    where: ConfigPath,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split off a seeded test set, stratified by class when possible."""
+    from sklearn.model_selection import train_test_split
+
+    labels = y if stratify and _can_stratify(y, test_size) else None
+    try:
+        parts = train_test_split(
+            x, y, test_size=test_size, random_state=seed, stratify=labels
+        )
+    except ValueError as error:
+        raise BuildError(
+            f"cannot split {len(x)} samples with test_size={test_size}: {error}",
+            where,
+        ) from error
+    x_train, x_test, y_train, y_test = parts
+    return x_train, x_test, y_train, y_test
+
+
+def _can_stratify(y: np.ndarray, test_size: float) -> bool:
+    """Tell whether every class can appear in both parts of a split."""
+    if y.ndim != 1:
+        return False
+    _, counts = np.unique(y, return_counts=True)
+    n_test = math.ceil(test_size * len(y))
+    n_classes = len(counts)
+    return bool(
+        counts.min() >= 2 and n_classes <= n_test and n_classes <= len(y) - n_test
+    )
+
+
+def looks_like_classes(y: np.ndarray) -> bool:
+    """Guess whether labels are class indexes (see :func:`_infer_task`)."""
+    return _infer_task(y) == "classification"
+
+
+def _infer_task(y: np.ndarray) -> Task:
+    """Guess the task from the labels.
+
+    Integer, boolean and one-hot labels are classes; floats are classes only
+    when they are whole, non-negative and few (at most 100 distinct values, and
+    at most half the samples), so integer-valued targets such as prices stay
+    regression.
+    """
+    if _is_one_hot(y):
+        return "classification"
+    if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
+        return "regression"
+    if y.dtype.kind == "b":
+        return "classification"
+    if not len(y) or y.min() < 0:
+        return "regression"
+    if y.dtype.kind in "iu":
+        return "classification"
+    if not np.all(np.isfinite(y)) or not np.all(y == np.floor(y)):
+        return "regression"
+    distinct = len(np.unique(y))
+    few = distinct <= min(_MAX_GUESSED_CLASSES, max(2, len(y) // 2))
+    return "classification" if few else "regression"
+
+
+def _is_one_hot(y: np.ndarray) -> bool:
+    """Tell whether ``y`` holds one-hot rows (for categorical_crossentropy)."""
+    if y.ndim != 2 or y.shape[1] < 2 or y.dtype.kind not in "biuf" or not len(y):
+        return False
+    return bool(np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1))
+
+
+def finish(raw: Raw, *, scale: float | None, limit: int | None) -> Dataset:
+    """Apply what all sources share: task, labels, limit, scale, description."""
+    _check_not_empty(raw)
+    task = raw.task or _infer_task(raw.y_train)
+    num_classes = _num_classes(raw) if task == "classification" else None
+    x_train, x_test = raw.x_train[:limit], _head(raw.x_test, limit)
+    y_train, y_test = raw.y_train[:limit], _head(raw.y_test, limit)
+    dataset = Dataset(
+        x_train=_inputs(x_train, scale),
+        y_train=_labels(y_train, task),
+        x_test=None if x_test is None else _inputs(x_test, scale),
+        y_test=None if y_test is None else _labels(y_test, task),
+        task=task,
+        num_classes=num_classes,
+        description="",
+    )
+    dataset.description = _describe(dataset, raw.origin)
+    return dataset
+
+
+def _check_not_empty(raw: Raw) -> None:
+    """Refuse data without training samples."""
+    if len(raw.x_train) == 0:
+        raise BuildError(f"{raw.origin} has no training samples", ("data",))
+
+
+def _head(array: np.ndarray | None, limit: int | None) -> np.ndarray | None:
+    """Return the first ``limit`` rows of an optional array."""
+    return None if array is None else array[:limit]
+
+
+def _num_classes(raw: Raw) -> int:
+    """Count classes: one-hot width, else the largest label + 1."""
+    if _is_one_hot(raw.y_train):
+        return int(raw.y_train.shape[1])
+    labels = [raw.y_train] if raw.y_test is None else [raw.y_train, raw.y_test]
+    return int(max(int(np.max(y)) for y in labels)) + 1
+
+
+def _inputs(x: np.ndarray, scale: float | None) -> np.ndarray:
+    """Scale inputs as float32; floating inputs become float32 regardless."""
+    if scale is not None:
+        return x.astype(np.float32) * np.float32(scale)
+    return x.astype(np.float32) if x.dtype.kind == "f" else x
+
+
+def _labels(y: np.ndarray, task: Task) -> np.ndarray:
+    """Return int64 class indexes, float32 one-hot rows or float32 targets."""
+    if task == "regression" or _is_one_hot(y):
+        return y.astype(np.float32)
+    # (samples, 1), as cifar gives, is the same as (samples,) for Keras losses.
+    return y.reshape(len(y)).astype(np.int64)
+
+
+def _describe(dataset: Dataset, origin: str) -> str:
+    """Return e.g. ``sklearn digits: 1437 train, 360 test, x (64,), 10 classes``."""
+    test = "no" if dataset.x_test is None else str(len(dataset.x_test))
+    kind = (
+        f"{dataset.num_classes} classes"
+        if dataset.task == "classification"
+        else "regression"
+    )
+    return (
+        f"{origin}: {len(dataset.x_train)} train, {test} test, "
+        f"x {dataset.input_shape}, {kind}"
+    )
