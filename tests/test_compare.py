@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -95,6 +96,17 @@ def test_missing_config_and_corrupt_run_json_do_not_crash(tmp_path: Path):
     assert "config: cannot compare (see below)" in text
     assert f"A: no config.yaml in {a}" in text
     assert "status      completed  corrupt" in text
+    assert "B: run.json: not valid JSON" in text
+
+
+def test_says_why_a_run_json_is_corrupt(tmp_path: Path):
+    a = make_run(tmp_path)
+    b = make_run(tmp_path, minute=1)
+    data = json.loads((a / RUN_FILE).read_text(encoding="utf-8"))
+    (a / RUN_FILE).write_text(json.dumps({**data, "epochs_run": True}))
+    text = compare_runs(a, b)
+    assert re.search(r"\n  status +corrupt +completed\n", text)
+    assert "A: run.json: field 'epochs_run' should be an integer, got true" in text
 
 
 def test_not_a_run_dir(tmp_path: Path):

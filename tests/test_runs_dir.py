@@ -6,7 +6,6 @@ exclusivity are properties of the OS calls, not of the code around them.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import multiprocessing
@@ -315,12 +314,13 @@ def test_status_and_field_names_match_the_design() -> None:
         "interrupted",
     )
     assert set(STATUSES) - FINAL_STATUSES == {RUNNING}
-    assert {f.name for f in dataclasses.fields(RunRecord)} == {
+    # run.json is written in this order (RunRecord.to_dict).
+    assert list(RunRecord.model_fields) == [
+        "name", "config_file", "run_dir",
         "status", "started_at", "ended_at", "epochs_run", "stop_reason", "best",
         "test_metrics", "seed", "versions", "command", "pid", "host", "error",
         "resumes", "distribute", "backup_epoch",
-        "name", "config_file", "run_dir",
-    }  # fmt: skip
+    ]  # fmt: skip
 
 
 def test_manifest_lifecycle_round_trips(tmp_path: Path) -> None:
@@ -392,8 +392,24 @@ def test_finish_needs_a_final_status(tmp_path: Path) -> None:
 def test_update_refuses_unknown_fields(tmp_path: Path) -> None:
     manifest = RunManifest(tmp_path)
     manifest.start("exp", "exp.yaml", 1, [])
-    with pytest.raises(TypeError, match="'epochs'"):
-        manifest.update(epochs=3)
+    with pytest.raises(TypeError, match=r"^RunRecord has no field 'epochs'$"):
+        manifest.update(epochs_run=2, epochs=3)
+    assert manifest.record.epochs_run == 0
+    assert load_record(tmp_path).epochs_run == 0
+
+
+def test_update_stores_values_as_given(tmp_path: Path) -> None:
+    # Per-epoch updates are not revalidated: a numpy scalar from Keras's logs
+    # is kept as it is in memory and written as a plain number.
+    class Scalar:  # stands in for numpy.int64 without importing numpy
+        def item(self) -> int:
+            return 3
+
+    manifest = RunManifest(tmp_path)
+    manifest.start("exp", "exp.yaml", 1, [])
+    scalar = Scalar()
+    assert manifest.update(epochs_run=scalar).epochs_run is scalar
+    assert load_record(tmp_path).epochs_run == 3
 
 
 def test_update_before_start_is_an_error(tmp_path: Path) -> None:
@@ -466,25 +482,69 @@ def _valid_record() -> dict[str, Any]:
     }
 
 
+def test_load_record_not_json(tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text('{"name": "exp", "stat', encoding="utf-8")
+    with pytest.raises(CorruptFileError, match="not valid JSON"):
+        load_record(tmp_path)
+
+
+def _with(**fields: Any) -> dict[str, Any]:
+    return {**_valid_record(), **fields}
+
+
 @pytest.mark.parametrize(
-    ("content", "reason"),
+    ("data", "reason"),
     [
-        ('{"name": "exp", "stat', "not valid JSON"),
-        ("[]", "expected a JSON object"),
-        (json.dumps({**_valid_record(), "status": None}), "'status' should be str"),
-        (json.dumps({**_valid_record(), "epochs_run": "3"}), "'epochs_run'"),
-        (json.dumps({**_valid_record(), "epochs_run": True}), "'epochs_run'"),
-        (json.dumps({**_valid_record(), "best": [1]}), "'best'"),
+        ([], "expected a JSON object (a run record), got []"),
+        ("running", 'expected a JSON object (a run record), got "running"'),
+        (None, "expected a JSON object (a run record), got null"),
+        (_with(status=None), "field 'status' should be a string, got null"),
+        (_with(name=3), "field 'name' should be a string, got 3"),
         (
-            json.dumps({k: v for k, v in _valid_record().items() if k != "name"}),
-            "'name'",
+            _with(epochs_run="3"),
+            """field 'epochs_run' should be an integer, got "3\"""",
+        ),
+        (_with(epochs_run=3.5), "field 'epochs_run' should be an integer, got 3.5"),
+        (_with(epochs_run=3.0), "field 'epochs_run' should be an integer, got 3.0"),
+        # JSON true is not a number, though Python's bool is an int.
+        (_with(epochs_run=True), "field 'epochs_run' should be an integer, got true"),
+        (_with(seed=False), "field 'seed' should be an integer or null, got false"),
+        (_with(pid="42"), """field 'pid' should be an integer or null, got "42\""""),
+        (_with(ended_at=0), "field 'ended_at' should be a string or null, got 0"),
+        (_with(best=[1]), "field 'best' should be an object or null, got [1]"),
+        (_with(versions="3"), """field 'versions' should be an object, got "3\""""),
+        (_with(resumes={}), "field 'resumes' should be a list, got {}"),
+        (
+            _with(command=["cbrun", 3]),
+            """field 'command' should be a list of strings, got ["cbrun", 3]""",
+        ),
+        (
+            _with(test_metrics=[0.5] * 30),
+            "field 'test_metrics' should be an object or null, "
+            "got [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0...",
+        ),
+        (
+            {k: v for k, v in _valid_record().items() if k != "name"},
+            "missing field 'name'",
+        ),
+        (
+            {"status": "running", "epochs_run": "2", "pid": True},
+            "missing fields 'name', 'config_file', 'run_dir', 'started_at'; "
+            """field 'epochs_run' should be an integer, got "2"; """
+            "field 'pid' should be an integer or null, got true",
         ),
     ],
 )
-def test_load_record_corrupt(tmp_path: Path, content: str, reason: str) -> None:
-    (tmp_path / "run.json").write_text(content, encoding="utf-8")
-    with pytest.raises(CorruptFileError, match=reason):
+def test_load_record_corrupt_names_file_field_value_and_type(
+    tmp_path: Path, data: Any, reason: str
+) -> None:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(CorruptFileError) as info:
         load_record(tmp_path)
+    assert str(info.value) == f"{path}: {reason}"
+    assert info.value.path == path
+    assert info.value.reason == reason
 
 
 def test_load_record_tolerates_unknown_and_missing_optional_fields(
@@ -496,6 +556,47 @@ def test_load_record_tolerates_unknown_and_missing_optional_fields(
     assert record.epochs_run == 0
     assert record.versions["keras"] == "3"
     assert record.versions["tensorflow"] is None
+    written = record.to_dict()
+    assert "added_by_a_newer_cbrun" not in written
+    assert list(written) == list(RunRecord.model_fields)
+    assert written["versions"] == {
+        "cbrun": None,
+        "keras": "3",
+        "tensorflow": None,
+        "python": platform.python_version(),
+    }
+    assert written["command"] == written["resumes"] == []
+    assert written["seed"] is written["best"] is written["backup_epoch"] is None
+
+
+def test_load_record_keeps_unknown_keys_inside_objects(tmp_path: Path) -> None:
+    # Nested objects are checked for being objects only: a newer cbrun may
+    # add keys there, and resuming must not drop them.
+    best = {"monitor": "val_loss", "value": 0.5, "epoch": 2, "mode": "min"}
+    versions = {"cbrun": "9", "keras": None, "tensorflow": None, "python": "3.14"}
+    data = _with(best=best, versions={**versions, "numpy": "3"}, resumes=[1])
+    (tmp_path / "run.json").write_text(json.dumps(data), encoding="utf-8")
+    assert load_record(tmp_path).versions == {**versions, "numpy": "3"}
+    RunManifest(tmp_path).resume([])
+    written = read_json(tmp_path / "run.json")
+    assert written["best"] == best
+    assert written["resumes"] == [1]
+
+
+def test_to_dict_is_plain_ordered_and_a_copy(tmp_path: Path) -> None:
+    manifest = RunManifest(tmp_path)
+    manifest.start("exp", "exp.yaml", 1, ["cbrun"])
+    best = {"monitor": "val_loss", "value": 0.25, "epoch": 2}
+    record = manifest.update(best=best, resumes=[{"at": "t", "overrides": ["x"]}])
+    data = record.to_dict()
+    assert list(data) == list(RunRecord.model_fields)
+    assert type(data["best"]) is dict
+    assert type(data["versions"]) is dict
+    assert data == read_json(tmp_path / "run.json")
+    data["best"]["epoch"] = 99
+    data["resumes"][0]["overrides"].append("y")
+    assert record.best == best
+    assert record.resumes == [{"at": "t", "overrides": ["x"]}]
 
 
 def test_history_round_trips_with_nulls(tmp_path: Path) -> None:

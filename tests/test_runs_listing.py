@@ -391,6 +391,32 @@ def test_show_corrupt_run_shows_what_is_there(runs: Path):
     assert "  run.json" in text
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("epochs_run", "3", "field 'epochs_run' should be an integer, got \"3\""),
+        ("epochs_run", True, "field 'epochs_run' should be an integer, got true"),
+        # show joins the command: a non-string used to crash it.
+        ("command", ["cbrun", 1], 'should be a list of strings, got ["cbrun", 1]'),
+    ],
+)
+def test_a_wrongly_typed_record_is_listed_and_shown_as_corrupt(
+    tmp_path: Path, field: str, value: Any, reason: str
+):
+    run_dir = make_run(tmp_path, "exp", 0, history=HISTORY)
+    data = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    (run_dir / RUN_FILE).write_text(json.dumps({**data, field: value}))
+    [row] = list_runs(tmp_path)
+    assert row.status == CORRUPT
+    assert row.error is not None
+    assert row.error.startswith("run.json: ") and row.error.endswith(reason)
+    assert reason[:30] in format_table([row])  # the REASON column, shortened
+    text = show_run(run_dir)
+    assert "status:    corrupt\n" in text
+    assert f"error:     {row.error}\n" in text
+    assert "history:   3 epochs of accuracy" in text
+
+
 @pytest.mark.parametrize("function", [show_run, require_run_dir])
 def test_a_path_that_is_not_a_run_dir(tmp_path: Path, runs: Path, function: Any):
     with pytest.raises(RunsError, match=r"holding run\.json") as err:

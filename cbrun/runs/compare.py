@@ -26,6 +26,7 @@ import yaml
 from cbrun.atomic import CorruptFileError, MissingFileError
 from cbrun.runs.layout import CONFIG_FILE
 from cbrun.runs.listing import (
+    CORRUPT,
     RunSummary,
     format_duration,
     format_value,
@@ -56,7 +57,11 @@ def compare_runs(a: Path, b: Path) -> str:
     """
     run_a, run_b = require_run_dir(a), require_run_dir(b)
     summary_a, summary_b = summarize(run_a), summarize(run_b)
-    notes: list[str] = []
+    notes = [
+        f"{side}: {s.error}"  # why run.json is unreadable
+        for side, s in (("A", summary_a), ("B", summary_b))
+        if s.status == CORRUPT
+    ]
     config_a = _load_config(run_a, "A", notes)
     config_b = _load_config(run_b, "B", notes)
     history_a = _load_history(run_a, "A", notes)

@@ -16,18 +16,20 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
 import platform
 import socket
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Final, TypedDict
+from types import UnionType
+from typing import Any, Final, TypedDict, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cbrun.atomic import (
     CorruptFileError,
@@ -95,9 +97,13 @@ class Versions(TypedDict):
     python: str
 
 
-@dataclass
-class RunRecord:
+class RunRecord(BaseModel):
     """The content of ``run.json``; names and meanings per design.md section 5.
+
+    Scalar fields are strict, as JSON types: ``"3"``, ``3.5`` and ``true`` are
+    not integers. Nested objects and lists are checked for being an object or
+    a list only: their readers (``cbrun runs``, ``show``, ``compare``,
+    ``plot``) tolerate any content, and a newer cbrun may add keys there.
 
     Attributes:
         name: The experiment name (the ``runs/<name>/`` folder).
@@ -108,10 +114,13 @@ class RunRecord:
         ended_at: Like ``started_at``; ``None`` while running.
         epochs_run: Epochs finished so far.
         stop_reason: Why training stopped early, e.g. which callback; or None.
-        best: ``{monitor, value, epoch}`` of the monitored metric, or None.
+        best: ``{monitor, value, epoch}`` of the monitored metric (see
+            :class:`Best`), or None.
         test_metrics: Metric name to value on the test set, or None.
         seed: The random seed used.
-        versions: ``{cbrun, keras, tensorflow, python}``.
+        versions: ``{cbrun, keras, tensorflow, python}`` (see
+            :class:`Versions`); keys a record lacks are filled with None (and
+            this Python's version).
         command: The command line (argv) that started the run.
         pid: The training process's id.
         host: The machine's host name.
@@ -126,6 +135,9 @@ class RunRecord:
             records of a cbrun that backed up every epoch.
     """
 
+    # Unknown keys are ignored so that records of a newer cbrun still load.
+    model_config = ConfigDict(strict=True, extra="ignore")
+
     name: str
     config_file: str
     run_dir: str
@@ -134,21 +146,32 @@ class RunRecord:
     ended_at: str | None = None
     epochs_run: int = 0
     stop_reason: str | None = None
-    best: Best | None = None
-    test_metrics: dict[str, float | None] | None = None
+    best: dict[str, Any] | None = None
+    test_metrics: dict[str, Any] | None = None
     seed: int | None = None
-    versions: Versions = field(default_factory=lambda: _no_versions())
-    command: list[str] = field(default_factory=list)
+    versions: dict[str, Any] = Field(default_factory=lambda: dict(_no_versions()))
+    command: list[str] = Field(default_factory=list)
     pid: int | None = None
     host: str | None = None
     error: str | None = None
-    resumes: list[dict[str, Any]] = field(default_factory=list)
+    resumes: list[Any] = Field(default_factory=list)
     distribute: dict[str, Any] | None = None
     backup_epoch: int | None = None
 
+    @field_validator("versions", mode="before")
+    @classmethod
+    def _fill_versions(cls, value: Any) -> Any:
+        # Not-a-dict is left to the type check, which reports it.
+        return {**_no_versions(), **value} if isinstance(value, dict) else value
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form, fields in declaration order."""
-        return dataclasses.asdict(self)
+        """Return the JSON form: fields in declaration order, plain dicts.
+
+        Values are copied as given, unchecked: NaN stays NaN and a numpy
+        scalar stays one (:func:`cbrun.atomic.write_json_atomic` converts
+        both).
+        """
+        return self.model_dump(warnings=False)
 
     @classmethod
     def from_dict(cls, data: Any, path: Path) -> RunRecord:
@@ -166,55 +189,67 @@ class RunRecord:
 
         Raises:
             CorruptFileError: ``data`` is not an object, lacks a required field
-                or has a field of the wrong type.
+                or has a field of the wrong type; the message names every
+                such field, the value found and what it should be.
         """
-        if not isinstance(data, dict):
-            raise CorruptFileError(path, "expected a JSON object")
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in data:
-                if _is_required(f):
-                    raise CorruptFileError(path, f"missing field {f.name!r}")
-                continue
-            value = data[f.name]
-            if not _has_type(value, _FIELD_TYPES[f.name]):
-                raise CorruptFileError(
-                    path,
-                    f"field {f.name!r} should be {_FIELD_TYPE_NAMES[f.name]}, "
-                    f"got {value!r}",
-                )
-            values[f.name] = value
-        if "versions" in values:
-            values["versions"] = {**_no_versions(), **values["versions"]}
-        return cls(**values)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise CorruptFileError(path, _describe_errors(exc, data)) from None
 
 
-# The JSON types each field may hold; `None` means null is allowed.
-_FIELD_TYPES: Final[dict[str, tuple[type | None, ...]]] = {
-    "name": (str,),
-    "config_file": (str,),
-    "run_dir": (str,),
-    "status": (str,),
-    "started_at": (str,),
-    "ended_at": (str, None),
-    "epochs_run": (int,),
-    "stop_reason": (str, None),
-    "best": (dict, None),
-    "test_metrics": (dict, None),
-    "seed": (int, None),
-    "versions": (dict,),
-    "command": (list,),
-    "pid": (int, None),
-    "host": (str, None),
-    "resumes": (list,),
-    "distribute": (dict, None),
-    "backup_epoch": (int, None),
-    "error": (str, None),
+_FIELD_NAMES: Final = frozenset(RunRecord.model_fields)
+# A field's type in JSON words; generic types fall back to their origin.
+_JSON_TYPE_NAMES: Final[dict[Any, str]] = {
+    str: "a string",
+    int: "an integer",
+    dict: "an object",
+    list: "a list",
+    list[str]: "a list of strings",
+    type(None): "null",
 }
-_FIELD_TYPE_NAMES: Final = {
-    name: " or ".join("null" if t is None else t.__name__ for t in types)
-    for name, types in _FIELD_TYPES.items()
+_SHOWN_CHARS: Final = 60
+
+
+def _expected(annotation: Any) -> str:
+    """Describe a field's type in JSON words: ``an integer or null``."""
+    if get_origin(annotation) in (Union, UnionType):
+        return " or ".join(map(_expected, get_args(annotation)))
+    if annotation in _JSON_TYPE_NAMES:
+        return _JSON_TYPE_NAMES[annotation]
+    return _JSON_TYPE_NAMES[get_origin(annotation)]
+
+
+# What each field should hold, for error messages: "a string or null".
+_EXPECTED: Final = {
+    name: _expected(info.annotation) for name, info in RunRecord.model_fields.items()
 }
+
+
+def _describe_errors(exc: ValidationError, data: Any) -> str:
+    """One line naming every bad field, its value and what it should be."""
+    errors = exc.errors(include_url=False)
+    if any(not error["loc"] for error in errors):
+        return f"expected a JSON object (a run record), got {_shown(data)}"
+    missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing"]
+    wrong = dict.fromkeys(str(e["loc"][0]) for e in errors if e["type"] != "missing")
+    parts = []
+    if missing:
+        noun = "field" if len(missing) == 1 else "fields"
+        parts.append(f"missing {noun} {', '.join(map(repr, missing))}")
+    parts.extend(
+        f"field {name!r} should be {_EXPECTED[name]}, got {_shown(data[name])}"
+        for name in wrong
+    )
+    return "; ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    """``value`` as it appears in the JSON file, shortened."""
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    if len(text) > _SHOWN_CHARS:
+        text = text[: _SHOWN_CHARS - 3] + "..."
+    return text
 
 
 class RunManifest:
@@ -272,7 +307,7 @@ class RunManifest:
             status=RUNNING,
             started_at=now_iso(),
             seed=seed,
-            versions=versions(),
+            versions=dict(versions()),
             command=list(sys.argv if command is None else command),
             pid=os.getpid(),
             host=socket.gethostname(),
@@ -301,16 +336,17 @@ class RunManifest:
             MissingFileError: The folder has no run.json.
             CorruptFileError: Its run.json cannot be parsed.
         """
-        record = dataclasses.replace(
-            load_record(self.run_dir),
-            status=RUNNING,
-            ended_at=None,
-            stop_reason=None,
-            error=None,
-            versions=versions(),
-            command=list(sys.argv if command is None else command),
-            pid=os.getpid(),
-            host=socket.gethostname(),
+        record = load_record(self.run_dir).model_copy(
+            update={
+                "status": RUNNING,
+                "ended_at": None,
+                "stop_reason": None,
+                "error": None,
+                "versions": versions(),
+                "command": list(sys.argv if command is None else command),
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            }
         )
         with self._lock:
             self._record = record
@@ -320,6 +356,10 @@ class RunManifest:
 
     def update(self, *, durable: bool = True, **fields: Any) -> RunRecord:
         """Change fields of the record and rewrite run.json.
+
+        Only the names are checked, not the values: this runs every epoch,
+        and a value from Keras (a numpy scalar, NaN) is stored as given and
+        written as plain JSON (see :meth:`RunRecord.to_dict`).
 
         Args:
             durable: fsync as well; per-epoch updates skip it (the rename
@@ -333,12 +373,11 @@ class RunManifest:
         Raises:
             TypeError: A name is not a :class:`RunRecord` field.
         """
-        known = {f.name for f in dataclasses.fields(RunRecord)}
-        unknown = sorted(set(fields) - known)
+        unknown = sorted(fields.keys() - _FIELD_NAMES)
         if unknown:
             raise TypeError(f"RunRecord has no field {unknown[0]!r}")
         with self._lock:
-            self._record = dataclasses.replace(self.record, **fields)
+            self._record = self.record.model_copy(update=fields)
             self._write(durable=durable)
             return self._record
 
@@ -439,7 +478,7 @@ def load_history(run_dir: Path) -> dict[str, list[float | None]]:
         raise CorruptFileError(path, "expected a JSON object")
     for key, values in data.items():
         if not isinstance(values, list) or not all(
-            _has_type(v, (int, float, None)) for v in values
+            _is_number_or_null(v) for v in values
         ):
             raise CorruptFileError(path, f"{key!r} should be a list of numbers")
     return data
@@ -481,13 +520,8 @@ def _no_versions() -> Versions:
     }
 
 
-def _is_required(f: dataclasses.Field[Any]) -> bool:
-    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-
-
-def _has_type(value: Any, types: tuple[type | None, ...]) -> bool:
-    if value is None:
-        return None in types
-    if isinstance(value, bool):  # JSON true is not a number
-        return bool in types
-    return any(t is not None and isinstance(value, t) for t in types)
+def _is_number_or_null(value: Any) -> bool:
+    # JSON true is not a number, though Python's bool is an int.
+    return value is None or (
+        isinstance(value, int | float) and not isinstance(value, bool)
+    )
