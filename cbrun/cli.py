@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 import click
 
 from cbrun import __version__
-from cbrun.errors import CbrunError, ConfigError, ExitCode, Problem
+from cbrun.errors import CbrunError, ConfigError, ExitCode
 
 if TYPE_CHECKING:
+    from cbrun.api import Report
     from cbrun.cluster import Cluster
-    from cbrun.config.loading import LoadedConfig
 
 
 def _echo_err(message: str) -> None:
@@ -91,60 +91,36 @@ def validate(
       cbrun validate configs/ --format json
       cbrun validate --deep configs/custom_callback.yaml
     """
-    from cbrun.config.loading import find_configs, load_config
+    from cbrun import api
+
+    report = api.validate(
+        targets, overrides, deep=deep, allow_user_code=_allow_user_code(no_user_code)
+    )
+    if output_format == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_report(report)
+    sys.exit(ExitCode.OK if report.valid else ExitCode.INVALID_CONFIG)
+
+
+def _allow_user_code(no_user_code: bool) -> bool:
     from cbrun.config.user_code import user_code_refused
 
-    allow = not user_code_refused(no_user_code)
-    files, problems = find_configs(targets)
-    results: list[dict[str, object]] = []
-    invalid = 0
-    for problem in problems:
-        invalid += 1
-        results.append({"file": problem.file, "valid": False, "problems": [problem]})
-    for path in files:
-        try:
-            loaded = load_config(path, overrides, allow_user_code=allow)
-        except ConfigError as exc:
-            errors = [p for p in exc.problems if p.severity == "error"]
-            invalid += 1 if errors else 0
-            results.append(
-                {"file": str(path), "valid": not errors, "problems": exc.problems}
-            )
-        else:
-            found = list(loaded.warnings)
-            if deep:
-                from cbrun.training.deep import deep_check
+    return not user_code_refused(no_user_code)
 
-                found += deep_check(loaded)
-            valid = not any(p.severity == "error" for p in found)
-            invalid += 0 if valid else 1
-            results.append({"file": str(path), "valid": valid, "problems": found})
-    if output_format == "json":
-        document = {
-            "valid": invalid == 0,
-            "files": [
-                {
-                    "file": r["file"],
-                    "valid": r["valid"],
-                    "problems": [p.as_dict() for p in r["problems"]],  # type: ignore[attr-defined]
-                }
-                for r in results
-            ],
-        }
-        click.echo(json.dumps(document, indent=2))
+
+def _print_report(report: Report) -> None:
+    """FILE:LINE:COL lines on stdout, the count on stderr."""
+    for file in report.files:
+        for problem in file.problems:
+            click.echo(problem.format())
+        if file.valid:
+            click.echo(f"{file.file}: ok")
+    total, invalid = len(report.files), len(report.invalid)
+    if invalid:
+        _echo_err(f"{invalid} of {total} config(s) invalid")
     else:
-        for result in results:
-            listed: list[Problem] = result["problems"]  # type: ignore[assignment]
-            for problem in listed:
-                click.echo(problem.format())
-            if result["valid"]:
-                click.echo(f"{result['file']}: ok")
-        total = len(results)
-        if invalid:
-            _echo_err(f"{invalid} of {total} config(s) invalid")
-        else:
-            _echo_err(f"{total} config(s) valid")
-    sys.exit(ExitCode.INVALID_CONFIG if invalid else ExitCode.OK)
+        _echo_err(f"{total} config(s) valid")
 
 
 @cli.command()
@@ -227,56 +203,67 @@ def train(
     """
     if junit_xml is not None and not smoke:
         raise click.UsageError("--junit-xml needs --smoke")
+    if resume_dir is not None and (targets or smoke):
+        raise click.UsageError("--resume takes no config files and no --smoke")
+    if resume_dir is None and not targets:
+        raise click.UsageError("Missing argument 'CONFIG_OR_DIR...'.")
     from cbrun.cluster import parse_cluster
-    from cbrun.config.user_code import user_code_refused
 
     try:
         cluster = parse_cluster(coordinator, num_processes, process_id)
     except CbrunError as exc:
         raise click.UsageError(str(exc)) from None
+    allow = _allow_user_code(no_user_code)
     if resume_dir is not None:
-        if targets or smoke:
-            raise click.UsageError("--resume takes no config files and no --smoke")
-        _resume(
-            resume_dir, overrides, verbose, not user_code_refused(no_user_code), cluster
-        )
-        return
-    if not targets:
-        raise click.UsageError("Missing argument 'CONFIG_OR_DIR...'.")
-    allow = not user_code_refused(no_user_code)
-    if smoke:
+        _resume(resume_dir, overrides, verbose, allow, cluster)
+    elif smoke:
         explicit = ctx.get_parameter_source("runs_dir")
         given = runs_dir if explicit is click.core.ParameterSource.COMMANDLINE else None
         _smoke(targets, overrides, given, junit_xml, allow)
-        return
-    from cbrun.config.loading import find_configs, load_config
-    from cbrun.training.lifecycle import default_command
-    from cbrun.training.lifecycle import train as run_training
+    else:
+        _train(targets, overrides, runs_dir, verbose, allow, cluster)
 
-    files, problems = find_configs(targets)
-    loaded = []
-    for path in files:
-        try:
-            config = load_config(path, overrides, allow_user_code=allow)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        problems.extend(config.warnings)
-        loaded.append(config)
-    for problem in problems:
+
+def _say(message: str) -> None:
+    """Cbrun's own lines during a run: on stderr, apart from Keras's stdout."""
+    click.echo(f"cbrun: {message}", err=True)
+
+
+def _command() -> list[str]:
+    """The command line as typed, for run.json."""
+    return ["cbrun", *sys.argv[1:]]
+
+
+def _train(
+    targets: tuple[str, ...],
+    overrides: tuple[str, ...],
+    runs_dir: Path,
+    verbose: bool,
+    allow_user_code: bool,
+    cluster: Cluster,
+) -> None:
+    """Check every config first (no TensorFlow yet), then train them in turn."""
+    from cbrun import api
+
+    loaded, report = api.load_configs(
+        targets, overrides, allow_user_code=allow_user_code
+    )
+    for problem in report.problems:
         _echo_err(problem.format())
-    if any(p.severity == "error" for p in problems):
+    if not report.valid:
         sys.exit(ExitCode.INVALID_CONFIG)
-    _check_cluster_fits(cluster, loaded)
+    for config in loaded:
+        cluster.check_fits(config.experiment.distribute, config.path)
     worst = ExitCode.OK
     for config in loaded:
         try:
-            run_training(
+            api.train(
                 config,
-                runs_dir,
-                command=default_command(),
+                runs_dir=runs_dir,
                 verbose=verbose,
+                echo=_say,
                 cluster=cluster,
+                command=_command(),
             )
         except ConfigError as exc:
             _echo_err(str(exc))
@@ -289,19 +276,6 @@ def train(
     sys.exit(worst)
 
 
-def _check_cluster_fits(cluster: Cluster, configs: list[LoadedConfig]) -> None:
-    if not cluster.multi_process:
-        return
-    for config in configs:
-        distribute = config.experiment.distribute
-        if distribute is None or distribute.strategy != "data_parallel":
-            raise click.UsageError(
-                f"{config.path}: --num-processes {cluster.num_processes} needs "
-                "`distribute: {strategy: data_parallel}` and `backend: jax` in "
-                "the config"
-            )
-
-
 def _resume(
     run_dir: Path,
     overrides: tuple[str, ...],
@@ -309,28 +283,22 @@ def _resume(
     allow_user_code: bool,
     cluster: Cluster,
 ) -> None:
-    from cbrun.training.lifecycle import default_command
-    from cbrun.training.lifecycle import train as run_training
-    from cbrun.training.resume import AlreadyFinished, prepare_resume
+    from cbrun import api
+    from cbrun.training.resume import AlreadyFinished
 
     try:
-        loaded, point = prepare_resume(
-            run_dir, overrides, allow_user_code=allow_user_code
+        api.resume(
+            run_dir,
+            overrides,
+            verbose=verbose,
+            echo=_say,
+            allow_user_code=allow_user_code,
+            cluster=cluster,
+            command=_command(),
         )
     except AlreadyFinished as exc:
         _echo_err(f"cbrun: {exc}")
         sys.exit(ExitCode.OK)
-    for warning in loaded.warnings:
-        _echo_err(warning.format())
-    _check_cluster_fits(cluster, [loaded])
-    run_training(
-        loaded,
-        run_dir,
-        command=default_command(),
-        verbose=verbose,
-        resume=point,
-        cluster=cluster,
-    )
 
 
 def _smoke(
@@ -342,17 +310,17 @@ def _smoke(
 ) -> None:
     import time
 
+    from cbrun import api
     from cbrun.training import smoke
-    from cbrun.training.lifecycle import default_command
 
     start = time.perf_counter()
-    results = smoke.run_smoke(
+    results = api.smoke(
         targets,
         overrides,
-        runs_dir,
-        default_command(),
+        runs_dir=runs_dir,
         report=lambda result: click.echo(smoke.format_line(result)),
         allow_user_code=allow_user_code,
+        command=_command(),
     )
     click.echo(smoke.summary(results, time.perf_counter() - start))
     if junit_xml is not None:
@@ -371,39 +339,47 @@ def callbacks(name: str | None) -> None:
       cbrun callbacks
       cbrun callbacks ModelCheckpoint
     """
+    click.echo(_callback_table() if name is None else _callback_details(name))
+
+
+def _callback_table() -> str:
+    from cbrun.config import catalog
+    from cbrun.config.callbacks import CALLBACK_SCHEMAS
+
+    width = max(len(n) for n in CALLBACK_SCHEMAS)
+    lines = [
+        f"{key:<{width}}  {catalog.origin(schema):<11}  {schema.summary}"
+        for key, schema in CALLBACK_SCHEMAS.items()
+    ]
+    lines.append(
+        f"{'pkg.mod:Class':<{width}}  {'yours':<11}  Your own Callback subclass."
+    )
+    return "\n".join(lines)
+
+
+def _callback_details(name: str) -> str:
     from cbrun.config import catalog
     from cbrun.config.callbacks import CALLBACK_SCHEMAS
     from cbrun.suggest import did_you_mean
 
-    if name is None:
-        width = max(len(n) for n in CALLBACK_SCHEMAS)
-        for key, schema in CALLBACK_SCHEMAS.items():
-            click.echo(
-                f"{key:<{width}}  {catalog.origin(schema):<11}  {schema.summary}"
-            )
-        click.echo(
-            f"{'pkg.mod:Class':<{width}}  {'yours':<11}  Your own Callback subclass."
-        )
-        return
     chosen = CALLBACK_SCHEMAS.get(name)
     if chosen is None:
         raise click.UsageError(
             f"unknown callback {name!r}{did_you_mean(name, CALLBACK_SCHEMAS)}; "
             "`cbrun callbacks` lists them"
         )
-    click.echo(f"{name} ({catalog.origin(chosen)})\n")
-    click.echo(catalog.docstring(chosen))
+    lines = [f"{name} ({catalog.origin(chosen)})\n", catalog.docstring(chosen)]
     params = catalog.parameters(chosen)
     if params:
-        click.echo("\nParameters:")
+        lines.append("\nParameters:")
         for p in params:
-            click.echo(f"  {p.name}: {p.type} = {p.default}")
+            lines.append(f"  {p.name}: {p.type} = {p.default}")
             if p.description:
-                click.echo(f"      {p.description}")
+                lines.append(f"      {p.description}")
     if chosen.removed_parameters:
-        click.echo("\nFrom the TF 2.0 API, refused with the fix:")
-        for old, fix in chosen.removed_parameters.items():
-            click.echo(f"  {old}: {fix}")
+        lines.append("\nFrom the TF 2.0 API, refused with the fix:")
+        lines += [f"  {old}: {fix}" for old, fix in chosen.removed_parameters.items()]
+    return "\n".join(lines)
 
 
 @cli.command()
@@ -499,15 +475,15 @@ def runs_command(
       cbrun runs --status dead
       cbrun runs --format json
     """
+    from cbrun import api
     from cbrun.runs.listing import (
         empty_message,
         filter_runs,
         format_table,
-        list_runs,
         rows_as_json,
     )
 
-    rows = list_runs(runs_dir)
+    rows = api.list_runs(runs_dir)
     shown = filter_runs(rows, names, statuses)
     if output_format == "json":
         click.echo(rows_as_json(shown))

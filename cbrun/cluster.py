@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cbrun.errors import UsageError
 
@@ -54,6 +55,25 @@ class Cluster:
     def multi_process(self) -> bool:
         """Whether other processes take part."""
         return self.num_processes > 1
+
+    def check_fits(self, distribute: Any, config_file: object) -> None:
+        """Refuse a multi-process job for a config that is not ``data_parallel``.
+
+        Args:
+            distribute: The config's ``distribute`` section (or None).
+            config_file: The config, named in the message.
+
+        Raises:
+            UsageError: Several processes, and no ``data_parallel`` strategy.
+        """
+        if self.multi_process and getattr(distribute, "strategy", None) != (
+            "data_parallel"
+        ):
+            raise UsageError(
+                f"{config_file}: --num-processes {self.num_processes} needs "
+                "`distribute: {strategy: data_parallel}` and `backend: jax` in "
+                "the config"
+            )
 
     def describe(self) -> dict[str, object]:
         """The cluster as recorded in run.json."""

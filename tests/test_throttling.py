@@ -205,13 +205,11 @@ def test_tf_data_feed_weighs_classes_left_out_of_class_weight_by_one(keras):
     x = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
     y = np.arange(60) % 3
     data = SimpleNamespace(x_train=x, y_train=y, x_test=None, y_test=None)
-    train, arguments, _ = as_datasets(
-        data, {"batch_size": 8, "class_weight": {0: 2.0}}, seed=0
-    )
-    assert arguments["class_weight"] == {0: 2.0, 1: 1.0, 2: 1.0}
+    feed = as_datasets(data, batch_size=8, class_weight={0: 2.0}, seed=0)
+    assert feed.class_weight == {0: 2.0, 1: 1.0, 2: 1.0}
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     # Keras's dataset path gathers weights from a table up to the largest key:
     # without the filled-in map, labels 1 and 2 would fail here.
-    history = model.fit(train, epochs=1, verbose=0, **arguments)
+    history = model.fit(feed.train, epochs=1, verbose=0, class_weight=feed.class_weight)
     assert np.isfinite(history.history["loss"][0])

@@ -24,13 +24,9 @@ from cbrun.config.callbacks.model_checkpoint import ModelCheckpointSchema
 from cbrun.config.callbacks.reduce_lr_on_plateau import ReduceLROnPlateauSchema
 from cbrun.config.callbacks.swap_ema_weights import SwapEMAWeightsSchema
 from cbrun.config.experiment import ExperimentConfig
-from cbrun.config.keras_names import (
-    METRIC_CLASS_LOG_NAMES,
-    METRIC_DIRECTIONS,
-    METRIC_LOG_NAMES,
-)
+from cbrun.config.monitor import compiled_metrics, has_validation
 from cbrun.config.problems import make_problem
-from cbrun.config.training import MetricObject, OptimizerObject, ScheduleObject
+from cbrun.config.training import OptimizerObject, ScheduleObject
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
 from cbrun.suggest import did_you_mean, shorten, shown
@@ -58,38 +54,11 @@ class _Checker:
 
     # What the run will log.
 
-    def metric_names(self) -> tuple[list[str], dict[str, str], bool]:
-        """Return the logged metric names, their directions, and completeness.
-
-        Completeness is False when a metric comes from user code, whose logged
-        name cannot be known without importing it.
-        """
-        names: list[str] = []
-        directions: dict[str, str] = {}
-        complete = True
-        for spec in self.config.compile.metrics or []:
-            if isinstance(spec, MetricObject):
-                extra = spec.model_extra or {}
-                default = METRIC_CLASS_LOG_NAMES.get(spec.type)
-                name = extra.get("name", default)
-                direction = METRIC_DIRECTIONS.get(default or "")
-            else:
-                name = METRIC_LOG_NAMES.get(spec)
-                direction = METRIC_DIRECTIONS.get(name or "")
-            if not isinstance(name, str):
-                complete = False
-                continue
-            names.append(name)
-            if direction:
-                directions[name] = direction
-        return names, directions, complete
-
     def has_validation(self) -> bool:
-        fit = self.config.fit
-        return bool(fit.validation_split) or fit.validation_data is not None
+        return has_validation(self.config)
 
     def logged(self) -> tuple[list[str], dict[str, str], bool]:
-        metrics, directions, complete = self.metric_names()
+        metrics, directions, complete = compiled_metrics(self.config)
         base = ["loss", *metrics]
         if any(isinstance(c, _LR_CALLBACKS) for _, c in self.callbacks()):
             base.append("learning_rate")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +101,67 @@ def load_config(
     """
     file = display or str(path)
     document = load_yaml_file(path, file)
-    data = document.data
+    return _checked(
+        path, file, document.data, document.source, overrides, allow_user_code
+    )
+
+
+def load_mapping(
+    data: Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    *,
+    base_dir: Path | None = None,
+    display: str = "<mapping>",
+    allow_user_code: bool = True,
+) -> LoadedConfig:
+    """Check a config given as a Python mapping, as :func:`load_config` checks a file.
+
+    Problems name ``display`` as their file, without line numbers.
+
+    Args:
+        data: The config, as YAML would load it (it is not modified).
+        overrides: ``--set KEY=VALUE`` strings, applied in order.
+        base_dir: Where user code and relative data paths are found;
+            defaults to the current folder.
+        display: The file name used in messages.
+        allow_user_code: False refuses configs that name code to import.
+
+    Raises:
+        ConfigError: With every problem found, as :func:`load_config`.
+    """
+    folder = Path.cwd() if base_dir is None else Path(base_dir)
+    try:
+        loaded = _checked(
+            folder / display,
+            display,
+            copy.deepcopy(dict(data)),
+            SourceMap(display),
+            overrides,
+            allow_user_code,
+            default_name="run",
+        )
+    except ConfigError as exc:
+        raise ConfigError(_unplaced(exc.problems)) from None
+    loaded.import_root = folder
+    loaded.warnings = _unplaced(loaded.warnings)
+    return loaded
+
+
+def _unplaced(problems: Sequence[Problem]) -> list[Problem]:
+    """A mapping has no lines: problems name the place by its keys alone."""
+    return [dataclasses.replace(p, line=0, column=0) for p in problems]
+
+
+def _checked(
+    path: Path,
+    file: str,
+    data: Any,
+    source: SourceMap,
+    overrides: Sequence[str],
+    allow_user_code: bool,
+    default_name: str | None = None,
+) -> LoadedConfig:
+    """Validate a loaded document: overrides, schemas, cross checks."""
     if data is None:
         raise _whole_file(
             file, "the file is empty; a config needs at least `data` and `model`"
@@ -110,19 +172,17 @@ def load_config(
             file,
             f"the top level must be a mapping (`data:`, `model:`, ...), got {kind}",
         )
-    data = apply_overrides(data, document.source, overrides)
+    data = apply_overrides(data, source, overrides)
     try:
         experiment = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            problems_from_validation(exc, data, document.source)
-        ) from None
-    problems = cross_checks(experiment, data, document.source)
-    problems += backend_checks(experiment, data, document.source)
+        raise ConfigError(problems_from_validation(exc, data, source)) from None
+    problems = cross_checks(experiment, data, source)
+    problems += backend_checks(experiment, data, source)
     if not allow_user_code:
         problems += [
             make_problem(
-                document.source,
+                source,
                 data,
                 where,
                 f"names user code ({target}), refused by --no-user-code / "
@@ -134,12 +194,13 @@ def load_config(
     if any(p.severity == "error" for p in problems):
         raise ConfigError(first_problems(problems))
     if experiment.name is None:
-        experiment = experiment.model_copy(update={"name": _default_name(path, file)})
+        name = default_name or _default_name(path, file)
+        experiment = experiment.model_copy(update={"name": name})
     return LoadedConfig(
         path=path,
         experiment=experiment,
         data=data,
-        source=document.source,
+        source=source,
         warnings=problems,
         overrides=tuple(overrides),
     )

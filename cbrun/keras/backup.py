@@ -22,7 +22,11 @@ import numpy as np
 
 from cbrun.atomic import write_json_atomic
 from cbrun.keras.budget import CostBudget
-from cbrun.runs.layout import CALLBACK_STATE_FILE
+from cbrun.runs.layout import (
+    BACKUP_METADATA_FILE,
+    BACKUP_WEIGHTS_FILE,
+    CALLBACK_STATE_FILE,
+)
 
 # Attributes that carry a callback's progress from one epoch to the next.
 _STATE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
@@ -126,9 +130,9 @@ class ThrottledBackupAndRestore(keras.callbacks.BackupAndRestore):
                 str(getattr(self, "_weights_path")),  # noqa: B009 - untyped Keras
                 str(getattr(self, "_training_metadata_path")),  # noqa: B009
             )
-            self._weights_path = os.path.join(self.restore_from, "latest.weights.h5")
+            self._weights_path = os.path.join(self.restore_from, BACKUP_WEIGHTS_FILE)
             self._training_metadata_path = os.path.join(
-                self.restore_from, "training_metadata.json"
+                self.restore_from, BACKUP_METADATA_FILE
             )
             try:
                 self._load_model()

@@ -57,6 +57,21 @@ def import_keras(backend: str = "tensorflow", *, verbose: bool = False) -> Modul
     return keras
 
 
+def seed_everything(keras: ModuleType, seed: int, *, deterministic: bool) -> None:
+    """Seed Python, NumPy and the backend, as a script's ``set_random_seed`` does.
+
+    Args:
+        keras: The imported Keras.
+        seed: The config's ``seed``.
+        deterministic: Also make TensorFlow's ops deterministic (slower).
+    """
+    keras.utils.set_random_seed(seed)
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
 @contextlib.contextmanager
 def _frozen_after_import(*, enabled: bool) -> Iterator[None]:
     """Import with the cyclic garbage collector paused, then freeze the result.

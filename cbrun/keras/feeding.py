@@ -9,11 +9,16 @@ bench/probe_feed_sizes.py (an MLP over 28x28 float32 images, batch 64; epoch
 time and peak RSS, tf.data against numpy, over a few runs): 31 MB 0.73-0.90x
 and +9 to +13 MB (~1.5%); 63 MB 0.93-0.98x and +39 MB; 188 MB 0.97-1.36x and
 +93 MB. ``feed: auto`` therefore picks ``tf.data`` up to 32 MiB.
+
+Either pipeline shuffles in another order than Keras shuffles arrays, so the
+numbers differ from a hand-written ``model.fit(x, y)``: the default feed is
+``numpy``, and ``tf.data`` and ``auto`` are opt-in.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Final
 
 from cbrun.errors import BuildError
@@ -79,9 +84,35 @@ def _batched(x: Any, y: Any, batch: int, processes: int) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class DatasetFeed:
+    """The ``tf.data`` pipelines a run trains, validates and tests on.
+
+    Attributes:
+        train: Shuffled (if asked), batched, prefetched training samples.
+        validation: The validation split or data, batched; or None.
+        test: The test split, batched; or None.
+        class_weight: ``fit``'s class weights, filled in for every class.
+    """
+
+    train: Any
+    validation: Any
+    test: Any
+    class_weight: dict[int, float] | None
+
+
 def as_datasets(
-    data: Any, fit_arguments: dict[str, Any], seed: int, processes: int = 1
-) -> tuple[Any, dict[str, Any], Any]:
+    data: Any,
+    *,
+    batch_size: int,
+    validation_split: float = 0.0,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_batch_size: int | None = None,
+    shuffle: bool = True,
+    class_weight: dict[int, float] | None = None,
+    seed: int,
+    processes: int = 1,
+) -> DatasetFeed:
     """Turn numpy arrays into batched, prefetched ``tf.data`` pipelines for ``fit``.
 
     Keras splits ``validation_split`` off numpy input only; for a dataset the
@@ -90,50 +121,41 @@ def as_datasets(
     arrays (in another order). With several processes the last partial
     batch of each split is dropped.
 
-    Returns:
-        The training dataset, the remaining fit arguments, and the test
-        dataset (or None).
-
     Raises:
         BuildError: ``fit.batch_size`` does not divide among the processes.
     """
     import tensorflow as tf
 
-    arguments = dict(fit_arguments)
-    batch = arguments.pop("batch_size", None) or 32
-    if batch % processes:
+    if batch_size % processes:
         raise BuildError(
-            f"the global batch {batch} does not divide among {processes} "
+            f"the global batch {batch_size} does not divide among {processes} "
             f"processes; use a multiple of {processes}",
             ("fit", "batch_size"),
         )
-    split = arguments.pop("validation_split", 0.0)
-    shuffle = arguments.pop("shuffle", True)
-    validation_batch = arguments.pop("validation_batch_size", None) or batch
+    validation_batch = validation_batch_size or batch_size
     x, y = data.x_train, data.y_train
-    if split:
-        cut = training_samples(len(x), split)
+    validation = None
+    if validation_split:
+        cut = training_samples(len(x), validation_split)
         x, y, x_val, y_val = x[:cut], y[:cut], x[cut:], y[cut:]
-        arguments["validation_data"] = _batched(
-            x_val, y_val, validation_batch, processes
-        )
-    elif isinstance(arguments.get("validation_data"), tuple):
-        x_val, y_val = arguments["validation_data"]
-        arguments["validation_data"] = _batched(
-            x_val, y_val, validation_batch, processes
-        )
-    # The dataset shuffles; fit's shuffle=True (its default) would only warn.
-    arguments["shuffle"] = False
+        validation = _batched(x_val, y_val, validation_batch, processes)
+    elif validation_data is not None:
+        validation = _batched(*validation_data, validation_batch, processes)
     train = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         train = train.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    train = train.batch(batch, drop_remainder=processes > 1).prefetch(tf.data.AUTOTUNE)
-    if arguments.get("class_weight"):
-        arguments["class_weight"] = _every_class(arguments["class_weight"], y)
+    train = train.batch(batch_size, drop_remainder=processes > 1).prefetch(
+        tf.data.AUTOTUNE
+    )
     test = None
     if data.x_test is not None:
         test = _batched(data.x_test, data.y_test, validation_batch, processes)
-    return train, arguments, test
+    return DatasetFeed(
+        train,
+        validation,
+        test,
+        _every_class(class_weight, y) if class_weight else class_weight,
+    )
 
 
 def _every_class(class_weight: dict[int, float], y: Any) -> dict[int, float]:

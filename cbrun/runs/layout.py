@@ -20,6 +20,8 @@ from cbrun.errors import CbrunError
 
 __all__ = [
     "BACKUP_DIR",
+    "BACKUP_METADATA_FILE",
+    "BACKUP_WEIGHTS_FILE",
     "CALLBACK_STATE_FILE",
     "CONFIG_FILE",
     "HISTORY_FILE",
@@ -47,6 +49,10 @@ HISTORY_PLOT: Final = "history.png"
 """Loss and metrics per epoch, drawn at the end of the run."""
 BACKUP_DIR: Final = "backup"
 """``BackupAndRestore``'s folder for ``--resume``; removed when a run ends well."""
+BACKUP_WEIGHTS_FILE: Final = "latest.weights.h5"
+"""Inside :data:`BACKUP_DIR`: Keras's ``BackupAndRestore`` weights."""
+BACKUP_METADATA_FILE: Final = "training_metadata.json"
+"""Inside :data:`BACKUP_DIR`: Keras's record of the backed-up epoch."""
 CALLBACK_STATE_FILE: Final = "callbacks_state.json"
 """Inside :data:`BACKUP_DIR`: the counters of callbacks Keras does not back up."""
 LOCK_FILE: Final = ".lock"

@@ -16,6 +16,7 @@ from cbrun.config.data import KerasData
 from cbrun.config.loading import LoadedConfig
 from cbrun.config.problems import make_problem
 from cbrun.errors import BuildError, CbrunError, Problem
+from cbrun.training.plan import FitPlan
 
 
 def deep_check(loaded: LoadedConfig) -> list[Problem]:
@@ -39,17 +40,19 @@ def deep_check(loaded: LoadedConfig) -> list[Problem]:
 
 
 def _build_everything(loaded: LoadedConfig) -> list[Problem]:
-    from cbrun.keras.env import import_keras
+    from cbrun.training.assemble import (
+        callback_context,
+        compiled_model,
+        seed,
+        start_keras,
+    )
 
     config = loaded.experiment
-    keras = import_keras(config.backend)
-    from cbrun.keras.callbacks import BuildContext, build_callbacks
+    keras = start_keras(loaded)
+    from cbrun.keras.callbacks import build_callbacks
     from cbrun.keras.data import load_data, missing_cache_files, shape_only_data
-    from cbrun.keras.imports import add_import_root
-    from cbrun.keras.model import build_model, check_output_fits_labels, compile_model
 
-    add_import_root(loaded.base_dir)
-    keras.utils.set_random_seed(config.seed)
+    seed(keras, config)
     problems: list[Problem] = []
     if isinstance(config.data, KerasData):
         data = shape_only_data(config.data)
@@ -67,14 +70,13 @@ def _build_everything(loaded: LoadedConfig) -> list[Problem]:
             )
     else:
         data = load_data(config.data, seed=config.seed, base_dir=loaded.base_dir)
-    model = build_model(config, data)
-    compile_model(model, config)
+    # No distribution scope: the check builds, it does not train.
+    model, _ = compiled_model(config, data, scoped=False)
     model.optimizer.build(model.trainable_variables)
-    check_output_fits_labels(model, config, data)
+    plan = FitPlan.from_config(config.fit, data)
     scratch = Path(tempfile.mkdtemp(prefix="cbrun-deep-"))
     try:
-        context = BuildContext(scratch, len(data.x_train), config.fit.batch_size or 32)
-        build_callbacks(list(config.callbacks), context)
+        build_callbacks(list(config.callbacks), callback_context(plan, data, scratch))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return problems

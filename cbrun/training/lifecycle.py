@@ -1,68 +1,45 @@
-"""One training run: resolve, build, fit, evaluate, record.
+"""One training run: assemble, open the record, fit, classify, evaluate, record.
 
-Keras is imported lazily, inside :func:`train`, so importing this module costs
-nothing until a run starts.
+Keras is imported lazily, when a run starts, so importing this module costs
+nothing until then.
 """
 
 from __future__ import annotations
 
 import math
 import shutil
-import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-import yaml
-
 from cbrun.cluster import Cluster
-from cbrun.config.keras_names import METRIC_DIRECTIONS
+from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.loading import LoadedConfig
+from cbrun.config.monitor import run_monitor
 from cbrun.config.problems import make_problem
-from cbrun.errors import BuildError, CbrunError, ConfigError, ExitCode
+from cbrun.errors import BuildError, ConfigError, ExitCode
 from cbrun.runs import manifest as runs
-from cbrun.runs.layout import BACKUP_DIR, CONFIG_FILE, MODEL_FILE, create_run_dir
+from cbrun.runs.layout import BACKUP_DIR, MODEL_FILE, create_run_dir
 from cbrun.runs.lock import run_lock
+from cbrun.training.assemble import Assembled, assemble, callback_context
+from cbrun.training.outcome import (
+    TrainingFailed,
+    classify,
+    closing_lines,
+    guards_nan,
+)
+from cbrun.training.records import finish_safely, open_record, write_resolved_config
+from cbrun.training.reporting import Echo, first_line, log_line, silent
+from cbrun.training.resume import ResumePoint
 from cbrun.training.signals import (
     Interrupted,
     StopRequest,
     join_ignoring_ctrl_c,
     signals_stop_training,
 )
-
-SMOKE_EPOCHS = 2
-SMOKE_STEPS = 2
-
-Echo = Callable[[str], None]
-
-
-class TrainingFailed(CbrunError):
-    """Training raised, or stopped on NaN; run.json says which."""
-
-    exit_code = ExitCode.TRAINING_FAILED
-
-
-@dataclass
-class ResumePoint:
-    """Where a resumed run continues from.
-
-    Attributes:
-        run_dir: The run being continued.
-        epoch: Epochs finished according to its backup (0: none).
-        history: Its history, cut to ``epoch`` epochs.
-        best: The best monitored value so far, if within those epochs.
-        overrides: The ``--set`` strings given with ``--resume``.
-    """
-
-    run_dir: Path
-    epoch: int
-    history: dict[str, list[float]]
-    best: dict[str, Any] | None
-    overrides: tuple[str, ...] = ()
 
 
 @dataclass
@@ -73,220 +50,15 @@ class RunResult:
         run_dir: The run directory.
         status: The final status written to run.json.
         record: The final run record.
+        config: The config the run trained, as validated.
         history: Metric name to one value per epoch.
     """
 
     run_dir: Path
     status: str
     record: runs.RunRecord
+    config: ExperimentConfig
     history: dict[str, list[float]] = field(default_factory=dict)
-
-
-def _say(message: str) -> None:
-    click.echo(f"cbrun: {message}", err=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-def _monitor(loaded: LoadedConfig) -> tuple[str, bool]:
-    """Pick the quantity whose best value run.json reports, and its direction."""
-    config = loaded.experiment
-    has_validation = bool(config.fit.validation_split) or (
-        config.fit.validation_data is not None
-    )
-    for callback in config.callbacks:
-        monitor = getattr(callback, "monitor", None)
-        if isinstance(monitor, str):
-            mode = getattr(callback, "mode", "auto")
-            break
-    else:
-        monitor, mode = ("val_loss" if has_validation else "loss"), "auto"
-    if mode != "auto":
-        return monitor, mode == "max"
-    base = monitor.removeprefix("val_")
-    return monitor, METRIC_DIRECTIONS.get(base, "down") == "up"
-
-
-def _fit_arguments(
-    loaded: LoadedConfig, data: Any, *, smoke: bool = False
-) -> dict[str, Any]:
-    fit = loaded.experiment.fit
-    arguments = fit.model_dump(exclude={"validation_data"})
-    if smoke:
-        # Lightning's fast_dev_run for Keras: every callback still fires.
-        arguments.update(
-            epochs=SMOKE_EPOCHS,
-            initial_epoch=0,
-            steps_per_epoch=SMOKE_STEPS,
-            validation_steps=SMOKE_STEPS,
-            verbose=0,
-        )
-    if fit.validation_data == "test":
-        if data.x_test is None:
-            raise BuildError(
-                "validation_data: test needs a test split, and this data has none; "
-                "set data.test_size or use fit.validation_split",
-                ("fit", "validation_data"),
-            )
-        arguments["validation_data"] = (data.x_test, data.y_test)
-    return arguments
-
-
-def _stop_reason(
-    callbacks: Sequence[Any], epochs_run: int, epochs: int
-) -> tuple[str, str]:
-    """Return (status, reason) from what the callbacks did."""
-    import keras
-
-    for callback in callbacks:
-        if (
-            isinstance(callback, keras.callbacks.EarlyStopping)
-            and callback.stopped_epoch
-        ):
-            return runs.STOPPED_EARLY, (
-                f"EarlyStopping: {callback.monitor} did not improve for "
-                f"{callback.patience} epochs after epoch {callback.best_epoch + 1} "
-                f"(best {float(callback.best):.6g}); stopped at epoch "
-                f"{callback.stopped_epoch + 1}"
-            )
-    if epochs_run < epochs:
-        return runs.STOPPED_EARLY, f"a callback stopped training at epoch {epochs_run}"
-    return runs.COMPLETED, f"finished {epochs_run} epochs"
-
-
-def _nan_stopped(callbacks: Sequence[Any], last_logs: dict[str, float]) -> bool:
-    import keras
-
-    has_guard = any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks)
-    loss = last_logs.get("loss")
-    return has_guard and loss is not None and not math.isfinite(loss)
-
-
-def _write_resolved_config(run_dir: Path, loaded: LoadedConfig) -> None:
-    resolved = loaded.experiment.model_dump(mode="json")
-    header = f"# Resolved from {loaded.path}"
-    if loaded.overrides:
-        header += " with " + " ".join(f"--set {o}" for o in loaded.overrides)
-    text = header + "\n" + yaml.safe_dump(resolved, sort_keys=False)
-    (run_dir / CONFIG_FILE).write_text(text, encoding="utf-8")
-
-
-def _finish_safely(
-    manifest: runs.RunManifest,
-    status: str,
-    history: dict[str, list[float]] | None = None,
-    **fields: Any,
-) -> runs.RunRecord:
-    """Record the end of a run; a failure to write is itself a clear error.
-
-    Raises:
-        TrainingFailed: run.json or history.json cannot be written (a full
-            disk, a folder made read-only), naming the folder and the reason.
-    """
-    try:
-        if history is not None:
-            runs.write_history(manifest.run_dir, history)
-        return manifest.finish(status, **fields)
-    except OSError as exc:
-        raise TrainingFailed(
-            f"cannot record the run in {manifest.run_dir}: {exc.strerror or exc}; "
-            "free space or fix the folder's permissions"
-        ) from None
-
-
-@dataclass
-class _Built:
-    """Everything built from a config before the run directory exists."""
-
-    keras: Any
-    data: Any
-    model: Any
-    fit_arguments: dict[str, Any]
-    distribute: dict[str, Any] | None = None
-    train_input: Any = None
-    test_input: Any = None
-    feed: str = "numpy"
-
-
-def _build(
-    loaded: LoadedConfig,
-    *,
-    smoke: bool,
-    verbose: bool,
-    cluster: Cluster,
-    echo: Echo = _say,
-) -> _Built:
-    """Seed, load the data, build and compile the model.
-
-    Raises:
-        ConfigError: A value that cannot be built, at its config line.
-        TrainingFailed: An unexpected error while building.
-    """
-    from cbrun.keras.env import import_keras
-
-    config = loaded.experiment
-    keras = import_keras(config.backend, verbose=verbose)
-    from cbrun.keras import distribute
-    from cbrun.keras.data import load_data
-    from cbrun.keras.feeding import as_datasets, choose_feed
-    from cbrun.keras.imports import add_import_root
-    from cbrun.keras.model import build_model, check_output_fits_labels, compile_model
-
-    add_import_root(loaded.base_dir)
-    strategy = config.distribute.strategy if config.distribute else None
-    record: dict[str, Any] | None = None
-    if strategy == "data_parallel":
-        assert config.distribute is not None
-        devices = distribute.start_data_parallel(
-            cluster, config.distribute.devices, echo
-        )
-        record = {"strategy": strategy, **cluster.describe(), "devices": devices}
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic and config.backend == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-    try:
-        data = load_data(config.data, seed=config.seed, base_dir=loaded.base_dir)
-        with distribute.build_scope(config.distribute) as scope:
-            model = build_model(config, data)
-            compile_model(model, config)
-        if scope is not None:
-            devices = [str(d) for d in scope.extended.worker_devices]
-            record = {"strategy": strategy, "processes": 1, "devices": devices}
-        check_output_fits_labels(model, config, data)
-        built = _Built(
-            keras, data, model, _fit_arguments(loaded, data, smoke=smoke), record
-        )
-        feed, why = choose_feed(
-            config.data.feed,
-            backend=config.backend,
-            distributed=config.distribute is not None,
-            x=data.x_train,
-            y=data.y_train,
-        )
-        built.feed = f"{feed} ({why})"
-        if strategy == "data_parallel" or feed == "tf.data":
-            # Keras shards tf.data input across processes; numpy it cannot.
-            built.train_input, built.fit_arguments, built.test_input = as_datasets(
-                data, built.fit_arguments, config.seed, cluster.num_processes
-            )
-            if strategy == "data_parallel":
-                built.feed = "tf.data (data_parallel)"
-        return built
-    except BuildError as exc:
-        problem = make_problem(loaded.source, loaded.data, exc.path, exc.message)
-        raise ConfigError([problem]) from None
-    except Exception as exc:
-        if verbose:
-            raise
-        raise TrainingFailed(
-            f"{loaded.path}: building the model failed: {_first_line(exc)} "
-            "(--verbose shows the traceback)"
-        ) from None
 
 
 def train(
@@ -295,7 +67,7 @@ def train(
     *,
     command: Sequence[str],
     verbose: bool = False,
-    echo: Echo = _say,
+    echo: Echo = log_line,
     smoke: bool = False,
     resume: ResumePoint | None = None,
     cluster: Cluster | None = None,
@@ -307,7 +79,7 @@ def train(
         runs_dir: Runs go to ``runs_dir/<name>/<timestamp>/``.
         command: The command line, recorded in run.json.
         verbose: Keep TensorFlow's info logs and show tracebacks.
-        echo: Where cbrun's own lines go (stderr by default).
+        echo: Where cbrun's own lines go.
         smoke: Two epochs of two batches each (validation and test likewise),
             silently, with every callback built and fired.
         resume: Continue this run instead of starting a new one.
@@ -325,12 +97,13 @@ def train(
         Interrupted: SIGINT or SIGTERM (recorded).
     """
     cluster = cluster or Cluster()
-    built = _build(loaded, smoke=smoke, verbose=verbose, cluster=cluster, echo=echo)
+    cluster.check_fits(loaded.experiment.distribute, loaded.path)
+    built = assemble(loaded, smoke=smoke, verbose=verbose, cluster=cluster, echo=echo)
     if not cluster.is_writer:
         return _worker_run(loaded, built, command, smoke, resume)
     if resume is None:
         run_dir = create_run_dir(runs_dir, loaded.name)
-        _write_resolved_config(run_dir, loaded)
+        write_resolved_config(run_dir, loaded)
     else:
         run_dir = resume.run_dir
     with run_lock(run_dir):
@@ -339,7 +112,7 @@ def train(
 
 def _worker_run(
     loaded: LoadedConfig,
-    built: _Built,
+    built: Assembled,
     command: Sequence[str],
     smoke: bool,
     resume: ResumePoint | None,
@@ -352,7 +125,7 @@ def _worker_run(
     """
     scratch = Path(tempfile.mkdtemp(prefix="cbrun-process-"))
     try:
-        run = _Run(loaded, built, scratch, command, False, lambda _: None, smoke, None)
+        run = _Run(loaded, built, scratch, command, False, silent, smoke, None)
         run.writer = False
         run.shared_backup = None if resume is None else resume.run_dir / BACKUP_DIR
         return run.go()
@@ -366,7 +139,7 @@ class _Run:
     def __init__(
         self,
         loaded: LoadedConfig,
-        built: _Built,
+        built: Assembled,
         run_dir: Path,
         command: Sequence[str],
         verbose: bool,
@@ -375,6 +148,7 @@ class _Run:
         resume: ResumePoint | None,
     ) -> None:
         self.loaded = loaded
+        self.config = loaded.experiment
         self.built = built
         self.run_dir = run_dir
         self.command = list(command)
@@ -391,64 +165,38 @@ class _Run:
         self.backup: Any = None  # The run's ThrottledBackupAndRestore.
 
     def go(self) -> RunResult:
-        self._open_record()
-        callbacks = self._callbacks()
-        extra = self._backup(callbacks)
-        recorder = self._recorder()
-        stop = StopRequest()
-        self._fit(callbacks, [*extra, self._stop_checker(stop), recorder], stop)
-        return self._close(callbacks, recorder)
-
-    def _open_record(self) -> None:
-        config = self.loaded.experiment
         self.echo(f"run dir: {self.run_dir}")
         self.echo(f"data: {self.built.data.description}; feed: {self.built.feed}")
-        if self.resume is None:
-            self.manifest.start(
-                self.loaded.name, self.loaded.path, config.seed, self.command
-            )
-            if self.built.distribute is not None:
-                self.manifest.update(distribute=self.built.distribute)
-            return
-        record = self.manifest.resume(self.command)
-        entry = {
-            "at": runs.now_iso(),
-            "from_epoch": self.resume.epoch,
-            "overrides": list(self.resume.overrides),
-            "command": self.command,
-        }
-        self.manifest.update(
-            resumes=[*record.resumes, entry],
-            epochs_run=self.resume.epoch,
-            best=self.resume.best,
+        open_record(
+            self.manifest,
+            self.loaded,
+            self.command,
+            distribute=self.built.distribute,
+            resume=self.resume,
+            echo=self.echo,
         )
-        runs.write_history(self.run_dir, self.resume.history)
-        if self.resume.epoch == 0 and record.epochs_run > 0:
-            self.echo(
-                f"no backup was written in its {record.epochs_run} epochs (backups "
-                "are throttled to a small share of training time); training "
-                "starts again from epoch 1"
-            )
-        else:
-            self.echo(f"resuming after epoch {self.resume.epoch}")
+        callbacks = self._callbacks()
+        extra = self._backup()
+        recorder = self._recorder()
+        stop = StopRequest(self.echo)
+        every = [*callbacks, *extra, self._stop_checker(stop), recorder]
+        self._fit(every, recorder, stop)
+        return self._close(recorder)
 
     def _callbacks(self) -> list[Any]:
-        from cbrun.keras.callbacks import BuildContext, build_callbacks
-        from cbrun.keras.feeding import training_samples
+        from cbrun.keras.callbacks import build_callbacks
 
-        config = self.loaded.experiment
-        samples = len(self.built.data.x_train)
-        context = BuildContext(
-            run_dir=self.run_dir,
-            train_samples=training_samples(samples, config.fit.validation_split),
-            batch_size=config.fit.batch_size or 32,
-            resumed_epochs=None if self.resume is None else self.resume.epoch,
+        context = callback_context(
+            self.built.plan,
+            self.built.data,
+            self.run_dir,
+            None if self.resume is None else self.resume.epoch,
         )
         try:
-            self.indexed = build_callbacks(list(config.callbacks), context)
+            self.indexed = build_callbacks(list(self.config.callbacks), context)
             return [callback for _, callback in self.indexed]
         except BuildError as exc:
-            _finish_safely(self.manifest, runs.FAILED, error=exc.message)
+            finish_safely(self.manifest, runs.FAILED, error=exc.message)
             problem = make_problem(
                 self.loaded.source, self.loaded.data, exc.path, exc.message
             )
@@ -457,7 +205,7 @@ class _Run:
     def _recorder(self) -> Any:
         from cbrun.keras.recorder import RunRecorder
 
-        monitor, maximize = _monitor(self.loaded)
+        monitor = run_monitor(self.config)
         backup = self.backup
 
         def on_epoch(
@@ -475,15 +223,15 @@ class _Run:
 
         resume = self.resume
         return RunRecorder(
-            monitor,
-            maximize,
+            monitor.name,
+            monitor.maximize,
             on_epoch,
             initial_history=None if resume is None else resume.history,
             initial_best=None if resume is None else resume.best,
             backup=backup,
         )
 
-    def _backup(self, callbacks: list[Any]) -> list[Any]:
+    def _backup(self) -> list[Any]:
         """Keras's BackupAndRestore plus cbrun's keeper of callback counters.
 
         Every process of a job gets the same callbacks (their collectives must
@@ -499,23 +247,20 @@ class _Run:
         )
 
         folder = self.run_dir / BACKUP_DIR
-        job = (
-            self.built.distribute is not None
-            and self.built.distribute.get("processes", 1) > 1
-        )
+        distribute = self.built.distribute
+        job = distribute is not None and distribute.get("processes", 1) > 1
+        shared = self.shared_backup
         backup = ThrottledBackupAndRestore(
             str(folder),
             max_share=None if job else BACKUP_SHARE,
-            restore_from=None
-            if self.shared_backup is None
-            else str(self.shared_backup),
+            restore_from=None if shared is None else str(shared),
             double_checkpoint=True,
         )
         self.backup = backup
         keeper = CallbackStateKeeper(
-            self.shared_backup or folder,
+            shared or folder,
             dict(self.indexed),
-            restore=self.resume is not None or self.shared_backup is not None,
+            restore=self.resume is not None or shared is not None,
             backup=backup,
             save_to=folder,
         )
@@ -546,23 +291,18 @@ class _Run:
 
         return StopCheck()
 
-    def _fit(self, callbacks: list[Any], extra: list[Any], stop: StopRequest) -> None:
-        recorder = extra[-1]
+    def _fit(self, callbacks: list[Any], recorder: Any, stop: StopRequest) -> None:
+        plan, data = self.built.plan, self.built.data
+        inputs = (
+            (plan.train_input,)
+            if plan.train_input is not None
+            else (data.x_train, data.y_train)
+        )
         try:
             with signals_stop_training(stop):
-                if self.built.train_input is not None:
-                    self.built.model.fit(
-                        self.built.train_input,
-                        callbacks=[*callbacks, *extra],
-                        **self.built.fit_arguments,
-                    )
-                else:
-                    self.built.model.fit(
-                        self.built.data.x_train,
-                        self.built.data.y_train,
-                        callbacks=[*callbacks, *extra],
-                        **self.built.fit_arguments,
-                    )
+                self.built.model.fit(
+                    *inputs, callbacks=callbacks, **plan.fit_arguments()
+                )
         except (KeyboardInterrupt, Interrupted) as exc:
             if not isinstance(exc, Interrupted):
                 exc = Interrupted("SIGINT", ExitCode.INTERRUPTED)
@@ -579,29 +319,28 @@ class _Run:
             raise exc from None
         except Exception as exc:
             status = runs.FAILED
-            if (
-                _nan_stopped(callbacks, {"loss": math.nan})
-                and "nan" in str(exc).lower()
-            ):
+            if guards_nan(self.config) and "nan" in str(exc).lower():
                 status = runs.TERMINATED_NAN
-            message = f"{type(exc).__name__}: {_first_line(exc)}"
+            message = f"{type(exc).__name__}: {first_line(exc)}"
             self._finish(recorder, status, error=message)
             if self.verbose:
                 raise
             raise TrainingFailed(f"training failed ({status}): {message}") from None
 
-    def _close(self, callbacks: list[Any], recorder: Any) -> RunResult:
-        if _nan_stopped(callbacks, recorder.last_logs):
+    def _close(self, recorder: Any) -> RunResult:
+        loss = recorder.last_logs.get("loss")
+        if guards_nan(self.config) and loss is not None and not math.isfinite(loss):
             self._finish(
                 recorder,
                 runs.TERMINATED_NAN,
-                stop_reason=f"TerminateOnNaN: loss became "
-                f"{recorder.last_logs.get('loss')} in epoch {recorder.epochs_run}",
+                stop_reason=f"TerminateOnNaN: loss became {loss} in epoch "
+                f"{recorder.epochs_run}",
             )
             self.echo(f"stopped: the loss became NaN in epoch {recorder.epochs_run}")
             raise TrainingFailed("training terminated on NaN loss (terminated_nan)")
-        epochs = self.built.fit_arguments["epochs"]
-        status, reason = _stop_reason(callbacks, recorder.epochs_run, epochs)
+        status, reason = classify(
+            self.config, self.indexed, recorder.epochs_run, self.built.plan.epochs
+        )
         plot = None
         if not self.smoke and self.writer:
             plot = self._draw_plot_meanwhile(status, recorder)
@@ -623,8 +362,11 @@ class _Run:
         finally:
             if plot is not None:
                 join_ignoring_ctrl_c(plot)
-        self._report(reason, recorder.best, test_metrics)
-        return RunResult(self.run_dir, status, record, recorder.history)
+        for line in closing_lines(
+            self.config, self.run_dir, reason, recorder.best, test_metrics
+        ):
+            self.echo(line)
+        return RunResult(self.run_dir, status, record, self.config, recorder.history)
 
     def _draw_plot_meanwhile(self, status: str, recorder: Any) -> threading.Thread:
         """Draw history.png on a thread while the model is evaluated and saved.
@@ -652,7 +394,7 @@ class _Run:
         Per-epoch writes are throttled, so the history, epoch count and best
         on disk may be behind; the final record brings them up to date.
         """
-        return _finish_safely(
+        return finish_safely(
             self.manifest,
             status,
             history=recorder.history,
@@ -662,13 +404,15 @@ class _Run:
         )
 
     def _evaluate_and_save(self) -> dict[str, float] | None:
-        data, model, fit = self.built.data, self.built.model, self.loaded.experiment.fit
+        data, model, plan = self.built.data, self.built.model, self.built.plan
         try:
             test_metrics = None
-            steps = SMOKE_STEPS if self.smoke else None
-            if self.built.test_input is not None:
+            if plan.test_input is not None:
                 evaluated = model.evaluate(
-                    self.built.test_input, verbose=0, return_dict=True, steps=steps
+                    plan.test_input,
+                    verbose=0,
+                    return_dict=True,
+                    steps=plan.evaluate_steps,
                 )
                 test_metrics = {k: float(v) for k, v in evaluated.items()}
             elif data.x_test is not None:
@@ -677,49 +421,17 @@ class _Run:
                     data.y_test,
                     verbose=0,
                     return_dict=True,
-                    batch_size=fit.validation_batch_size or fit.batch_size,
-                    steps=steps,
+                    batch_size=plan.test_batch_size,
+                    steps=plan.evaluate_steps,
                 )
                 test_metrics = {k: float(v) for k, v in evaluated.items()}
             model.save(self.run_dir / MODEL_FILE)
         except Exception as exc:
-            message = f"after training: {type(exc).__name__}: {_first_line(exc)}"
-            _finish_safely(self.manifest, runs.FAILED, error=message)
+            message = f"after training: {type(exc).__name__}: {first_line(exc)}"
+            finish_safely(self.manifest, runs.FAILED, error=message)
             if self.verbose:
                 raise
             raise TrainingFailed(
                 f"{message} (the trained epochs are in {self.run_dir})"
             ) from None
         return test_metrics
-
-    def _report(
-        self,
-        reason: str,
-        best: dict[str, Any] | None,
-        test_metrics: dict[str, float] | None,
-    ) -> None:
-        self.echo(reason)
-        if best is not None:
-            self.echo(
-                f"best {best['monitor']}: {best['value']:.6g} at epoch {best['epoch']}"
-            )
-        if test_metrics:
-            self.echo(
-                "test: " + ", ".join(f"{k} {v:.6g}" for k, v in test_metrics.items())
-            )
-        self.echo(
-            f"files: {self.run_dir} (run.json, history.json, history.png, "
-            "config.yaml, model.keras)"
-        )
-        from cbrun.config.callbacks.tensorboard import TensorBoardSchema
-        from cbrun.runs.layout import resolve_inside
-
-        for callback in self.loaded.experiment.callbacks:
-            if isinstance(callback, TensorBoardSchema):
-                log_dir = resolve_inside(self.run_dir, callback.log_dir)
-                self.echo(f"view it: tensorboard --logdir {log_dir}")
-
-
-def default_command() -> list[str]:
-    """The command line as typed, for run.json."""
-    return ["cbrun", *sys.argv[1:]]

@@ -8,9 +8,11 @@ to the backed-up epochs so nothing is duplicated or missing.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,35 @@ from cbrun.atomic import RunFileError
 from cbrun.config.loading import LoadedConfig, load_config
 from cbrun.errors import CbrunError, ConfigError, ExitCode
 from cbrun.runs import manifest as runs
-from cbrun.runs.layout import BACKUP_DIR, CONFIG_FILE, RUN_FILE
+from cbrun.runs.layout import (
+    BACKUP_DIR,
+    BACKUP_METADATA_FILE,
+    BACKUP_WEIGHTS_FILE,
+    CONFIG_FILE,
+    RUN_FILE,
+)
 
 # What may change when a run continues: how long it trains and how it prints.
 SAFE_OVERRIDES = ("fit.epochs", "fit.verbose")
+
+
+@dataclass
+class ResumePoint:
+    """Where a resumed run continues from.
+
+    Attributes:
+        run_dir: The run being continued.
+        epoch: Epochs finished according to its backup (0: none).
+        history: Its history, cut to ``epoch`` epochs.
+        best: The best monitored value so far, if within those epochs.
+        overrides: The ``--set`` strings given with ``--resume``.
+    """
+
+    run_dir: Path
+    epoch: int
+    history: dict[str, list[float]]
+    best: dict[str, Any] | None
+    overrides: tuple[str, ...] = ()
 
 
 class ResumeError(CbrunError):
@@ -125,20 +152,17 @@ def _best_within(best: dict[str, Any] | None, epochs: int) -> dict[str, Any] | N
 
 def prepare_resume(
     run_dir: Path, overrides: Sequence[str], *, allow_user_code: bool = True
-) -> tuple[LoadedConfig, Any]:
+) -> tuple[LoadedConfig, ResumePoint]:
     """Check that ``run_dir`` can continue and work out from where.
 
     Returns:
-        The run's own config (with the safe overrides) and a
-        :class:`cbrun.training.lifecycle.ResumePoint`.
+        The run's own config (with the safe overrides) and where it resumes.
 
     Raises:
         ResumeError: Not a run dir, a corrupt record, a NaN run, a live
             run, an unsafe override, an incompatible config, a lost backup.
         AlreadyFinished: The run ended well.
     """
-    from cbrun.training.lifecycle import ResumePoint
-
     if not (run_dir / RUN_FILE).is_file():
         raise ResumeError(
             f"{run_dir} is not a run directory (it has no run.json); give a folder "
@@ -184,11 +208,9 @@ def prepare_resume(
 
 
 def _backup_epoch(run_dir: Path) -> int | None:
-    import json
-
     folder = run_dir / BACKUP_DIR
-    metadata = folder / "training_metadata.json"
-    if not (folder / "latest.weights.h5").is_file() or not metadata.is_file():
+    metadata = folder / BACKUP_METADATA_FILE
+    if not (folder / BACKUP_WEIGHTS_FILE).is_file() or not metadata.is_file():
         return None
     try:
         return int(json.loads(metadata.read_text())["epoch"])

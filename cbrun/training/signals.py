@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-import click
-
 from cbrun.errors import CbrunError, ExitCode
+from cbrun.training.reporting import Echo, log_line
 
 
 class Interrupted(CbrunError):
@@ -33,9 +32,13 @@ class StopRequest:
 
     The first signal is remembered and checked by a callback before the next
     batch; a second one stops at once.
+
+    Args:
+        echo: Told, at the first signal, that the run will stop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, echo: Echo = log_line) -> None:
+        self.echo = echo
         self.signal_name: str | None = None
         self.exit_code = ExitCode.INTERRUPTED
 
@@ -46,10 +49,7 @@ class StopRequest:
         if self.signal_name is not None:
             raise Interrupted(name, code)
         self.signal_name, self.exit_code = name, code
-        click.echo(
-            f"cbrun: {name}: stopping after the current step (again to stop at once)",
-            err=True,
-        )
+        self.echo(f"{name}: stopping after the current step (again to stop at once)")
 
     def check(self) -> None:
         """Raise :class:`Interrupted` if a signal came; called before each batch."""

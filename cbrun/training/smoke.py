@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cbrun.config.loading import find_configs, load_config
 from cbrun.errors import CbrunError, ConfigError, ExitCode
+from cbrun.training.reporting import silent
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,7 @@ def _smoke_one(
     start = time.perf_counter()
     try:
         loaded = load_config(path, overrides, allow_user_code=allow_user_code)
-        result = train(
-            loaded, runs_dir, command=list(command), echo=lambda _: None, smoke=True
-        )
+        result = train(loaded, runs_dir, command=list(command), echo=silent, smoke=True)
     except ConfigError as exc:
         errors = [p for p in exc.problems if p.severity == "error"]
         message = "\n".join(p.format() for p in errors or exc.problems)

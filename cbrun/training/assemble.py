@@ -1,0 +1,184 @@
+"""Build what a run needs from its config: Keras, data, model, fit plan, callbacks.
+
+Shared by ``cbrun train`` and ``cbrun validate --deep``, so that what the
+check builds is what training builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from cbrun.cluster import Cluster
+from cbrun.config.experiment import ExperimentConfig
+from cbrun.config.loading import LoadedConfig
+from cbrun.config.problems import make_problem
+from cbrun.errors import BuildError, ConfigError
+from cbrun.training.outcome import TrainingFailed
+from cbrun.training.plan import FitPlan
+from cbrun.training.reporting import Echo, first_line
+
+
+@dataclass
+class Assembled:
+    """Everything built from a config before its run directory exists.
+
+    Attributes:
+        keras: The imported Keras module.
+        data: The loaded data (``cbrun.keras.data.Dataset``).
+        model: The compiled model.
+        plan: What ``fit`` and ``evaluate`` get.
+        feed: How fit reads the data, and why, for the run's log.
+        distribute: What run.json records of a distributed run, else None.
+    """
+
+    keras: Any
+    data: Any
+    model: Any
+    plan: FitPlan
+    feed: str
+    distribute: dict[str, Any] | None = None
+
+
+def start_keras(loaded: LoadedConfig, *, verbose: bool = False) -> ModuleType:
+    """Import Keras with the config's backend; make the user's code importable."""
+    from cbrun.keras.env import import_keras
+
+    keras = import_keras(loaded.experiment.backend, verbose=verbose)
+    from cbrun.keras.imports import add_import_root
+
+    add_import_root(loaded.base_dir)
+    return keras
+
+
+def seed(keras: Any, config: ExperimentConfig) -> None:
+    """Seed every random generator, as a script's ``set_random_seed`` does."""
+    from cbrun.keras.env import seed_everything
+
+    seed_everything(keras, config.seed, deterministic=config.deterministic)
+
+
+def compiled_model(
+    config: ExperimentConfig, data: Any, *, scoped: bool
+) -> tuple[Any, Any]:
+    """Build and compile the model; check its output against the labels.
+
+    Args:
+        config: The config.
+        data: The loaded data (or its shapes).
+        scoped: Build inside the ``distribute`` strategy's scope.
+
+    Returns:
+        The model, and the tf.distribute strategy it was built in (or None).
+    """
+    from cbrun.keras import distribute
+    from cbrun.keras.model import build_model, check_output_fits_labels, compile_model
+
+    with distribute.build_scope(config.distribute if scoped else None) as strategy:
+        model = build_model(config, data)
+        compile_model(model, config)
+    check_output_fits_labels(model, config, data)
+    return model, strategy
+
+
+def callback_context(
+    plan: FitPlan, data: Any, run_dir: Path, resumed_epochs: int | None = None
+) -> Any:
+    """What the callback builders need besides each callback's parameters."""
+    from cbrun.keras.callbacks import BuildContext
+
+    return BuildContext(
+        run_dir=run_dir,
+        train_samples=plan.training_samples(len(data.x_train)),
+        batch_size=plan.effective_batch_size,
+        resumed_epochs=resumed_epochs,
+    )
+
+
+def assemble(
+    loaded: LoadedConfig,
+    *,
+    smoke: bool,
+    verbose: bool,
+    cluster: Cluster,
+    echo: Echo,
+) -> Assembled:
+    """Seed, load the data, build and compile the model, plan the fit.
+
+    Raises:
+        ConfigError: A value that cannot be built, at its config line.
+        TrainingFailed: An unexpected error while building.
+    """
+    config = loaded.experiment
+    keras = start_keras(loaded, verbose=verbose)
+    record = _start_distribution(config, cluster, echo)
+    seed(keras, config)
+    try:
+        from cbrun.keras.data import load_data
+
+        data = load_data(config.data, seed=config.seed, base_dir=loaded.base_dir)
+        model, strategy = compiled_model(config, data, scoped=True)
+        plan = FitPlan.from_config(config.fit, data, smoke=smoke)
+        plan, feed = _feed(config, data, plan, cluster)
+    except BuildError as exc:
+        problem = make_problem(loaded.source, loaded.data, exc.path, exc.message)
+        raise ConfigError([problem]) from None
+    except Exception as exc:
+        if verbose:
+            raise
+        raise TrainingFailed(
+            f"{loaded.path}: building the model failed: {first_line(exc)} "
+            "(--verbose shows the traceback)"
+        ) from None
+    if strategy is not None:
+        devices = [str(d) for d in strategy.extended.worker_devices]
+        record = {"strategy": "mirrored", "processes": 1, "devices": devices}
+    return Assembled(keras, data, model, plan, feed, record)
+
+
+def _start_distribution(
+    config: ExperimentConfig, cluster: Cluster, echo: Echo
+) -> dict[str, Any] | None:
+    """Join a ``data_parallel`` job; return what run.json records of it."""
+    if config.distribute is None or config.distribute.strategy != "data_parallel":
+        return None
+    from cbrun.keras import distribute
+
+    devices = distribute.start_data_parallel(cluster, config.distribute.devices, echo)
+    return {"strategy": "data_parallel", **cluster.describe(), "devices": devices}
+
+
+def _feed(
+    config: ExperimentConfig, data: Any, plan: FitPlan, cluster: Cluster
+) -> tuple[FitPlan, str]:
+    """The plan with the data feed chosen, and the feed's description."""
+    from cbrun.keras.feeding import as_datasets, choose_feed
+
+    feed, why = choose_feed(
+        config.data.feed,
+        backend=config.backend,
+        distributed=config.distribute is not None,
+        x=data.x_train,
+        y=data.y_train,
+    )
+    data_parallel = (
+        config.distribute is not None and config.distribute.strategy == "data_parallel"
+    )
+    if not (data_parallel or feed == "tf.data"):
+        return plan, f"{feed} ({why})"
+    # Keras shards tf.data input across processes; numpy it cannot.
+    datasets = as_datasets(
+        data,
+        batch_size=plan.effective_batch_size,
+        validation_split=plan.validation_split,
+        validation_data=plan.validation_data,
+        validation_batch_size=plan.validation_batch_size,
+        shuffle=plan.shuffle,
+        class_weight=plan.class_weight,
+        seed=config.seed,
+        processes=cluster.num_processes,
+    )
+    described = "tf.data (data_parallel)" if data_parallel else f"{feed} ({why})"
+    return plan.fed_from(datasets), described

@@ -1,0 +1,85 @@
+"""A run's own files: the resolved config, and run.json at its start and end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cbrun.config.loading import LoadedConfig
+from cbrun.runs import manifest as runs
+from cbrun.runs.layout import CONFIG_FILE
+from cbrun.training.outcome import TrainingFailed
+from cbrun.training.reporting import Echo
+from cbrun.training.resume import ResumePoint
+
+
+def write_resolved_config(run_dir: Path, loaded: LoadedConfig) -> None:
+    """Write config.yaml: the config with defaults filled and overrides applied."""
+    resolved = loaded.experiment.model_dump(mode="json")
+    header = f"# Resolved from {loaded.path}"
+    if loaded.overrides:
+        header += " with " + " ".join(f"--set {o}" for o in loaded.overrides)
+    text = header + "\n" + yaml.safe_dump(resolved, sort_keys=False)
+    (run_dir / CONFIG_FILE).write_text(text, encoding="utf-8")
+
+
+def open_record(
+    manifest: runs.RunManifest,
+    loaded: LoadedConfig,
+    command: Sequence[str],
+    *,
+    distribute: dict[str, Any] | None,
+    resume: ResumePoint | None,
+    echo: Echo,
+) -> None:
+    """Write run.json as ``running``: a new record, or a resumed one's."""
+    if resume is None:
+        manifest.start(loaded.name, loaded.path, loaded.experiment.seed, list(command))
+        if distribute is not None:
+            manifest.update(distribute=distribute)
+        return
+    record = manifest.resume(list(command))
+    entry = {
+        "at": runs.now_iso(),
+        "from_epoch": resume.epoch,
+        "overrides": list(resume.overrides),
+        "command": list(command),
+    }
+    manifest.update(
+        resumes=[*record.resumes, entry], epochs_run=resume.epoch, best=resume.best
+    )
+    runs.write_history(manifest.run_dir, resume.history)
+    if resume.epoch == 0 and record.epochs_run > 0:
+        echo(
+            f"no backup was written in its {record.epochs_run} epochs (backups "
+            "are throttled to a small share of training time); training "
+            "starts again from epoch 1"
+        )
+    else:
+        echo(f"resuming after epoch {resume.epoch}")
+
+
+def finish_safely(
+    manifest: runs.RunManifest,
+    status: str,
+    history: dict[str, list[float]] | None = None,
+    **fields: Any,
+) -> runs.RunRecord:
+    """Record the end of a run; a failure to write is itself a clear error.
+
+    Raises:
+        TrainingFailed: run.json or history.json cannot be written (a full
+            disk, a folder made read-only), naming the folder and the reason.
+    """
+    try:
+        if history is not None:
+            runs.write_history(manifest.run_dir, history)
+        return manifest.finish(status, **fields)
+    except OSError as exc:
+        raise TrainingFailed(
+            f"cannot record the run in {manifest.run_dir}: {exc.strerror or exc}; "
+            "free space or fix the folder's permissions"
+        ) from None

@@ -1,0 +1,162 @@
+"""The layout's import rules, read from every module's imports with ``ast``.
+
+design section 6: ``config/`` and ``runs/`` stay TensorFlow-free and know
+nothing of the Keras side, training or the CLI; only ``cbrun/keras/``
+imports Keras and its backends; only ``cli.py`` imports click; the shared
+top-level modules depend on nothing of cbrun but errors. A new arrow that
+goes the wrong way fails here, naming the file and line.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PACKAGE = REPO / "cbrun"
+HEAVY = ("keras", "tensorflow", "jax", "torch")
+# Modules every layer may use: leaves that import nothing of cbrun but errors.
+SHARED = ("cbrun.errors", "cbrun.atomic", "cbrun.suggest", "cbrun.cluster")
+
+
+def module_name(path: Path, root: Path = REPO) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, root: Path = REPO) -> list[tuple[int, str]]:
+    """``(line, module)`` for every import in the file, at any depth."""
+    found = []
+    package = module_name(path, root).rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against this package
+                anchor = package.rsplit(".", node.level - 1)[0]
+                base = f"{anchor}.{base}" if base else anchor
+            found.append((node.lineno, base))
+    return found
+
+
+def is_under(module: str, *prefixes: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def forbidden(importer: str, imported: str) -> str | None:
+    """Why ``importer`` may not import ``imported``, or None if it may."""
+    if imported == "cbrun":  # the package root: its version, its lazy API
+        return None
+    if imported.split(".")[0] == "click" and importer != "cbrun.cli":
+        return "only cbrun/cli.py imports click (the core reports via a callback)"
+    if imported.split(".")[0] in HEAVY and not is_under(importer, "cbrun.keras"):
+        return "only the Keras side, cbrun/keras/, imports Keras and its backends"
+    ours = is_under(imported, "cbrun")
+    if (
+        ours
+        and is_under(importer, "cbrun.config")
+        and not is_under(imported, "cbrun.config", *SHARED)
+    ):
+        return "config/ is the bottom layer: it imports only config/ and shared"
+    if (
+        ours
+        and is_under(importer, "cbrun.runs")
+        and not is_under(imported, "cbrun.runs", *SHARED)
+    ):
+        return "runs/ reads run dirs on its own: only runs/ and shared modules"
+    if is_under(importer, "cbrun.keras"):
+        if is_under(imported, "cbrun.runs") and imported != "cbrun.runs.layout":
+            return "the Keras side may know the run-dir layout, not runs/ internals"
+        if is_under(imported, "cbrun.training", "cbrun.api", "cbrun.cli"):
+            return "the Keras side is below training/, the API and the CLI"
+    if is_under(importer, "cbrun.training") and is_under(
+        imported, "cbrun.api", "cbrun.cli"
+    ):
+        return "training/ is below the API and the CLI"
+    if importer in SHARED and ours and imported != "cbrun.errors":
+        return "shared modules import nothing of cbrun but errors"
+    return None
+
+
+def violations() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        importer = module_name(path)
+        for line, imported in imports_of(path):
+            reason = forbidden(importer, imported)
+            if reason:
+                where = path.relative_to(REPO)
+                found.append(f"{where}:{line}: imports {imported}: {reason}")
+    return found
+
+
+def test_no_import_goes_the_wrong_way():
+    assert violations() == []
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported"),
+    [
+        ("cbrun.config.checks", "cbrun.keras.model"),
+        ("cbrun.config.loading", "keras"),
+        ("cbrun.runs.listing", "cbrun.config.suggest"),
+        ("cbrun.runs.plots", "click"),
+        ("cbrun.keras.backup", "cbrun.runs.manifest"),
+        ("cbrun.keras.callbacks", "cbrun.training.plan"),
+        ("cbrun.training.lifecycle", "click"),
+        ("cbrun.training.lifecycle", "tensorflow"),
+        ("cbrun.training.smoke", "cbrun.api"),
+        ("cbrun.atomic", "cbrun.runs.layout"),
+    ],
+)
+def test_each_rule_catches_its_arrow(importer, imported):
+    assert forbidden(importer, imported) is not None
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported"),
+    [
+        ("cbrun.cli", "click"),
+        ("cbrun.keras.model", "keras"),
+        ("cbrun.keras.backup", "cbrun.runs.layout"),
+        ("cbrun.training.assemble", "cbrun.keras.data"),
+        ("cbrun.runs.listing", "cbrun.suggest"),
+        ("cbrun.api", "cbrun.training.lifecycle"),
+    ],
+)
+def test_the_intended_arrows_are_allowed(importer, imported):
+    assert forbidden(importer, imported) is None
+
+
+def test_relative_imports_are_resolved(tmp_path):
+    folder = tmp_path / "cbrun" / "runs"
+    folder.mkdir(parents=True)
+    module = folder / "x.py"
+    module.write_text("from ..keras import model\nfrom . import layout\n")
+    assert [m for _, m in imports_of(module, tmp_path)] == ["cbrun.keras", "cbrun.runs"]
+
+
+def test_import_cbrun_loads_neither_keras_nor_the_schemas():
+    code = (
+        "import json, sys, cbrun\n"
+        "assert callable(cbrun.train) and cbrun.__version__\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'tensorflow', 'keras', 'pydantic', 'yaml', 'click'} or "
+        "m.startswith('cbrun.config'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(result.stdout) == []
