@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from cbrun.suggest import unknown_name_error
 
 # `package.module:Name`, the form of a user's own class or function.
 IMPORT_PATH_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
@@ -51,6 +54,34 @@ Monitor = Annotated[
         "`learning_rate`, or `val_` + one of those.",
     ),
 ]
+
+
+def check_name(kind: str, value: str, *tables: Iterable[str]) -> str:
+    """Return ``value`` if one of ``tables`` holds it or it is an import path.
+
+    Args:
+        kind: What the name names, for the message, e.g. ``optimizer``.
+        value: The name as written in the config.
+        tables: The names Keras knows, e.g. ``keras_names.OPTIMIZERS``.
+
+    Raises:
+        PydanticCustomError: ``unknown_name``, suggesting the closest name.
+    """
+    names = [name for table in tables for name in table]
+    if value in names or IMPORT_PATH_RE.match(value):
+        return value
+    raise unknown_name_error(kind, value, names)
+
+
+def known_name(kind: str, *tables: Iterable[str]) -> AfterValidator:
+    """Check a ``type`` field with :func:`check_name`, as ``Annotated`` metadata.
+
+    Example:
+        ``type: Annotated[str, known_name("optimizer", OPTIMIZERS)]``
+    """
+    return AfterValidator(lambda value: check_name(kind, value, *tables))
+
+
 Mode = Literal["auto", "min", "max"]
 Verbose = Literal[0, 1]
 SaveFreq = Literal["epoch"] | Annotated[int, Field(gt=0)]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from cbrun.config.base import IMPORT_PATH_RE, ImportPath, OpenModel, StrictModel
+from cbrun.config.base import ImportPath, OpenModel, StrictModel, known_name
 from cbrun.config.keras_names import LAYERS
-from cbrun.suggest import shown, unknown_name_error
+from cbrun.suggest import shown
 
 
 class LayerConfig(OpenModel):
@@ -20,14 +20,9 @@ class LayerConfig(OpenModel):
         ``{type: Dense, units: 10, activation: softmax}``
     """
 
-    type: str = Field(description="A keras.layers class name, or pkg.mod:Class.")
-
-    @field_validator("type")
-    @classmethod
-    def _known_layer(cls, value: str) -> str:
-        if value in LAYERS or IMPORT_PATH_RE.match(value):
-            return value
-        raise unknown_name_error("layer type", value, LAYERS)
+    type: Annotated[str, known_name("layer type", LAYERS)] = Field(
+        description="A keras.layers class name, or pkg.mod:Class."
+    )
 
 
 class ModelConfig(StrictModel):

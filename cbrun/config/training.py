@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cbrun.config.base import (
-    IMPORT_PATH_RE,
     NonNegativeInt,
     OpenModel,
     PositiveInt,
     StrictModel,
+    check_name,
+    known_name,
 )
 from cbrun.config.keras_names import (
     LOSS_ALIASES,
@@ -24,14 +25,6 @@ from cbrun.config.keras_names import (
     OPTIMIZER_ALIASES,
     OPTIMIZERS,
 )
-from cbrun.suggest import unknown_name_error
-
-
-def _check_name(kind: str, value: str, *choices: tuple[str, ...]) -> str:
-    names = [name for group in choices for name in group]
-    if value in names or IMPORT_PATH_RE.match(value):
-        return value
-    raise unknown_name_error(kind, value, names)
 
 
 class ScheduleObject(OpenModel):
@@ -42,12 +35,7 @@ class ScheduleObject(OpenModel):
         decay_steps: 100, decay_rate: 0.9}``
     """
 
-    type: str
-
-    @field_validator("type")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        return _check_name("learning rate schedule", value, tuple(LR_SCHEDULES))
+    type: Annotated[str, known_name("learning rate schedule", LR_SCHEDULES)]
 
 
 class OptimizerObject(OpenModel):
@@ -57,15 +45,10 @@ class OptimizerObject(OpenModel):
         ``{type: Adam, learning_rate: 0.001}``
     """
 
-    type: str
+    type: Annotated[str, known_name("optimizer", OPTIMIZERS)]
     learning_rate: float | ScheduleObject | None = Field(
         None, description="A number, or a schedule object."
     )
-
-    @field_validator("type")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        return _check_name("optimizer", value, tuple(OPTIMIZERS))
 
     @field_validator("learning_rate")
     @classmethod
@@ -78,23 +61,13 @@ class OptimizerObject(OpenModel):
 class LossObject(OpenModel):
     """A loss class with arguments, e.g. ``{type: Huber, delta: 2.0}``."""
 
-    type: str
-
-    @field_validator("type")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        return _check_name("loss", value, tuple(LOSSES))
+    type: Annotated[str, known_name("loss", LOSSES)]
 
 
 class MetricObject(OpenModel):
     """A metric class with arguments, e.g. ``{type: AUC, name: auc}``."""
 
-    type: str
-
-    @field_validator("type")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        return _check_name("metric", value, tuple(METRICS))
+    type: Annotated[str, known_name("metric", METRICS)]
 
 
 def _optimizer_name(value: Any) -> Any:
@@ -102,23 +75,19 @@ def _optimizer_name(value: Any) -> Any:
     if isinstance(value, str) and value.lower() in OPTIMIZER_ALIASES:
         return value
     if isinstance(value, str):
-        return _check_name("optimizer", value, tuple(OPTIMIZER_ALIASES))
+        return check_name("optimizer", value, OPTIMIZER_ALIASES)
     return value
 
 
 def _loss_name(value: Any) -> Any:
     if isinstance(value, str):
-        return _check_name(
-            "loss", value, tuple(LOSS_ALIASES), tuple(LOSS_COMPILE_ALIASES), LOSSES
-        )
+        return check_name("loss", value, LOSS_ALIASES, LOSS_COMPILE_ALIASES, LOSSES)
     return value
 
 
 def _metric_name(value: Any) -> Any:
     if isinstance(value, str):
-        return _check_name(
-            "metric", value, tuple(METRIC_LOG_NAMES), tuple(METRIC_CLASS_LOG_NAMES)
-        )
+        return check_name("metric", value, METRIC_LOG_NAMES, METRIC_CLASS_LOG_NAMES)
     return value
 
 
