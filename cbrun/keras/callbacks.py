@@ -16,7 +16,6 @@ import keras
 
 from cbrun.config.callbacks import CallbackSchema, CustomCallbackSchema
 from cbrun.config.callbacks.base_logger import BaseLoggerSchema
-from cbrun.config.callbacks.lambda_callback import LambdaCallbackSchema
 from cbrun.config.callbacks.learning_rate_scheduler import (
     LearningRateSchedulerSchema,
     ScheduleFunction,
@@ -82,55 +81,47 @@ def _schedule_function(
     return parse_schedule(schema.schedule)
 
 
-def _build_scheduler(
-    schema: CallbackSchema,
-    params: dict[str, Any],
-    context: BuildContext,
-    where: ConfigPath,
-) -> keras.callbacks.Callback:
+@dataclass
+class _Request:
+    """One callback to build: its schema, Keras parameters, context and place."""
+
+    schema: CallbackSchema
+    params: dict[str, Any]
+    context: BuildContext
+    where: ConfigPath
+
+
+def _build_scheduler(request: _Request) -> keras.callbacks.Callback:
+    schema = request.schema
     assert isinstance(schema, LearningRateSchedulerSchema)
     return keras.callbacks.LearningRateScheduler(
-        _schedule_function(schema, where), verbose=schema.verbose
+        _schedule_function(schema, request.where), verbose=schema.verbose
     )
 
 
-def _build_lambda(
-    schema: CallbackSchema,
-    params: dict[str, Any],
-    context: BuildContext,
-    where: ConfigPath,
-) -> keras.callbacks.Callback:
-    assert isinstance(schema, LambdaCallbackSchema)
+def _build_lambda(request: _Request) -> keras.callbacks.Callback:
     hooks = {
-        name: import_object(value, (*where, name))
-        for name, value in params.items()
+        name: import_object(value, (*request.where, name))
+        for name, value in request.params.items()
         if value is not None
     }
     return keras.callbacks.LambdaCallback(**hooks)
 
 
-def _build_checkpoint(
-    schema: CallbackSchema,
-    params: dict[str, Any],
-    context: BuildContext,
-    where: ConfigPath,
-) -> keras.callbacks.Callback:
+def _build_checkpoint(request: _Request) -> keras.callbacks.Callback:
+    schema = request.schema
     assert isinstance(schema, ModelCheckpointSchema)
     return PeriodicModelCheckpoint(
         period=schema.period,
         load_weights_on_restart=schema.load_weights_on_restart,
-        **params,
+        **request.params,
     )
 
 
-def _build_base_logger(
-    schema: CallbackSchema,
-    params: dict[str, Any],
-    context: BuildContext,
-    where: ConfigPath,
-) -> keras.callbacks.Callback:
+def _build_base_logger(request: _Request) -> keras.callbacks.Callback:
+    schema = request.schema
     assert isinstance(schema, BaseLoggerSchema)
-    samples, size = context.train_samples, context.batch_size
+    samples, size = request.context.train_samples, request.context.batch_size
 
     def batch_size_of(batch: int) -> int:
         return max(1, min(size, samples - batch * size))
@@ -138,42 +129,28 @@ def _build_base_logger(
     return BaseLogger(schema.stateful_metrics, batch_size_of=batch_size_of)
 
 
-def _build_custom(
-    schema: CallbackSchema,
-    params: dict[str, Any],
-    context: BuildContext,
-    where: ConfigPath,
-) -> keras.callbacks.Callback:
-    cls = import_object(schema.type, (*where, "type"))
+def _build_custom(request: _Request) -> keras.callbacks.Callback:
+    name, params, where = request.schema.type, request.params, request.where
+    cls = import_object(name, (*where, "type"))
     if not (inspect.isclass(cls) and issubclass(cls, keras.callbacks.Callback)):
         raise BuildError(
-            f"{schema.type} is not a keras.callbacks.Callback subclass",
-            (*where, "type"),
+            f"{name} is not a keras.callbacks.Callback subclass", (*where, "type")
         )
-    check_parameters(cls, params, where, schema.type)
+    check_parameters(cls, params, where, name)
     try:
         return cls(**params)
     except Exception as exc:
         raise BuildError(
-            f"{schema.type}({', '.join(f'{k}={v!r}' for k, v in params.items())}) "
+            f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())}) "
             f"raised {type(exc).__name__}: {exc}",
             where,
         ) from None
 
 
-Builder = Callable[
-    [CallbackSchema, dict[str, Any], BuildContext, ConfigPath], keras.callbacks.Callback
-]
-
-
-def _build_csv_logger(
-    schema: CallbackSchema,
-    params: dict[str, Any],
-    context: BuildContext,
-    where: ConfigPath,
-) -> keras.callbacks.Callback:
-    if context.resumed_epochs is not None:
-        _cut_csv(Path(params["filename"]), context.resumed_epochs)
+def _build_csv_logger(request: _Request) -> keras.callbacks.Callback:
+    params, resumed = request.params, request.context.resumed_epochs
+    if resumed is not None:
+        _cut_csv(Path(params["filename"]), resumed)
         params = {**params, "append": True}
     return keras.callbacks.CSVLogger(**params)
 
@@ -186,7 +163,21 @@ def _cut_csv(path: Path, epochs: int) -> None:
     path.write_text("".join(lines[: 1 + epochs]), encoding="utf-8")
 
 
-_BUILDERS: dict[str, Builder] = {
+def _build_plain(request: _Request) -> keras.callbacks.Callback:
+    """A Keras callback cbrun adds nothing to: its class with the parameters."""
+    name, where = request.schema.type, request.where
+    cls = getattr(keras.callbacks, name)
+    try:
+        return cls(**request.params)
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise BuildError(
+            f"{name} needs a package that is not installed: {exc}", where
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise BuildError(f"{name}: {exc}", where) from None
+
+
+_BUILDERS: dict[str, Callable[[_Request], keras.callbacks.Callback]] = {
     "CSVLogger": _build_csv_logger,
     "LearningRateScheduler": _build_scheduler,
     "LambdaCallback": _build_lambda,
@@ -199,20 +190,10 @@ def _build_one(
     schema: CallbackSchema, context: BuildContext, where: ConfigPath
 ) -> keras.callbacks.Callback:
     params = _resolve_paths(schema, schema.keras_parameters(), context, where)
+    request = _Request(schema, params, context, where)
     if isinstance(schema, CustomCallbackSchema):
-        return _build_custom(schema, params, context, where)
-    builder = _BUILDERS.get(schema.type)
-    if builder is not None:
-        return builder(schema, params, context, where)
-    cls = getattr(keras.callbacks, schema.type)  # No cbrun behaviour to add.
-    try:
-        return cls(**params)
-    except (ImportError, ModuleNotFoundError) as exc:
-        raise BuildError(
-            f"{schema.type} needs a package that is not installed: {exc}", where
-        ) from None
-    except (ValueError, TypeError) as exc:
-        raise BuildError(f"{schema.type}: {exc}", where) from None
+        return _build_custom(request)
+    return _BUILDERS.get(schema.type, _build_plain)(request)
 
 
 def build_callbacks(
