@@ -252,8 +252,11 @@ def _train(
         _echo_err(problem.format())
     if not report.valid:
         sys.exit(ExitCode.INVALID_CONFIG)
-    for config in loaded:
-        cluster.check_fits(config.experiment.distribute, config.path)
+    try:
+        for config in loaded:
+            cluster.check_fits(config.experiment.distribute, config.path)
+    except CbrunError as exc:
+        raise click.UsageError(str(exc)) from None
     worst = ExitCode.OK
     for config in loaded:
         try:
