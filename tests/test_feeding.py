@@ -46,6 +46,15 @@ def test_auto_keeps_numpy_otherwise(kwargs, reason):
     assert choose(**kwargs) == ("numpy", reason)
 
 
-@pytest.mark.parametrize("feed", ["numpy", "tf.data"])
-def test_an_explicit_feed_is_kept(feed):
-    assert choose(feed, backend="jax", distributed=True) == (feed, "data.feed")
+def test_numpy_is_kept_and_said_to_feed_as_a_script_does():
+    assert choose("numpy", backend="jax", distributed=True) == (
+        "numpy",
+        "the arrays, as a script passes them to fit",
+    )
+
+
+def test_an_explicit_tf_data_feed_is_kept():
+    assert choose("tf.data", backend="jax", distributed=True) == (
+        "tf.data",
+        "data.feed",
+    )
