@@ -1,4 +1,7 @@
-"""The tutorial's custom callback, as a config names it: ``examples.callbacks:StopAtAccuracy``."""
+"""The tutorial's custom callback, as a config names it.
+
+``configs/custom_callback.yaml`` names it ``examples.callbacks:StopAtAccuracy``.
+"""
 
 from __future__ import annotations
 
