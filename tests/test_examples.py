@@ -26,19 +26,19 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.http_sink import Post, http_sink
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
@@ -141,44 +141,10 @@ def test_floors_compare_as_written():
 # --- A real HTTP server for RemoteMonitor ------------------------------------
 
 
-@dataclass
-class Post:
-    path: str
-    body: bytes
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.posts.append(Post(self.path, body))  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.posts = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    # requests would send 127.0.0.1 through a configured proxy otherwise.
-    saved = {key: os.environ.get(key) for key in ("NO_PROXY", "no_proxy")}
-    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
-    try:
+    with http_sink() as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 # --- Each config trained once, through the CLI -------------------------------

@@ -19,10 +19,9 @@ import math
 import os
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -32,6 +31,7 @@ import pytest
 
 from cbrun.config.loading import load_config
 from cbrun.runs.manifest import load_history, load_record
+from tests.http_sink import Post, http_sink
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -129,48 +129,10 @@ def assert_close(
 # --- A real HTTP server for RemoteMonitor ------------------------------------
 
 
-@dataclass
-class Post:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", 0))
-        body = self.rfile.read(length)
-        self.server.posts.append(  # type: ignore[attr-defined]
-            Post(self.path, dict(self.headers.items()), body)
-        )
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.posts = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    # requests would send 127.0.0.1 through a configured proxy otherwise.
-    saved = {k: os.environ.get(k) for k in ("NO_PROXY", "no_proxy")}
-    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
-    try:
+    with http_sink() as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 # --- One run with most callbacks, examined by several tests ------------------
