@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from click.testing import CliRunner
 from cbrun.cli import cli
 from cbrun.config.loading import load_config
 from cbrun.errors import ConfigError
-from tests.conftest import MINIMAL
+from tests.conftest import MINIMAL, REPO
 
 
 def problems(path: Path, *overrides: str) -> list[str]:
@@ -100,6 +102,48 @@ def test_callback_errors(write_config, callback, expected):
     path = write_config(MINIMAL + f"callbacks:\n  - {callback}\n")
     found = problems(path)
     assert found[0].startswith(expected), found
+
+
+def test_key_named_like_the_callback_type_does_not_move_errors(write_config):
+    # A tagged union put the tag (EarlyStopping) into every error's location,
+    # where it matched this key: patience was reported inside it, as 1.
+    callback = "{type: EarlyStopping, patience: -1, EarlyStopping: {patience: 1}}"
+    path = write_config(MINIMAL + f"callbacks:\n  - {callback}\n")
+    assert problems(path) == [
+        "config.yaml:11:37: callbacks[0] (EarlyStopping).patience: must be at "
+        "least 0, got -1",
+        "config.yaml:11:41: callbacks[0] (EarlyStopping).EarlyStopping: unknown "
+        "parameter; known: monitor, min_delta, patience, verbose, mode, baseline, "
+        "restore_best_weights, start_from_epoch",
+    ]
+
+
+def test_validate_loads_only_the_callback_schemas_a_config_names():
+    # Building every schema was most of `cbrun validate`'s time.
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from cbrun.config.loading import load_config\n"
+        "load_config(Path('configs/earlystop.yaml'))\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
+    loaded = set(result.stdout.split())
+    assert "cbrun.config.callbacks.early_stopping" in loaded
+    others = {
+        "cbrun.config.callbacks.model_checkpoint",
+        "cbrun.config.callbacks.tensorboard",
+        "cbrun.config.callbacks.learning_rate_scheduler",
+        "cbrun.config.expressions",
+    }
+    assert not loaded & others
 
 
 @pytest.mark.parametrize(

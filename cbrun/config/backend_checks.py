@@ -8,13 +8,15 @@ minutes into ``train``.
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from cbrun.config.callbacks.tensorboard import TensorBoardSchema
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.problems import make_problem
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
+
+if TYPE_CHECKING:
+    from cbrun.config.callbacks.tensorboard import TensorBoardSchema
 
 # Which backend each strategy runs on (keras-team/keras issue 20585 rules out
 # TensorFlow's multi-worker strategy).
@@ -45,9 +47,11 @@ def backend_checks(
                 f"strategy {config.distribute.strategy} needs backend: {wanted}, "
                 f"but the backend is {backend}; the pairs that work: {_PAIRS}",
             )
-    for index, callback in enumerate(config.callbacks):
-        if not isinstance(callback, TensorBoardSchema):
+    for index, item in enumerate(config.callbacks):
+        # By `type`: an isinstance test would import the TensorBoard schema.
+        if item.type != "TensorBoard":
             continue
+        callback = cast("TensorBoardSchema", item)
         where = ("callbacks", index)
         if backend != "tensorflow" and not _installed("tensorflow"):
             add(

@@ -29,6 +29,8 @@ class StrictModel(BaseModel):
         allow_inf_nan=False,
         validate_default=False,
         use_attribute_docstrings=False,
+        # Build each schema on its first validation: a config uses only some.
+        defer_build=True,
     )
 
 

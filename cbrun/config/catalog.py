@@ -6,7 +6,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
-from cbrun.config.callbacks import CALLBACK_SCHEMAS, CallbackSchema
+from cbrun.config.callbacks import CALLBACK_NAMES, CallbackSchema
 
 
 @dataclass(frozen=True)
@@ -82,4 +82,4 @@ def origin(schema: type[CallbackSchema]) -> str:
 
 def callback_names() -> list[str]:
     """The callback types a config may name, tutorial order first."""
-    return list(CALLBACK_SCHEMAS)
+    return list(CALLBACK_NAMES)

@@ -10,19 +10,12 @@ import posixpath
 import re
 import string
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cbrun.config.callbacks import (
     CallbackSchema,
     CustomCallbackSchema,
 )
-from cbrun.config.callbacks.base_logger import BaseLoggerSchema
-from cbrun.config.callbacks.learning_rate_scheduler import (
-    LearningRateSchedulerSchema,
-)
-from cbrun.config.callbacks.model_checkpoint import ModelCheckpointSchema
-from cbrun.config.callbacks.reduce_lr_on_plateau import ReduceLROnPlateauSchema
-from cbrun.config.callbacks.swap_ema_weights import SwapEMAWeightsSchema
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.monitor import compiled_metrics, has_validation
 from cbrun.config.problems import make_problem
@@ -31,7 +24,13 @@ from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
 from cbrun.suggest import did_you_mean, shorten, shown
 
-_LR_CALLBACKS = (LearningRateSchedulerSchema, ReduceLROnPlateauSchema)
+if TYPE_CHECKING:
+    from cbrun.config.callbacks.base_logger import BaseLoggerSchema
+    from cbrun.config.callbacks.model_checkpoint import ModelCheckpointSchema
+
+# Callbacks are told apart by `type`, which names their schema: testing
+# isinstance would import every schema, and validate imports only those used.
+_LR_CALLBACKS = ("LearningRateScheduler", "ReduceLROnPlateau")
 
 
 class _Checker:
@@ -60,7 +59,7 @@ class _Checker:
     def logged(self) -> tuple[list[str], dict[str, str], bool]:
         metrics, directions, complete = compiled_metrics(self.config)
         base = ["loss", *metrics]
-        if any(isinstance(c, _LR_CALLBACKS) for _, c in self.callbacks()):
+        if any(c.type in _LR_CALLBACKS for _, c in self.callbacks()):
             base.append("learning_rate")
         names = list(base)
         if self.has_validation():
@@ -95,8 +94,9 @@ class _Checker:
                         "up or down (Keras 3 raises after the first epoch); "
                         "set mode: max or mode: min",
                     )
-            if isinstance(callback, BaseLoggerSchema):
-                for i, name in enumerate(callback.stateful_metrics or []):
+            if callback.type == "BaseLogger":
+                logger = cast("BaseLoggerSchema", callback)
+                for i, name in enumerate(logger.stateful_metrics or []):
                     if name not in names and complete:
                         self.add(
                             (*path, "stateful_metrics", i),
@@ -132,9 +132,10 @@ class _Checker:
 
     def check_checkpoints(self) -> None:
         names, _, complete = self.logged()
-        for path, callback in self.callbacks():
-            if not isinstance(callback, ModelCheckpointSchema):
+        for path, item in self.callbacks():
+            if item.type != "ModelCheckpoint":
                 continue
+            callback = cast("ModelCheckpointSchema", item)
             filepath = callback.filepath
             suffix_path = (*path, "filepath")
             if callback.save_weights_only and not filepath.endswith(".weights.h5"):
@@ -219,7 +220,7 @@ class _Checker:
         if not isinstance(optimizer.learning_rate, ScheduleObject):
             return
         for path, callback in self.callbacks():
-            if isinstance(callback, _LR_CALLBACKS):
+            if callback.type in _LR_CALLBACKS:
                 self.add(
                     (*path, "type"),
                     f"{callback.type} cannot set the learning rate of an "
@@ -234,7 +235,7 @@ class _Checker:
             (optimizer.model_extra or {}).get("use_ema") is True
         )
         for path, callback in self.callbacks():
-            if isinstance(callback, SwapEMAWeightsSchema) and not use_ema:
+            if callback.type == "SwapEMAWeights" and not use_ema:
                 self.add(
                     (*path, "type"),
                     "SwapEMAWeights needs an optimizer with EMA: write "

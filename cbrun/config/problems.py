@@ -10,7 +10,12 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from cbrun.config.base import IMPORT_PATH_PATTERN
-from cbrun.config.callbacks import CALLBACK_SCHEMAS, UNKNOWN_CALLBACK_ERROR
+from cbrun.config.callbacks import (
+    CALLBACK_NAMES,
+    UNKNOWN_CALLBACK_ERROR,
+    callback_schema,
+    callback_tag,
+)
 from cbrun.config.data import (
     DATA_SOURCES,
     CsvData,
@@ -89,8 +94,8 @@ def schema_at(path: ConfigPath, data: Any) -> type[BaseModel] | None:
         source = value_at(data, ("data", "source"))
         return _DATA_SCHEMAS.get(source) if isinstance(source, str) else None
     if len(path) == 2 and path[0] == "callbacks" and isinstance(path[1], int):
-        kind = value_at(data, (*path, "type"))
-        return CALLBACK_SCHEMAS.get(kind) if isinstance(kind, str) else None
+        tag = callback_tag(value_at(data, path))
+        return None if tag is None else callback_schema(tag)
     return None
 
 
@@ -181,7 +186,7 @@ def _message(error: ErrorDetails, path: ConfigPath, data: Any) -> str:
             return _missing((*path, "type"), data)
         return (
             f"unknown callback type {_shown(given)}"
-            f"{did_you_mean(str(given), CALLBACK_SCHEMAS)} (or package.module:Class "
+            f"{did_you_mean(str(given), CALLBACK_NAMES)} (or package.module:Class "
             "for your own)"
         )
     if kind in ("union_tag_invalid", "union_tag_not_found"):
