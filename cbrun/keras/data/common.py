@@ -13,10 +13,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from cbrun.errors import BuildError
+from cbrun.errors import BuildError, ConfigPath
 
 Task = Literal["classification", "regression"]
-ConfigPath = tuple[str | int, ...]
 
 # Labels with at most this many distinct whole values are taken as classes.
 _MAX_GUESSED_CLASSES = 100

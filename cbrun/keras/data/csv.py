@@ -11,8 +11,8 @@ from typing import TextIO
 import numpy as np
 
 from cbrun.config.data import CsvData
-from cbrun.errors import BuildError
-from cbrun.keras.data.common import ConfigPath, Raw, looks_like_classes, resolve, split
+from cbrun.errors import BuildError, ConfigPath
+from cbrun.keras.data.common import Raw, looks_like_classes, resolve, split
 from cbrun.suggest import did_you_mean
 
 _CSV_DEFAULT_TEST_SIZE = 0.2
