@@ -5,9 +5,11 @@ four variants run by run: plain Keras ``fit`` with no callbacks and with every
 tutorial callback (History, BaseLogger, EarlyStopping, LearningRateScheduler,
 ReduceLROnPlateau, ModelCheckpoint every epoch, TensorBoard with histograms,
 CSVLogger, TerminateOnNaN, ProgbarLogger, LambdaCallback, RemoteMonitor to a
-local HTTP server), and ``cbrun.training.lifecycle.train`` of the same two configs. Two
-workloads: the digits MLP of configs/earlystop.yaml (short epochs: the worst
-case for a per-epoch cost) and, in a full run, the CNN of section 1.
+local HTTP server), and ``cbrun.training.lifecycle.train`` of the same two
+configs. Plain ``fit`` gets the same inputs and arguments as ``train`` (the
+configs' feed: the NumPy arrays, cbrun's default). Two workloads: the digits
+MLP of configs/earlystop.yaml (short epochs: the worst case for a per-epoch
+cost) and, in a full run, the CNN of section 1.
 
 cbrun's own work is everything ``train`` adds to a plain ``fit``: its
 callbacks (ThrottledBackupAndRestore, CallbackStateKeeper, the StopCheck
@@ -155,9 +157,8 @@ def print_epoch_table(stats: dict[str, dict[str, float]]) -> None:
         f"the step functions). Tutorial callbacks in plain Keras: "
         f"{times(tutorial)} the epoch without callbacks; cbrun train over Keras "
         f"fit: {times(own)} without, {times(own_tutorial)} with the tutorial "
-        "callbacks (Keras fit is given the NumPy arrays, cbrun train feeds "
-        "them as its feed: auto picks, tf.data for these sizes, which is most "
-        "of a large difference; a few % are noise on a busy machine; the "
+        "callbacks (both feed fit the same inputs, the config's feed: the "
+        "NumPy arrays by default; a few % are noise on a busy machine; the "
         "timed hooks below measure cbrun's own work directly)"
     )
 

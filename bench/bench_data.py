@@ -4,16 +4,18 @@ A child process (bench/probe_data.py) times, for the sklearn (digits), npz
 (an mnist.npz-like file of uint8 28x28 images, scaled by 1/255) and csv
 (the regression CSV of section 1) sources: cbrun's loader against loading
 the same arrays by hand, and, on cbrun's arrays, ``fit`` on NumPy arrays
-(what cbrun does) against a ``tf.data`` pipeline with ``prefetch``. Reported:
-the loaders alone (7 alternating loads each), and in the training runs the
-load time, time to first batch (load + ``fit``'s start-up to the end of the
-first batch) and the median epoch (from the second on), wall and CPU.
+(cbrun's default ``feed: numpy``) against cbrun's ``tf.data`` pipeline with
+``prefetch`` (the opt-in ``feed: tf.data``). Reported: the loaders alone (7
+alternating loads each), and in the training runs the load time, time to
+first batch (load + ``fit``'s start-up to the end of the first batch) and the
+median epoch (from the second on), wall and CPU.
 
-No goal is set for this section: the tables say which loader and which feed
-is faster; a difference smaller than the one between the two NumPy-fed
-variants (same feed, same arrays) is called noise. A cbrun loader whose
-fastest load is more than 1.5x (and 20 ms) slower than the fastest by hand is
-marked SLOW and profiled with cProfile.
+No timing goal is set for this section: the tables say which loader and
+which feed is faster; a difference smaller than the one between the two
+NumPy-fed variants (same feed, same arrays) is called noise. The summary
+says whether the opt-in ``feed: auto`` picks the faster feed (PASS) or not.
+A cbrun loader whose fastest load is more than 1.5x (and 20 ms) slower than
+the fastest by hand is marked SLOW and profiled with cProfile.
 """
 
 from __future__ import annotations
@@ -261,7 +263,7 @@ def add_summary(summary: Summary, source: str, c: dict[str, Any]) -> None:
     )
     summary.add(
         SECTION,
-        f"{source}: faster feed per epoch; cbrun's feed: auto picks",
+        f"{source}: faster feed per epoch; opt-in feed: auto picks",
         f"{c['faster_feed_per_epoch']} (tf.data/np "
         f"{times(c['epoch_tfdata_over_numpy'])}); picks {c['auto_feed']}",
         "(keep the faster)",

@@ -2,9 +2,13 @@
 
 Three workloads (bench/bench_workloads.py): configs/earlystop.yaml (digits
 MLP), a small CNN on synthetic 28x28 images and an MLP regression on a CSV.
-For each, ``cbrun train CONFIG`` and ``python bench/handwritten.py WORKLOAD``
-alternate run by run as whole processes. Goals: median wall time of cbrun at
-most 1.03x the hand-written script's, median peak RSS at most 1.05x.
+For each, ``cbrun train CONFIG --set data.feed=FEED`` and ``python
+bench/handwritten.py WORKLOAD --feed FEED`` alternate run by run as whole
+processes, fed alike: FEED is ``numpy`` (cbrun's default: ``fit(x, y,
+validation_split=0.1)`` as a script does), or ``tf.data`` (the opt-in
+pipeline) with ``bench_cli.py --training-feed tf.data``. Goals: median wall
+time of cbrun at most 1.03x the hand-written script's, median peak RSS at
+most 1.05x.
 
 cbrun imports Keras with the cyclic garbage collector paused and then freezes
 the imported objects (cbrun/keras/env.py), which saves 1.8-2.0 s per process
@@ -72,7 +76,9 @@ def contenders(
 ) -> list[Contender]:
     """The hand-written script, plain and with --freeze-gc, and cbrun.
 
-    Each run writes into a fresh folder (:data:`FOLDERS`).
+    All three feed ``fit`` the same way (``workload.feed``: ``--feed`` for the
+    script, ``--set data.feed=`` for cbrun). Each run writes into a fresh
+    folder (:data:`FOLDERS`).
     """
 
     def script_argv(name: str, run: int, *extra: str) -> list[str]:
@@ -88,7 +94,14 @@ def contenders(
 
     def cbrun_argv(run: int) -> list[str]:
         runs_dir = tmp / f"{FOLDERS[CBRUN]}{run}"
-        return [*cbrun, "train", str(workload.config), "--runs-dir", str(runs_dir)]
+        return [
+            *cbrun,
+            "train",
+            str(workload.config),
+            *workload.cbrun_args,
+            "--runs-dir",
+            str(runs_dir),
+        ]
 
     return [
         Contender(HAND, hand_argv(0), argv_for=hand_argv),
@@ -176,6 +189,8 @@ def measure_workload(
         "what": workload.what,
         "config": str(workload.config),
         "hand_args": workload.hand_args,
+        "cbrun_args": workload.cbrun_args,
+        "feed": workload.feed,
         "same_work": work,
         "failed": failed,
     }
@@ -278,9 +293,15 @@ def profile_miss(
     """Imports only cbrun pays for, and cProfile of one run of each contender."""
     print(f"\n   profile of {workload.key} (a missed goal):")
     with tempfile.TemporaryDirectory(prefix="cbrun-bench-prof-") as tmp:
-        hand, ours = (c.command(0) for c in contenders(cbrun, workload, Path(tmp)))
+        commands = {
+            c.name: c.command(0) for c in contenders(cbrun, workload, Path(tmp))
+        }
+        hand, ours = commands[HAND], commands[CBRUN]
+        # --verbose: without it cbrun hides fd 2 while TensorFlow loads
+        # (cbrun/keras/env.py), and with it every -X importtime line of the
+        # TensorFlow import.
         return {
-            "extra_imports": extra_imports(ours, hand, env),
+            "extra_imports": extra_imports([*ours, "--verbose"], hand, env),
             "config": config_cost(workload.config, env),
             "cprofile": cprofile_cbrun(ours, env, Path(tmp)),
         }
@@ -293,17 +314,23 @@ def run(
     sizes: Sizes,
     profile: bool,
     summary: Summary,
+    feed: str = "numpy",
 ) -> dict[str, Any]:
-    """Measure every workload, print the tables, judge, profile the misses."""
+    """Measure every workload, print the tables, judge, profile the misses.
+
+    ``feed``: how every contender feeds ``fit`` (``numpy``, cbrun's default,
+    or the opt-in ``tf.data``).
+    """
     results: dict[str, Any] = {}
     load = load_average()
     with tempfile.TemporaryDirectory(prefix="cbrun-bench-workloads-") as folder:
-        workloads = training_workloads(Path(folder), sizes)
+        workloads = training_workloads(Path(folder), sizes, feed)
         measured = {w.key: measure_workload(cbrun, env, w, repeats) for w in workloads}
         results.update(
             section_header(
-                f"{SECTION} overhead ({repeats} runs each, alternating; goals: wall "
-                f"<= {WALL_GOAL}x, peak RSS <= {RSS_GOAL}x the hand-written script)",
+                f"{SECTION} overhead ({repeats} runs each, alternating; feed "
+                f"{feed} for all; goals: wall <= {WALL_GOAL}x, peak RSS <= "
+                f"{RSS_GOAL}x the hand-written script)",
                 load,
             )
         )
@@ -315,6 +342,7 @@ def run(
             add_summary(summary, workload.key, result)
             if profile and MISS in (result["wall_result"], result["rss_result"]):
                 result["profile"] = profile_miss(cbrun, env, workload)
+    results["feed"] = feed
     results["workloads"] = measured
     return results
 

@@ -81,17 +81,29 @@ FAKE_RUNS = 500
 class TrainingWorkload:
     """One config and the hand-written script's arguments for the same run.
 
+    Both sides feed ``fit`` the same way: ``cbrun train`` gets
+    ``--set data.feed=FEED`` (:attr:`cbrun_args`) and the script ``--feed
+    FEED`` (in :attr:`hand_args`).
+
     Attributes:
         key: Short name: digits, cnn or csv.
         config: The config file ``cbrun train`` gets.
         hand_args: Arguments of bench/handwritten.py (before ``--out``).
         what: One line describing the run.
+        feed: ``numpy`` (cbrun's default, ``fit(x, y, validation_split=...)``
+            as a script does) or ``tf.data`` (the opt-in pipeline).
     """
 
     key: str
     config: Path
     hand_args: list[str]
     what: str
+    feed: str = "numpy"
+
+    @property
+    def cbrun_args(self) -> list[str]:
+        """Options of ``cbrun train`` after the config: the same feed."""
+        return ["--set", f"data.feed={self.feed}"]
 
 
 CNN_MODEL = """\
@@ -161,8 +173,13 @@ def write_regression_csv(path: Path, rows: int, features: int = CSV_FEATURES) ->
     )
 
 
-def training_workloads(folder: Path, sizes: Sizes) -> list[TrainingWorkload]:
-    """Write the CNN and CSV configs (and the CSV) into ``folder``."""
+def training_workloads(
+    folder: Path, sizes: Sizes, feed: str = "numpy"
+) -> list[TrainingWorkload]:
+    """Write the CNN and CSV configs (and the CSV) into ``folder``.
+
+    ``feed`` is how both contenders feed ``fit``: ``numpy`` or ``tf.data``.
+    """
     cnn = folder / "bench_cnn.yaml"
     cnn.write_text(cnn_config("bench_cnn", sizes.cnn_samples, sizes.cnn_epochs))
     csv_file = folder / "regression.csv"
@@ -171,26 +188,31 @@ def training_workloads(folder: Path, sizes: Sizes) -> list[TrainingWorkload]:
     csv.write_text(csv_config("bench_csv", csv_file.name, sizes.csv_epochs))
     cnn_args = ["cnn", "--samples", str(sizes.cnn_samples)]
     cnn_args += ["--epochs", str(sizes.cnn_epochs)]
+    csv_args = ["csv", "--path", str(csv_file), "--epochs", str(sizes.csv_epochs)]
+    fed = ["--feed", feed]
     return [
         TrainingWorkload(
             "digits",
             EARLYSTOP,
-            ["digits"],
+            ["digits", *fed],
             "configs/earlystop.yaml: sklearn digits MLP, EarlyStopping(patience 3)",
+            feed,
         ),
         TrainingWorkload(
             "cnn",
             cnn,
-            cnn_args,
+            [*cnn_args, *fed],
             f"CNN, synthetic 28x28x1, {sizes.cnn_samples} samples, "
             f"{sizes.cnn_epochs} epochs, batch 64",
+            feed,
         ),
         TrainingWorkload(
             "csv",
             csv,
-            ["csv", "--path", str(csv_file), "--epochs", str(sizes.csv_epochs)],
+            [*csv_args, *fed],
             f"CSV regression, {sizes.csv_rows} rows x {CSV_FEATURES} features, "
             f"{sizes.csv_epochs} epochs, batch 64",
+            feed,
         ),
     ]
 

@@ -10,13 +10,16 @@ Four variants, alternating run by run (the order rotates every round), all
 built from the same two configs (bench/bench_workloads.py
 ``callback_configs``) with the same seed, data and model:
 
-- ``keras_none``: cbrun builds data and model, then plain ``model.fit`` with
-  no callbacks at all;
+- ``keras_none``: cbrun builds data, model and fit plan
+  (``cbrun.training.assemble.assemble``), then plain ``model.fit`` with the
+  same inputs as ``train`` (the config's feed, numpy by default) and no
+  callbacks at all;
 - ``keras_tutorial``: the same with every tutorial callback, as cbrun builds
   them from the config, and nothing of cbrun's own;
-- ``cbrun_none``: ``cbrun.train`` of the config without callbacks: only
-  cbrun's own (ThrottledBackupAndRestore, CallbackStateKeeper, StopCheck,
-  RunRecorder) and its work before and after ``fit``;
+- ``cbrun_none``: ``cbrun.training.lifecycle.train`` of the config without
+  callbacks: only cbrun's own (ThrottledBackupAndRestore,
+  CallbackStateKeeper, StopCheck, RunRecorder) and its work before and after
+  ``fit``;
 - ``cbrun_tutorial``: ``train`` with every tutorial callback.
 
 A callback first in ``fit``'s list stamps each epoch's start: an epoch runs
@@ -265,18 +268,14 @@ def instrument(keras: Any) -> None:
         profiled(cbrun.runs.plots.draw_history_plot, "history_png"),
         part("history_png"),
     )
-    cbrun.training.lifecycle._finish_safely = timed(
-        cbrun.training.lifecycle._finish_safely, part("final_records")
+    # Patched where cbrun.training.lifecycle looks them up (its own globals).
+    lifecycle = cbrun.training.lifecycle
+    lifecycle.finish_safely = timed(lifecycle.finish_safely, part("final_records"))
+    lifecycle.create_run_dir = timed(lifecycle.create_run_dir, part("run_dir"))
+    lifecycle.write_resolved_config = timed(
+        lifecycle.write_resolved_config, part("config_yaml")
     )
-    cbrun.training.lifecycle.create_run_dir = timed(
-        cbrun.training.lifecycle.create_run_dir, part("run_dir")
-    )
-    cbrun.training.lifecycle._write_resolved_config = timed(
-        cbrun.training.lifecycle._write_resolved_config, part("config_yaml")
-    )
-    cbrun.training.lifecycle._build = timed(
-        cbrun.training.lifecycle._build, part("build")
-    )
+    lifecycle.assemble = timed(lifecycle.assemble, part("build"))
 
 
 def start_server() -> tuple[subprocess.Popen[bytes], int]:
@@ -299,34 +298,41 @@ def start_server() -> tuple[subprocess.Popen[bytes], int]:
 
 
 def run_variant(variant: str, configs: dict[str, Any], tmp: Path) -> None:
-    """One training run of ``variant`` into ``tmp``."""
+    """One training run of ``variant`` into ``tmp``.
+
+    The ``keras`` variants assemble data, model and fit plan as ``train`` does
+    (the timed ``cbrun.training.lifecycle.assemble``), then call ``fit`` with
+    the same inputs and arguments as ``train`` (the config's feed, numpy by
+    default) and only the tutorial's callbacks.
+    """
+    import cbrun.training.lifecycle as lifecycle
     from cbrun.cluster import Cluster
-    from cbrun.keras.callbacks import BuildContext, build_callbacks
-    from cbrun.training.lifecycle import _build, train
+    from cbrun.keras.callbacks import build_callbacks
+    from cbrun.training.assemble import callback_context
+    from cbrun.training.reporting import silent
 
     kind, which = variant.split("_")
     loaded = configs[which]
     if kind == "cbrun":
-        train(loaded, tmp / "runs", command=["bench"], echo=lambda _: None)
+        lifecycle.train(loaded, tmp / "runs", command=["bench"], echo=silent)
         return
-    built = _build(loaded, smoke=False, verbose=False, cluster=Cluster())
+    built = lifecycle.assemble(
+        loaded, smoke=False, verbose=False, cluster=Cluster(), echo=silent
+    )
+    plan, data = built.plan, built.data
     callbacks = []
     if which == "tutorial":
         run_dir = tmp / "keras_run"
         run_dir.mkdir(parents=True, exist_ok=True)
-        context = BuildContext(
-            run_dir=run_dir,
-            train_samples=int(len(built.data.x_train) * 0.9),
-            batch_size=loaded.experiment.fit.batch_size or 32,
-        )
+        context = callback_context(plan, data, run_dir)
         schemas = list(loaded.experiment.callbacks)
         callbacks = [c for _, c in build_callbacks(schemas, context)]
-    built.model.fit(
-        built.data.x_train,
-        built.data.y_train,
-        callbacks=callbacks,
-        **built.fit_arguments,
+    inputs = (
+        (plan.train_input,)
+        if plan.train_input is not None
+        else (data.x_train, data.y_train)
     )
+    built.model.fit(*inputs, callbacks=callbacks, **plan.fit_arguments())
 
 
 def main() -> None:

@@ -11,14 +11,16 @@ times each). Then, for each source, three variants alternate run by run (the
 order rotates every round):
 
 - ``cbrun_numpy``: cbrun's loader (``cbrun.keras.data.load_data``), then
-  ``fit`` on the NumPy arrays, as ``cbrun train`` does;
+  ``fit`` on the NumPy arrays, as ``cbrun train`` does with its default
+  ``feed: numpy``;
 - ``hand_numpy``: the same data loaded by hand (sklearn + train_test_split,
   ``np.load``, ``np.loadtxt``), then the same ``fit``;
 - ``cbrun_tfdata``: cbrun's arrays through cbrun's ``tf.data`` pipeline
   (``cbrun.keras.feeding.as_datasets``:
   ``from_tensor_slices((x, y)).shuffle(len(x)).batch(b).prefetch(AUTOTUNE)``;
-  Keras shuffles NumPy input every epoch too). Each run also records what
-  cbrun's ``feed: auto`` picks for these arrays.
+  Keras shuffles NumPy input every epoch too), as the opt-in ``feed:
+  tf.data`` does. Each run also records what the opt-in ``feed: auto``
+  would pick for these arrays.
 
 Each run: ``keras.utils.set_random_seed``, load, build and compile the
 config's model, ``fit`` without validation. Timed: the loading, ``fit``'s
@@ -125,10 +127,9 @@ def feed(variant: str, x: Any, y: Any, batch_size: int, seed: int) -> dict[str, 
     from cbrun.keras.feeding import as_datasets
 
     data = SimpleNamespace(x_train=x, y_train=y, x_test=None, y_test=None)
-    train, arguments, _ = as_datasets(
-        data, {"batch_size": batch_size, "shuffle": True}, seed
-    )
-    return {"x": train, **arguments}
+    datasets = as_datasets(data, batch_size=batch_size, shuffle=True, seed=seed)
+    # The dataset batches and shuffles itself (FitPlan.fed_from does the same).
+    return {"x": datasets.train, "shuffle": False}
 
 
 def one_run(keras: Any, variant: str, source: str, loaded: Any) -> dict[str, Any]:

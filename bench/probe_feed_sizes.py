@@ -5,9 +5,10 @@ Run: ``python bench/probe_feed_sizes.py [--samples 10000,20000,60000]``.
 For each size, two fresh processes train the same MLP (Flatten, Dense 128,
 Dense 10; Adam; batch 64; last 10 % for validation; 5 epochs) on seeded
 random 28x28 float32 images: one gives ``fit`` the NumPy arrays, the other
-cbrun's own pipeline (``cbrun.keras.feeding.as_datasets``). Each prints the
-median epoch time from the second epoch on and its peak RSS. The numbers
-behind ``cbrun.keras.feeding.AUTO_MAX_BYTES``; not part of ``make bench``.
+cbrun's own pipeline (``cbrun.keras.feeding.as_datasets``, the opt-in
+``feed: tf.data``). Each prints the median epoch time from the second epoch
+on and its peak RSS. The numbers behind ``cbrun.keras.feeding.AUTO_MAX_BYTES``
+(the opt-in ``feed: auto``); not part of ``make bench``.
 """
 
 from __future__ import annotations
@@ -57,14 +58,16 @@ def train_once(feed: str, samples: int) -> dict[str, float]:
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             epochs.append(time.perf_counter() - self.started)
 
-    fit = {"batch_size": BATCH, "validation_split": 0.1, "epochs": EPOCHS}
-    fit |= {"verbose": 0, "callbacks": [EpochTimer()]}
+    fit = {"epochs": EPOCHS, "verbose": 0, "callbacks": [EpochTimer()]}
     if feed == "numpy":
-        model.fit(x, y, **fit)
+        model.fit(x, y, batch_size=BATCH, validation_split=0.1, **fit)
     else:
         data = SimpleNamespace(x_train=x, y_train=y, x_test=None, y_test=None)
-        train, arguments, _ = as_datasets(data, fit, seed=42)
-        model.fit(train, **arguments)
+        datasets = as_datasets(data, batch_size=BATCH, validation_split=0.1, seed=42)
+        # The pipeline batches, shuffles and holds the validation split itself.
+        model.fit(
+            datasets.train, validation_data=datasets.validation, shuffle=False, **fit
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"epoch_s": statistics.median(epochs[1:]), "peak_rss_mb": peak}
 
