@@ -11,12 +11,13 @@ time of cbrun at most 1.03x the hand-written script's, median peak RSS at
 most 1.05x.
 
 cbrun imports Keras with the cyclic garbage collector paused and then freezes
-the imported objects (cbrun/keras/env.py), which saves 1.8-2.0 s per process
-(last full run) that a plain Keras script pays. The judged goal passes
-because of that: against a third contender, the hand-written script with
-``--freeze-gc``, which imports as cbrun does, cbrun's own work shows ("like
-for like": 0.99-1.09x over two full runs, shown for information; the goal
-is judged against the plain script, as users write it).
+the imported objects (cbrun/keras/env.py), which saves 1.9-2.3 s per process
+(last full run, NumPy feed) that a plain Keras script pays. The judged goal
+passes because of that: against a third contender, the hand-written script
+with ``--freeze-gc``, which imports as cbrun does, cbrun's own work shows
+("like for like": 1.04-1.08x in the last full run, 0.89-1.19x in one under
+more load; shown for information; the goal is judged against the plain
+script, as users write it).
 
 Processes a contender leaves running when it exits are waited for before the
 next run, and their CPU time is shown (bench/bench_spawner.py adopts them);
