@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -29,6 +30,22 @@ compile:
   metrics: [accuracy]
 fit: {epochs: 2, validation_split: 0.2}
 """
+
+
+def python_output(code: str) -> str:
+    """Run ``code`` in a fresh interpreter in the repository; its stdout.
+
+    A fresh process is the only honest way to see what an import pulls in.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
 
 
 @pytest.fixture

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, python_output
 
 PACKAGE = REPO / "cbrun"
 HEAVY = ("keras", "tensorflow", "jax", "torch")
@@ -151,15 +149,8 @@ def test_import_cbrun_loads_neither_keras_nor_the_schemas():
         "{'tensorflow', 'keras', 'pydantic', 'yaml', 'click'} or "
         "m.startswith('cbrun.config'))))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=True,
-    )
-    assert json.loads(result.stdout) == []
+    stdout = python_output(code)
+    assert json.loads(stdout) == []
 
 
 def test_cli_commands_stay_thin():

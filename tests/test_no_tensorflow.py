@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import CONFIGS, REPO
+from tests.conftest import CONFIGS, REPO, python_output
 
 PROBE = """
 import json, sys
@@ -61,12 +61,5 @@ def test_config_package_imports_no_tensorflow():
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'tensorflow', 'keras'}))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=True,
-    )
-    assert result.stdout.strip() == "[]"
+    stdout = python_output(code)
+    assert stdout.strip() == "[]"

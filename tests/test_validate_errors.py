@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from click.testing import CliRunner
 from cbrun.cli import cli
 from cbrun.config.loading import load_config
 from cbrun.errors import ConfigError
-from tests.conftest import MINIMAL, REPO
+from tests.conftest import MINIMAL, python_output
 
 
 def problems(path: Path, *overrides: str) -> list[str]:
@@ -127,15 +125,8 @@ def test_validate_loads_only_the_callback_schemas_a_config_names():
         "load_config(Path('configs/earlystop.yaml'))\n"
         "print(' '.join(sorted(sys.modules)))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=True,
-    )
-    loaded = set(result.stdout.split())
+    stdout = python_output(code)
+    loaded = set(stdout.split())
     assert "cbrun.config.callbacks.early_stopping" in loaded
     others = {
         "cbrun.config.callbacks.model_checkpoint",
