@@ -103,10 +103,9 @@ def validate(
     sys.exit(ExitCode.OK if report.valid else ExitCode.INVALID_CONFIG)
 
 
-def _allow_user_code(no_user_code: bool) -> bool:
-    from cbrun.config.user_code import user_code_refused
-
-    return not user_code_refused(no_user_code)
+def _allow_user_code(no_user_code: bool) -> bool | None:
+    """--no-user-code refuses; without it the API decides (CBRUN_NO_USER_CODE)."""
+    return False if no_user_code else None
 
 
 def _print_report(report: Report) -> None:
@@ -239,7 +238,7 @@ def _train(
     overrides: tuple[str, ...],
     runs_dir: Path,
     verbose: bool,
-    allow_user_code: bool,
+    allow_user_code: bool | None,
     cluster: Cluster,
 ) -> None:
     """Check every config first (no TensorFlow yet), then train them in turn."""
@@ -283,7 +282,7 @@ def _resume(
     run_dir: Path,
     overrides: tuple[str, ...],
     verbose: bool,
-    allow_user_code: bool,
+    allow_user_code: bool | None,
     cluster: Cluster,
 ) -> None:
     from cbrun import api
@@ -309,7 +308,7 @@ def _smoke(
     overrides: tuple[str, ...],
     runs_dir: Path | None,
     junit_xml: Path | None,
-    allow_user_code: bool,
+    allow_user_code: bool | None,
 ) -> None:
     import time
 
