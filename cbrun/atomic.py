@@ -9,27 +9,43 @@ JSON rule: non-finite floats (NaN, inf, -inf, as left by a diverged run) are
 written as ``null``, so the files stay standard JSON that any tool can parse.
 Numpy-like scalars (anything with ``.item()``) are converted to Python values
 without importing numpy.
+
+Read rule: every file cbrun reads that a user or another tool may have put
+there (a config, a data file, a run's records) is opened with
+:func:`open_regular` or read with :func:`read_regular_bounded`: a FIFO would
+block the read forever and ``/dev/zero`` would fill memory, and ``st_size``
+says nothing about either, so the file must be a regular one and the read
+stops one byte past the limit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import math
 import os
 import secrets
+import stat
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cbrun.errors import CbrunError
 
 __all__ = [
+    "MAX_JSON_BYTES",
     "CorruptFileError",
+    "FileTooLargeError",
     "MissingFileError",
+    "NotRegularFileError",
     "RunFileError",
     "dumps_json",
+    "file_kind",
+    "open_regular",
     "read_json",
+    "read_regular_bounded",
     "remove_stale_temps",
     "sanitize_json",
     "write_json_atomic",
@@ -40,6 +56,25 @@ __all__ = [
 # run.json gets the same permissions as any other file the user creates.
 _FILE_MODE = 0o666
 _TEMP_NAME_ATTEMPTS = 100
+# A run's history.json grows by one entry per epoch and metric: 10,000 epochs
+# of 20 metrics is about 4 MB. Beyond this a JSON file is not cbrun's.
+MAX_JSON_BYTES = 64 * 1024 * 1024
+# O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused after
+# the fstat anyway); O_NOCTTY: opening a terminal must not make it ours.
+_READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 class RunFileError(CbrunError):
@@ -62,6 +97,128 @@ class MissingFileError(RunFileError):
 
 class CorruptFileError(RunFileError):
     """The file exists but is not what it should be (not JSON, wrong shape)."""
+
+
+class NotRegularFileError(OSError):
+    """The path names a FIFO, a device, a directory or a socket, not a file.
+
+    An :class:`OSError`, so that code which reports any ``OSError`` by its
+    ``strerror`` still says the right thing.
+
+    Attributes:
+        path: The file as given.
+        kind: What it is, e.g. ``a FIFO`` or ``a character device``.
+        reason: ``is a FIFO, not a regular file``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], kind: str) -> None:
+        self.reason = f"is {kind}, not a regular file"
+        code = errno.EISDIR if kind == "a directory" else errno.EINVAL
+        super().__init__(code, self.reason, str(path))
+        self.path = Path(path)
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class FileTooLargeError(OSError):
+    """A file holds more bytes than its reader accepts.
+
+    Attributes:
+        path: The file as given.
+        limit: The most bytes accepted.
+        reason: ``file is larger than N bytes``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], limit: int) -> None:
+        self.reason = f"file is larger than {limit} bytes"
+        super().__init__(errno.EFBIG, self.reason, str(path))
+        self.path = Path(path)
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def file_kind(mode: int) -> str | None:
+    """Name what a ``st_mode`` describes: ``a FIFO``, ...; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in _KINDS:
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a regular file for binary reading, refusing anything else.
+
+    Symlinks are followed. The path is checked with ``stat`` before it is
+    opened (opening a device can itself do something, such as rewind a
+    tape) and the opened descriptor again with ``fstat`` (the path may have
+    changed in between). The open never blocks: a FIFO is opened with
+    ``O_NONBLOCK``, then refused.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The open file, positioned at its start; the caller closes it.
+
+    Raises:
+        NotRegularFileError: It is a FIFO, a device, a directory or a socket.
+        OSError: Any other failure, e.g. ``FileNotFoundError`` or
+            ``PermissionError``, as ``open`` raises it.
+    """
+    kind = file_kind(os.stat(path).st_mode)
+    if kind:
+        raise NotRegularFileError(path, kind)
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        kind = file_kind(os.fstat(fd).st_mode)
+        if kind:
+            raise NotRegularFileError(path, kind)
+        _clear_nonblock(fd)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
+    """Read a whole regular file of at most ``limit`` bytes.
+
+    At most ``limit + 1`` bytes are read, whatever ``st_size`` says (files
+    under /proc report 0, and a file may grow while it is read).
+
+    Args:
+        path: The file.
+        limit: The most bytes accepted.
+
+    Returns:
+        The file's bytes.
+
+    Raises:
+        FileTooLargeError: The file holds more than ``limit`` bytes.
+        NotRegularFileError: It is not a regular file (see :func:`open_regular`).
+        OSError: It cannot be opened or read.
+    """
+    with open_regular(path) as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLargeError(path, limit)
+    return data
+
+
+def _clear_nonblock(fd: int) -> None:
+    """Make reads of ``fd`` blocking again (the flag only served the open)."""
+    if sys.platform == "win32":
+        return
+    import fcntl
+
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
 
 
 def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
@@ -144,25 +301,29 @@ def sanitize_json(obj: Any) -> Any:
     return obj
 
 
-def read_json(path: Path) -> Any:
-    """Read and parse a JSON file.
+def read_json(path: Path, *, limit: int = MAX_JSON_BYTES) -> Any:
+    """Read and parse a JSON file: a regular file of at most ``limit`` bytes.
 
     Args:
         path: The file.
+        limit: The most bytes accepted.
 
     Returns:
         The parsed value.
 
     Raises:
         MissingFileError: The file does not exist.
-        CorruptFileError: It cannot be read, is not UTF-8 or not valid JSON
-            (e.g. truncated by a full disk or written by another tool).
+        CorruptFileError: It is not a regular file, is larger than ``limit``,
+            cannot be read, is not UTF-8 or not valid JSON (e.g. truncated by
+            a full disk or written by another tool), or nests too deeply.
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular_bounded(path, limit)
     except FileNotFoundError:
         raise MissingFileError(path, "no such file") from None
+    except (NotRegularFileError, FileTooLargeError) as exc:
+        raise CorruptFileError(path, exc.reason) from None
     except OSError as exc:
         raise CorruptFileError(path, f"cannot be read ({exc.strerror})") from exc
     try:
@@ -172,6 +333,8 @@ def read_json(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         reason = "empty file" if not raw.strip() else f"not valid JSON ({exc})"
         raise CorruptFileError(path, reason) from exc
+    except RecursionError:
+        raise CorruptFileError(path, "not valid JSON (nested too deeply)") from None
 
 
 def remove_stale_temps(path: Path) -> list[Path]:
