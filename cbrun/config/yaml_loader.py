@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from cbrun.atomic import FileTooLargeError, NotRegularFileError, read_regular_bounded
 from cbrun.errors import ConfigError, ConfigPath, Problem
 from cbrun.suggest import shorten, shown
 
@@ -361,6 +362,9 @@ def load_yaml_text(text: str, file: str) -> LoadedDocument:
 def read_config_text(path: Path, display: str | None = None) -> str:
     """Read a config file as UTF-8 text, with a clear error for every failure.
 
+    Only a regular file is read (a FIFO would block, ``/dev/zero`` never
+    ends), and at most :data:`MAX_FILE_BYTES` + 1 bytes of it.
+
     Args:
         path: The file.
         display: The name used in messages; defaults to ``str(path)``.
@@ -369,24 +373,26 @@ def read_config_text(path: Path, display: str | None = None) -> str:
         The file's text.
 
     Raises:
-        ConfigError: A missing file, a directory, an unreadable, huge or
-            non-UTF-8 file.
+        ConfigError: A missing file, a directory, a FIFO, a device or a
+            socket, an unreadable, huge or non-UTF-8 file.
     """
     name = display or str(path)
     try:
-        if path.is_dir():
-            raise _error(name, None, "is a directory, not a config file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _error(
-                name,
-                None,
-                f"file is {size} bytes; a config is at most {MAX_FILE_BYTES}",
-            )
-        raw = path.read_bytes()
+        raw = read_regular_bounded(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise _error(
             name, None, "no such file; check the path (or run `ls` on its folder)"
+        ) from None
+    except NotRegularFileError as exc:
+        # A config is read whole: a FIFO would block and a device never end.
+        what = "a config file" if exc.kind == "a directory" else "a regular file"
+        raise _error(name, None, f"is {exc.kind}, not {what}") from None
+    except FileTooLargeError:
+        raise _error(
+            name,
+            None,
+            f"file is larger than {MAX_FILE_BYTES} bytes, the most a config "
+            "may hold; a cbrun config is a few kB",
         ) from None
     except OSError as exc:
         raise _error(name, None, f"cannot read the file: {exc.strerror}") from None
