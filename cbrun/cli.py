@@ -406,10 +406,15 @@ def schema(output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
+    if not output.parent.is_dir():
+        raise click.UsageError(
+            f"cannot write {output}: folder {output.parent} does not exist; "
+            "create it first or pick another -o"
+        )
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise click.FileError(str(output), exc.strerror) from None
+        raise click.UsageError(f"cannot write {output}: {exc.strerror}") from None
     _echo_err(f"wrote {output}")
 
 
@@ -576,10 +581,30 @@ def compare_command(run_a: Path, run_b: Path) -> None:
     click.echo(compare_runs(run_a, run_b))
 
 
+# Commands whose output is their whole result: a reader that stops early
+# (`| head`) got what it asked for. validate and train keep their verdict.
+_OUTPUT_COMMANDS = frozenset({"callbacks", "schema", "runs", "show", "compare"})
+
+
+def _output_only() -> bool:
+    """Whether this invocation only prints (help, version, a listing)."""
+    args = sys.argv[1:]
+    if any(a in ("--help", "-h", "--version") for a in args):
+        return True
+    command = next((a for a in args if not a.startswith("-")), None)
+    return command in _OUTPUT_COMMANDS
+
+
 def main() -> None:
     """Run the CLI, turning domain errors into messages and exit codes."""
     try:
         cli.main(standalone_mode=False)
+    except SystemExit:
+        # click turns EPIPE (`cbrun callbacks | head -1`) into exit 1 after
+        # wrapping stdout; the reader closed the pipe having what it wanted.
+        if isinstance(sys.stdout, click.utils.PacifyFlushWrapper) and _output_only():
+            sys.exit(ExitCode.OK)
+        raise
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -111,8 +111,11 @@ def parse_cluster(
             ``0..N-1``, or a coordinator missing for several processes.
     """
     address = coordinator or environ.get(ENV_COORDINATOR) or None
+    # `is not None`, not `or`: an explicit 0 must be refused, not read as unset.
     count = _integer(
-        "--num-processes", num_processes or environ.get(ENV_NUM_PROCESSES), 1
+        "--num-processes",
+        num_processes if num_processes is not None else environ.get(ENV_NUM_PROCESSES),
+        1,
     )
     index = _integer(
         "--process-id",
