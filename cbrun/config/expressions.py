@@ -754,3 +754,28 @@ def parse_schedule(text: str) -> Schedule:
             at the offending part.
     """
     return Schedule(text)
+
+
+def first_failure(
+    schedule: Schedule, *, start_epoch: int, epochs: int, lr: float
+) -> tuple[int, ExpressionError] | None:
+    """Run a schedule the way ``LearningRateScheduler`` will, epoch by epoch.
+
+    Each epoch's rate is fed to the next call, as Keras does when nothing
+    else changes the rate. At most 10 000 epochs are tried (microseconds each).
+
+    Args:
+        schedule: The parsed schedule.
+        start_epoch: The first epoch trained (``fit.initial_epoch``).
+        epochs: ``fit.epochs``: the schedule is called for epochs below it.
+        lr: The optimizer's learning rate before the first call.
+
+    Returns:
+        ``(epoch, error)`` for the first epoch that fails, or None.
+    """
+    for epoch in range(start_epoch, min(epochs, start_epoch + 10_000)):
+        try:
+            lr = schedule(epoch, lr)
+        except ExpressionError as error:
+            return epoch, error
+    return None

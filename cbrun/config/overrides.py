@@ -98,6 +98,31 @@ def _step(
     return part
 
 
+def _refuse_missing_list(
+    path: ConfigPath, next_part: str, text: str, source: SourceMap
+) -> None:
+    """Refuse to step into a list the config does not have.
+
+    ``--set callbacks.EarlyStopping.patience=3`` on a config without callbacks
+    (or ``model.layers.0.units`` without layers) would otherwise build a
+    mapping where the schema wants a list.
+    """
+    if path != ("callbacks",) and not (next_part.isascii() and next_part.isdigit()):
+        return
+    dotted = ".".join(map(str, path))
+    example = (
+        "--set 'callbacks=[{type: EarlyStopping, patience: 3}]'"
+        if path == ("callbacks",)
+        else f"--set '{dotted}=[...]'"
+    )
+    raise _fail(
+        source,
+        text,
+        f"this config has no {dotted}, so there is no {shown(next_part)} in it to "
+        f"change; set the whole list instead, e.g. {example}",
+    )
+
+
 def apply_overrides(
     data: dict[str, Any], source: SourceMap, overrides: Sequence[str]
 ) -> dict[str, Any]:
@@ -130,7 +155,10 @@ def apply_overrides(
                 container[key] = value
             else:
                 if isinstance(container, dict) and key not in container:
+                    _refuse_missing_list((*path, key), parts[depth + 1], text, source)
                     container[key] = {}
+                    # A problem in the mapping made here is this override's.
+                    source.origins[(*path, key)] = _origin(text)
                 child = container[key]
                 if not isinstance(child, dict | list):
                     raise _fail(

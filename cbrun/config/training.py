@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from cbrun.config.base import (
     NonNegativeInt,
@@ -25,6 +25,28 @@ from cbrun.config.keras_names import (
     OPTIMIZER_ALIASES,
     OPTIMIZERS,
 )
+
+
+def _class_indexes(value: Any) -> Any:
+    """Read ``class_weight`` keys as class indexes.
+
+    A resolved config.yaml is written from a JSON dump, whose keys are
+    strings (``'0': 2.0``); cbrun must read its own files back (``--resume``).
+    """
+    if not isinstance(value, dict):
+        return value
+    indexes: dict[int, Any] = {}
+    for key, weight in value.items():
+        index = key
+        if isinstance(key, str) and key.isascii() and key.isdigit():
+            index = int(key)
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise ValueError(
+                f"class_weight keys are class indexes (0, 1, ...), got {key!r}; "
+                "e.g. `class_weight: {0: 1.0, 1: 5.0}`"
+            )
+        indexes[index] = weight
+    return indexes
 
 
 class ScheduleObject(OpenModel):
@@ -157,9 +179,10 @@ class FitConfig(StrictModel):
         None, description="`test`: validate on the test split."
     )
     shuffle: bool = True
-    class_weight: dict[int, Annotated[float, Field(gt=0)]] | None = Field(
-        None, description="Class index to loss weight."
-    )
+    class_weight: Annotated[
+        dict[int, Annotated[float, Field(gt=0)]] | None,
+        BeforeValidator(_class_indexes),
+    ] = Field(None, description="Class index to loss weight.")
     initial_epoch: NonNegativeInt = 0
     steps_per_epoch: PositiveInt | None = None
     validation_steps: PositiveInt | None = None
