@@ -295,7 +295,8 @@ def _get_strings_table(name: str, module: ModuleType, base: type | None) -> Tabl
 
 
 def _names_tables(keras: Any) -> list[Table]:
-    """Layer, optimizer, schedule, loss, initializer, regularizer, activation names."""
+    """Layer, optimizer, schedule, loss, initializer, regularizer, constraint,
+    activation and dtype policy names."""
     tables: list[Table] = []
 
     layers = _public_subclasses(keras.layers, keras.layers.Layer)
@@ -402,9 +403,23 @@ def _names_tables(keras: Any) -> list[Table]:
     for table_name, module, base in (
         ("INITIALIZERS", keras.initializers, keras.initializers.Initializer),
         ("REGULARIZERS", keras.regularizers, keras.regularizers.Regularizer),
+        ("CONSTRAINTS", keras.constraints, keras.constraints.Constraint),
         ("ACTIVATIONS", keras.activations, None),
     ):
         tables.append(_get_strings_table(table_name, module, base))
+
+    # A layer's `dtype` may be a serialized policy; --no-user-code checks its
+    # class_name against this table.
+    policy = keras.dtype_policies.DTypePolicy
+    policies = [policy.__name__, *_public_subclasses(keras.dtype_policies, policy)]
+    tables.append(
+        Table(
+            "DTYPE_POLICIES",
+            "tuple[str, ...]",
+            tuple(sorted(set(policies))),
+            ["DTypePolicy and its public subclasses in keras.dtype_policies."],
+        )
+    )
     return tables
 
 

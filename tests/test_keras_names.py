@@ -37,7 +37,9 @@ NAME_TUPLES = (
     "METRIC_AUTO_NAMED_CLASSES",
     "INITIALIZERS",
     "REGULARIZERS",
+    "CONSTRAINTS",
     "ACTIVATIONS",
+    "DTYPE_POLICIES",
 )
 
 
@@ -87,6 +89,11 @@ def test_well_known_names() -> None:
     assert {"SparseCategoricalAccuracy", "AUC"} <= set(kn.METRICS)
     assert {"glorot_uniform", "he_normal", "zeros"} <= set(kn.INITIALIZERS)
     assert {"l1", "l2"} <= set(kn.REGULARIZERS)
+    assert {"MaxNorm", "max_norm", "NonNeg", "non_neg", "UnitNorm"} <= set(
+        kn.CONSTRAINTS
+    )
+    assert "Constraint" not in kn.CONSTRAINTS  # the base class builds nothing
+    assert {"DTypePolicy", "FloatDTypePolicy"} <= set(kn.DTYPE_POLICIES)
     assert {"relu", "softmax", "sigmoid", "linear"} <= set(kn.ACTIVATIONS)
 
 
@@ -146,7 +153,44 @@ def test_keras_datasets() -> None:
     assert imdb["variable_length"] and imdb["files"] == ["imdb.npz"]
 
 
+def test_refused_layers_are_keras_layers() -> None:
+    from cbrun.config.allow_list import FILE_VOCABULARY_LAYERS, REFUSED_LAYERS
+
+    assert set(REFUSED_LAYERS) <= set(kn.LAYERS)
+    assert {"Lambda", "TFSMLayer"} <= set(REFUSED_LAYERS)
+    assert all(reason.strip() for reason in REFUSED_LAYERS.values())
+    assert set(FILE_VOCABULARY_LAYERS) <= set(kn.LAYERS)
+
+
 # Slow: needs Keras.
+
+# Constructor parameters through which a layer runs code, or reads a graph or
+# a file; a new Keras layer with one of them must be judged for --no-user-code.
+_CODE_OR_FILE_PARAMETERS = frozenset(
+    {"function", "call_fn", "init_fn", "module", "method", "filepath", "fn"}
+)
+
+
+@pytest.mark.keras
+def test_every_layer_that_runs_code_or_reads_files_is_refused() -> None:
+    keras = pytest.importorskip("keras")
+    import inspect
+
+    from cbrun.config.allow_list import FILE_VOCABULARY_LAYERS, REFUSED_LAYERS
+
+    unjudged = {}
+    vocabulary = set()
+    for name in kn.LAYERS:
+        parameters = set(inspect.signature(getattr(keras.layers, name)).parameters)
+        if parameters & _CODE_OR_FILE_PARAMETERS and name not in REFUSED_LAYERS:
+            unjudged[name] = sorted(parameters & _CODE_OR_FILE_PARAMETERS)
+        if "vocabulary" in parameters:
+            vocabulary.add(name)
+    assert unjudged == {}, "add these to REFUSED_LAYERS in config/allow_list.py"
+    assert vocabulary == set(FILE_VOCABULARY_LAYERS)
+    for name in REFUSED_LAYERS:
+        parameters = set(inspect.signature(getattr(keras.layers, name)).parameters)
+        assert parameters & _CODE_OR_FILE_PARAMETERS, name
 
 
 @pytest.mark.keras

@@ -372,6 +372,18 @@ REGULARIZERS: tuple[str, ...] = (
     "orthogonal_regularizer",
 )
 
+# Strings keras.constraints.get accepts (verified).
+CONSTRAINTS: tuple[str, ...] = (
+    "MaxNorm",
+    "MinMaxNorm",
+    "NonNeg",
+    "UnitNorm",
+    "max_norm",
+    "min_max_norm",
+    "non_neg",
+    "unit_norm",
+)
+
 # Strings keras.activations.get accepts (verified).
 ACTIVATIONS: tuple[str, ...] = (
     "celu",
@@ -406,6 +418,18 @@ ACTIVATIONS: tuple[str, ...] = (
     "tanh",
     "tanh_shrink",
     "threshold",
+)
+
+# DTypePolicy and its public subclasses in keras.dtype_policies.
+DTYPE_POLICIES: tuple[str, ...] = (
+    "AWQDTypePolicy",
+    "DTypePolicy",
+    "DTypePolicyMap",
+    "FloatDTypePolicy",
+    "GPTQDTypePolicy",
+    "Int4DTypePolicy",
+    "QuantizedDTypePolicy",
+    "QuantizedFloat8DTypePolicy",
 )
 
 # Public Metric subclasses in keras.metrics (base class omitted).
