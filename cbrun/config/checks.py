@@ -6,7 +6,6 @@ offending value came from (design.md section 2).
 
 from __future__ import annotations
 
-import posixpath
 import re
 import string
 from collections.abc import Iterator
@@ -14,7 +13,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from cbrun.config.callbacks import (
     CallbackSchema,
-    CustomCallbackSchema,
 )
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.monitor import compiled_metrics, has_validation
@@ -255,31 +253,6 @@ class _Checker:
                         severity="warning",
                     )
 
-    def check_paths(self) -> None:
-        seen: dict[str, ConfigPath] = {}
-        for path, callback in self.callbacks():
-            if isinstance(callback, CustomCallbackSchema):
-                continue
-            for field in callback.path_fields:
-                value = getattr(callback, field)
-                if posixpath.isabs(value):
-                    continue
-                normal = posixpath.normpath(value)
-                if normal == ".." or normal.startswith("../"):
-                    self.add(
-                        (*path, field),
-                        f"{shown(value)} leaves the run directory; relative paths "
-                        "resolve inside it (write an absolute path to put files "
-                        "elsewhere)",
-                    )
-                if normal in seen and field != "filepath":
-                    self.add(
-                        (*path, field),
-                        f"{shown(value)} is also used by another callback",
-                        severity="warning",
-                    )
-                seen[normal] = (*path, field)
-
 
 def cross_checks(
     config: ExperimentConfig, data: Any, source: SourceMap
@@ -301,5 +274,4 @@ def cross_checks(
     checker.check_lr_with_schedule()
     checker.check_ema()
     checker.check_patience()
-    checker.check_paths()
     return sorted(checker.problems, key=lambda p: (p.line, p.column))

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cbrun.config.backend_checks import backend_checks
+from cbrun.config.callback_outputs import callback_output_problems
 from cbrun.config.checks import cross_checks
 from cbrun.config.experiment import RUN_NAME_PATTERN, ExperimentConfig
 from cbrun.config.overrides import apply_overrides
@@ -179,6 +180,9 @@ def _checked(
         raise ConfigError(problems_from_validation(exc, data, source)) from None
     problems = cross_checks(experiment, data, source)
     problems += backend_checks(experiment, data, source)
+    problems += callback_output_problems(
+        experiment, data, source, confined=not allow_user_code
+    )
     if not allow_user_code:
         problems += [
             make_problem(

@@ -13,7 +13,11 @@ from cbrun.config.callbacks.base import CallbackSchema
 class BackupAndRestoreSchema(CallbackSchema):
     """Back up training state so an interrupted ``fit`` can resume.
 
-    A relative ``backup_dir`` resolves inside the run dir.
+    A relative ``backup_dir`` resolves inside the run dir. Keras removes the
+    folder when training ends, so it must not exist when a run starts: cbrun
+    creates it (a ``--resume`` finds the one it created for that run). Every
+    run already has cbrun's own backup in ``backup/``; this callback adds a
+    second one where you choose.
 
     Args:
         backup_dir: Where to keep the backup; required.
@@ -25,7 +29,7 @@ class BackupAndRestoreSchema(CallbackSchema):
             Defaults to True.
 
     Example:
-        ``{type: BackupAndRestore, backup_dir: backup}``
+        ``{type: BackupAndRestore, backup_dir: my_backup}``
     """
 
     keras_class: ClassVar[str | None] = "BackupAndRestore"

@@ -19,7 +19,8 @@ class CallbackSchema(StrictModel):
         cbrun_additions: Fields cbrun adds beyond the Keras signature.
         removed_parameters: Parameters of the TF 2.0 API that Keras 3 removed,
             each with the migration to write instead.
-        path_fields: Fields holding a path that resolves inside the run dir.
+        path_fields: Fields holding a path the callback writes, resolving
+            inside the run dir (``cbrun.config.callback_outputs`` checks them).
         monitor_fields: Fields naming a logged quantity.
         summary: One line for ``cbrun callbacks``.
     """

@@ -13,7 +13,8 @@ from cbrun.config.callbacks.base import CallbackSchema
 class OrbaxCheckpointSchema(CallbackSchema):
     """Save checkpoints with Orbax (needs the ``orbax-checkpoint`` package).
 
-    A relative ``directory`` resolves inside the run dir.
+    A relative ``directory`` resolves inside the run dir. Orbax deletes old
+    checkpoints in it, so it must not exist when a run starts.
 
     Args:
         directory: Where checkpoints go; required.
