@@ -27,17 +27,29 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from types import UnionType
-from typing import Any, Final, TypedDict, Union, get_args, get_origin
+from typing import Annotated, Any, Final, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    with_config,
+)
+from pydantic_core import ErrorDetails
+
+# pydantic validates only typing_extensions' TypedDict before Python 3.12.
+from typing_extensions import TypedDict, is_typeddict
 
 from cbrun.atomic import (
     CorruptFileError,
-    read_json,
     remove_stale_temps,
     write_json_atomic,
 )
 from cbrun.runs.layout import HISTORY_FILE, RUN_FILE
+from cbrun.runs.reading import MAX_HISTORY_BYTES, MAX_RECORD_BYTES, load_json
+from cbrun.suggest import shown
 
 __all__ = [
     "COMPLETED",
@@ -80,6 +92,9 @@ FINAL_STATUSES: Final = frozenset(STATUSES) - {RUNNING}
 _TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly")
 
 
+# Keys a newer cbrun adds inside these objects are kept: resuming rewrites
+# the record, and must not drop them.
+@with_config(ConfigDict(extra="allow"))
 class Best(TypedDict):
     """The best monitored value so far: ``{monitor, value, epoch}``."""
 
@@ -88,6 +103,12 @@ class Best(TypedDict):
     epoch: int
 
 
+# A process id as os.kill takes it (a C int); 0 and negatives mean groups.
+_Pid = Annotated[int, Field(gt=0, lt=2**31)]
+_Count = Annotated[int, Field(ge=0)]
+
+
+@with_config(ConfigDict(extra="allow"))
 class Versions(TypedDict):
     """Installed versions; ``None`` when a distribution is not installed."""
 
@@ -100,10 +121,13 @@ class Versions(TypedDict):
 class RunRecord(BaseModel):
     """The content of ``run.json``; names and meanings per design.md section 5.
 
-    Scalar fields are strict, as JSON types: ``"3"``, ``3.5`` and ``true`` are
-    not integers. Nested objects and lists are checked for being an object or
-    a list only: their readers (``cbrun runs``, ``show``, ``compare``,
-    ``plot``) tolerate any content, and a newer cbrun may add keys there.
+    Fields are strict, as JSON types: ``"3"``, ``3.5`` and ``true`` are not
+    integers. What the readers (``cbrun runs``, ``show``, ``compare``,
+    ``plot``, ``--resume``) use inside nested objects is checked too: ``best``
+    is a :class:`Best`, ``versions`` a :class:`Versions`, test metrics map
+    names to numbers. Unknown keys are ignored at the top level and kept
+    inside objects, as a newer cbrun may add some. The contents of
+    ``resumes`` and ``distribute`` are not read, only their type.
 
     Attributes:
         name: The experiment name (the ``runs/<name>/`` folder).
@@ -144,19 +168,19 @@ class RunRecord(BaseModel):
     status: str
     started_at: str
     ended_at: str | None = None
-    epochs_run: int = 0
+    epochs_run: _Count = 0
     stop_reason: str | None = None
-    best: dict[str, Any] | None = None
-    test_metrics: dict[str, Any] | None = None
+    best: Best | None = None
+    test_metrics: dict[str, float | None] | None = None
     seed: int | None = None
-    versions: dict[str, Any] = Field(default_factory=lambda: dict(_no_versions()))
+    versions: Versions = Field(default_factory=lambda: _no_versions())
     command: list[str] = Field(default_factory=list)
-    pid: int | None = None
+    pid: _Pid | None = None
     host: str | None = None
     error: str | None = None
     resumes: list[Any] = Field(default_factory=list)
     distribute: dict[str, Any] | None = None
-    backup_epoch: int | None = None
+    backup_epoch: _Count | None = None
 
     @field_validator("versions", mode="before")
     @classmethod
@@ -208,16 +232,29 @@ _JSON_TYPE_NAMES: Final[dict[Any, str]] = {
     list[str]: "a list of strings",
     type(None): "null",
 }
+# pydantic's error types inside nested objects, in the same words.
+_ERROR_WORDS: Final = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "dict_type": "an object",
+    "list_type": "a list",
+}
 _SHOWN_CHARS: Final = 60
 
 
 def _expected(annotation: Any) -> str:
     """Describe a field's type in JSON words: ``an integer or null``."""
-    if get_origin(annotation) in (Union, UnionType):
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
         return " or ".join(map(_expected, get_args(annotation)))
+    if origin is Annotated:
+        return _expected(get_args(annotation)[0])
+    if is_typeddict(annotation):  # its keys are named one by one: best.epoch
+        return "an object"
     if annotation in _JSON_TYPE_NAMES:
         return _JSON_TYPE_NAMES[annotation]
-    return _JSON_TYPE_NAMES[get_origin(annotation)]
+    return _JSON_TYPE_NAMES[origin]
 
 
 # What each field should hold, for error messages: "a string or null".
@@ -227,21 +264,45 @@ _EXPECTED: Final = {
 
 
 def _describe_errors(exc: ValidationError, data: Any) -> str:
-    """One line naming every bad field, its value and what it should be."""
+    """One line naming every bad field, its value and what it should be.
+
+    Nested places are dotted (``best.epoch``); each top-level field is named
+    once, by its first error, so a list of 10,000 bad items makes one part.
+    """
     errors = exc.errors(include_url=False)
     if any(not error["loc"] for error in errors):
         return f"expected a JSON object (a run record), got {_shown(data)}"
-    missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing"]
-    wrong = dict.fromkeys(str(e["loc"][0]) for e in errors if e["type"] != "missing")
+    missing = [_dotted(e) for e in errors if e["type"] == "missing"]
+    wrong: dict[str | int, ErrorDetails] = {}
+    for error in errors:
+        if error["type"] != "missing":
+            wrong.setdefault(error["loc"][0], error)
     parts = []
     if missing:
         noun = "field" if len(missing) == 1 else "fields"
         parts.append(f"missing {noun} {', '.join(map(repr, missing))}")
-    parts.extend(
-        f"field {name!r} should be {_EXPECTED[name]}, got {_shown(data[name])}"
-        for name in wrong
-    )
+    parts.extend(_describe(wrong[name], data) for name in wrong)
     return "; ".join(parts)
+
+
+def _describe(error: ErrorDetails, data: dict[str, Any]) -> str:
+    """``field 'epochs_run' should be an integer, got "3"``.
+
+    An item of a list names the whole field (``command`` should be a list of
+    strings); a key of an object names itself (``best.epoch``,
+    ``test_metrics.loss``); a range says pydantic's words (``greater than 0``).
+    """
+    loc, kind = error["loc"], error["type"]
+    name = str(loc[0])
+    if kind.endswith("_type") and (len(loc) == 1 or isinstance(loc[1], int)):
+        return f"field {name!r} should be {_EXPECTED[name]}, got {_shown(data[name])}"
+    expected = _ERROR_WORDS.get(kind) or error["msg"].removeprefix("Input should be ")
+    got = _shown(error["input"])
+    return f"field {_dotted(error)!r} should be {expected}, got {got}"
+
+
+def _dotted(error: ErrorDetails) -> str:
+    return ".".join(map(str, error["loc"]))
 
 
 def _shown(value: Any) -> str:
@@ -307,7 +368,7 @@ class RunManifest:
             status=RUNNING,
             started_at=now_iso(),
             seed=seed,
-            versions=dict(versions()),
+            versions=versions(),
             command=list(sys.argv if command is None else command),
             pid=os.getpid(),
             host=socket.gethostname(),
@@ -432,7 +493,7 @@ def load_record(run_dir: Path) -> RunRecord:
         CorruptFileError: It is not valid JSON or not a run record.
     """
     path = Path(run_dir) / RUN_FILE
-    return RunRecord.from_dict(read_json(path), path)
+    return RunRecord.from_dict(load_json(path, MAX_RECORD_BYTES), path)
 
 
 def write_history(
@@ -470,17 +531,21 @@ def load_history(run_dir: Path) -> dict[str, list[float | None]]:
 
     Raises:
         MissingFileError: There is no history.json (no epoch finished yet).
-        CorruptFileError: It is not a mapping of names to lists of numbers.
+        CorruptFileError: It is not a regular file of a bounded size (see
+            :mod:`cbrun.runs.reading`) or not a mapping of names to lists of
+            numbers and nulls.
     """
     path = Path(run_dir) / HISTORY_FILE
-    data = read_json(path)
+    data = load_json(path, MAX_HISTORY_BYTES)
     if not isinstance(data, dict):
-        raise CorruptFileError(path, "expected a JSON object")
+        raise CorruptFileError(path, f"expected a JSON object, got {_shown(data)}")
     for key, values in data.items():
         if not isinstance(values, list) or not all(
             _is_number_or_null(v) for v in values
         ):
-            raise CorruptFileError(path, f"{key!r} should be a list of numbers")
+            raise CorruptFileError(
+                path, f"{shown(key)} should be a list of numbers, got {_shown(values)}"
+            )
     return data
 
 
