@@ -4,7 +4,9 @@ The config differences come from each run's resolved ``config.yaml``, as
 dotted keys (``fit.epochs: 10 -> 20``, ``callbacks[0].patience: 3 -> 5``).
 The metrics are set side by side: status, epochs run, duration, the best
 monitored value, the last value of every history metric and the test
-metrics, with ``B - A`` for numbers.
+metrics, with ``B - A`` for numbers. Every file is read with the hardened
+readers (:mod:`cbrun.runs.reading`): a hostile config.yaml (an alias bomb)
+or history.json is a note, and every string is escaped before printing.
 
 Example:
     ::
@@ -21,8 +23,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 from cbrun.atomic import CorruptFileError, MissingFileError
 from cbrun.runs.layout import CONFIG_FILE
 from cbrun.runs.listing import (
@@ -34,10 +34,13 @@ from cbrun.runs.listing import (
     summarize,
 )
 from cbrun.runs.manifest import load_history
+from cbrun.runs.printable import printable, printable_lines
+from cbrun.runs.reading import load_yaml, parse_yaml
 
 __all__ = ["compare_runs", "config_differences", "flatten"]
 
 ABSENT: Final = "(absent)"
+_VALUE_CHARS: Final = 80  # a config value is shown up to this many characters
 _MISSING: Final = object()  # a value one run does not have (shown as "-")
 _Row = tuple[str, str, str, str]
 
@@ -73,7 +76,7 @@ def compare_runs(a: Path, b: Path) -> str:
     ]
     if notes:
         sections.append("\n".join(notes))
-    return "\n\n".join(sections)
+    return printable_lines("\n\n".join(sections))
 
 
 def config_differences(a: Any, b: Any) -> list[str]:
@@ -100,22 +103,36 @@ def config_differences(a: Any, b: Any) -> list[str]:
             or key not in flat_b
             or not _same(flat_a[key], flat_b[key])
         ):
-            lines.append(f"{key or '(config)'}: {old} -> {new}")
+            lines.append(f"{_key(key)}: {old} -> {new}")
     return lines
 
 
 def _merged_order(keys_a: list[str], keys_b: list[str]) -> list[str]:
-    """A's keys in order, with B's other keys after their predecessor in B."""
-    merged = list(keys_a)
-    known = set(merged)
+    """A's keys in order, with B's other keys after their predecessor in B.
+
+    Linear: each key has at most one follower (the next key in B), so B's
+    keys form chains hanging from A's keys (or from the start, ``None``).
+    """
+    known = set(keys_a)
+    follower: dict[str | None, str] = {}
     previous: str | None = None
     for key in keys_b:
         if key not in known:
-            at = merged.index(previous) + 1 if previous is not None else 0
-            merged.insert(at, key)
-            known.add(key)
+            follower[previous] = key
         previous = key
+    merged: list[str] = []
+    for anchor in [None, *keys_a]:
+        if anchor is not None:
+            merged.append(anchor)
+        while anchor in follower:
+            anchor = follower[anchor]
+            merged.append(anchor)
     return merged
+
+
+def _key(key: str) -> str:
+    text = printable(key or "(config)")
+    return text if len(text) <= 2 * _VALUE_CHARS else text[: 2 * _VALUE_CHARS] + "..."
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -141,13 +158,12 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _load_config(run_dir: Path, side: str, notes: list[str]) -> Any:
-    path = run_dir / CONFIG_FILE
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        return load_yaml(run_dir / CONFIG_FILE)
+    except MissingFileError:
         notes.append(f"{side}: no {CONFIG_FILE} in {run_dir}")
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        notes.append(f"{side}: {path} unreadable: {_first_line(str(exc))}")
+    except CorruptFileError as exc:
+        notes.append(f"{side}: {exc.path} unreadable: {exc.reason}")
     return None
 
 
@@ -192,6 +208,7 @@ def _metrics_section(
     for key in dict.fromkeys([*tests_a, *tests_b]):
         test_a, test_b = tests_a.get(key, _MISSING), tests_b.get(key, _MISSING)
         rows.append(_number_row(f"test {key}", test_a, test_b))
+    rows = [(printable(r[0]), printable(r[1]), printable(r[2]), r[3]) for r in rows]
     return "metrics:\n" + _table([("", "A", "B", "B - A"), *rows])
 
 
@@ -259,16 +276,22 @@ def _show(value: Any) -> str:
     """Render a config leaf like YAML flow style: ``10``, ``adam``, ``null``, ``[]``."""
     if isinstance(value, str):
         plain = value and value.strip() == value and _yaml_scalar(value) == value
-        return value if plain else json.dumps(value, ensure_ascii=False)
-    if value is None or isinstance(value, bool | int | float | list | dict):
-        return json.dumps(value)
-    return str(value)
+        text = value if plain else json.dumps(value, ensure_ascii=False)
+    elif value is None or isinstance(value, bool | int | float | list | dict):
+        text = json.dumps(value)
+    else:
+        text = str(value)
+    text = printable(text)
+    return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 3] + "..."
 
 
 def _yaml_scalar(text: str) -> Any:
+    """What ``text`` reads as when written unquoted (bounded, like the file)."""
+    if len(text) > _VALUE_CHARS:
+        return None  # shown quoted: no need to know
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return parse_yaml(text, Path(CONFIG_FILE))
+    except CorruptFileError:
         return None
 
 
@@ -281,7 +304,3 @@ def _same(a: Any, b: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text

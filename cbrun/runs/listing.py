@@ -2,8 +2,11 @@
 
 Listing reads only each run's ``run.json`` (never ``history.json``), so
 hundreds of runs list in a fraction of a second. It never fails on one bad
-run: a ``run.json`` that cannot be parsed makes a row with status ``corrupt``,
-and a ``running`` run whose process is gone on this machine is ``dead``.
+run: a ``run.json`` that is not a bounded regular file of valid JSON holding
+a run record (see :mod:`cbrun.runs.reading`) makes a row with status
+``corrupt`` and the reason, and a ``running`` run whose process is gone on
+this machine is ``dead``. Every string from a run dir is escaped before it
+is printed (:func:`cbrun.runs.printable.printable`).
 
 This module also holds what ``show``, ``plot`` and ``compare`` share: the
 :class:`RunsError` for paths that are not run dirs, :func:`require_run_dir`
@@ -30,10 +33,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from cbrun.atomic import CorruptFileError, MissingFileError
+from cbrun.atomic import RunFileError
 from cbrun.errors import CbrunError, ExitCode
 from cbrun.runs.layout import RUN_FILE, STAMP_FORMAT
 from cbrun.runs.manifest import RUNNING, STATUSES, RunRecord, load_record
+from cbrun.runs.printable import printable, printable_json
 
 __all__ = [
     "CORRUPT",
@@ -215,12 +219,13 @@ def summarize(
         host: This machine's host name. Defaults to ``socket.gethostname()``.
 
     Returns:
-        The summary; status ``corrupt`` if run.json cannot be parsed.
+        The summary; status ``corrupt`` if run.json is missing, not a bounded
+        regular file, not JSON or not a run record.
     """
     run_dir = Path(run_dir)
     try:
         record = load_record(run_dir)
-    except (CorruptFileError, MissingFileError) as exc:
+    except RunFileError as exc:
         return _corrupt_summary(run_dir, exc.reason)
     now = time.time() if now is None else now
     host = socket.gethostname() if host is None else host
@@ -289,7 +294,7 @@ def empty_message(
     filters = " ".join(
         [*(f"--name {n}" for n in names), *(f"--status {s}" for s in statuses)]
     )
-    known = sorted({r.name for r in rows})
+    known = sorted({printable(r.name) for r in rows})
     hint = ""
     if names and len(names) == 1:
         from cbrun.suggest import did_you_mean
@@ -327,8 +332,12 @@ def format_table(rows: Sequence[RunSummary]) -> str:
 
 
 def rows_as_json(rows: Sequence[RunSummary]) -> str:
-    """Render runs as a JSON list of objects, keys as in :meth:`RunSummary.as_dict`."""
-    return json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False)
+    """Render runs as a JSON list of objects, keys as in :meth:`RunSummary.as_dict`.
+
+    Control characters in strings are JSON escapes (``\\u001b``), C1 too.
+    """
+    text = json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False)
+    return printable_json(text)
 
 
 def require_run_dir(path: Path) -> Path:
@@ -413,8 +422,10 @@ def resume_command(run_dir: Path) -> str:
 
 
 def _is_run_dir(folder: Path) -> bool:
-    # os.path.isfile: False on any OSError (Path.is_file raises PermissionError).
-    return os.path.isfile(os.path.join(folder, RUN_FILE))
+    # Any run.json makes a run dir: a folder, FIFO or dangling link there is
+    # then reported as corrupt instead of hiding the run. os.path.lexists is
+    # False on any OSError (Path.exists raises PermissionError).
+    return os.path.lexists(os.path.join(folder, RUN_FILE))
 
 
 def _subfolders(folder: Path) -> Iterator[Path]:
@@ -483,7 +494,7 @@ def _timestamp(iso: str | None) -> float | None:
         return None
     try:
         return datetime.fromisoformat(iso).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # year 1 or 9999 near UTC's edge
         return None
 
 
@@ -500,10 +511,10 @@ def _fallback_time(run_dir: Path) -> float:
 
 def _cells(row: RunSummary) -> list[str]:
     reason = row.stop_reason or row.error or ""
-    reason = reason.strip().splitlines()[0] if reason.strip() else "-"
+    reason = printable(reason.strip().split("\n")[0]) if reason.strip() else "-"
     if len(reason) > _REASON_WIDTH:
         reason = reason[: _REASON_WIDTH - 3] + "..."
-    return [
+    cells = [
         row.label,
         format_started(row.started_at),
         row.status,
@@ -511,8 +522,8 @@ def _cells(row: RunSummary) -> list[str]:
         format_best(row.best),
         format_metrics(row.test_metrics),
         format_duration(row.duration),
-        reason,
     ]
+    return [*map(printable, cells), reason]
 
 
 def _join_row(cells: list[str], widths: list[int]) -> str:
@@ -533,7 +544,7 @@ def _footer(rows: Sequence[RunSummary]) -> list[str]:
             )
         elif row.status == CORRUPT:
             lines.append(f"{row.label}: {row.error}; see: cbrun show {row.run_dir}")
-    return lines
+    return [printable(line) for line in lines]
 
 
 def _sibling_hint(path: Path) -> str:
@@ -542,7 +553,7 @@ def _sibling_hint(path: Path) -> str:
     parent = path.parent
     if not parent.is_dir():
         return ""
-    return did_you_mean(path.name, (p.name for p in _subfolders(parent)))
+    return printable(did_you_mean(path.name, (p.name for p in _subfolders(parent))))
 
 
 def _inside_hint(path: Path) -> str:
@@ -551,5 +562,6 @@ def _inside_hint(path: Path) -> str:
         return RUN_DIR_CONTENT
     example = sorted(runs)[-1]
     return (
-        f"it holds {len(runs)} run(s), e.g. {example}; `cbrun runs {path}` lists them"
+        f"it holds {len(runs)} run(s), e.g. {printable(example)}; "
+        f"`cbrun runs {path}` lists them"
     )

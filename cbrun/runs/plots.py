@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from cbrun.atomic import MissingFileError
+from cbrun.atomic import CorruptFileError, MissingFileError
 from cbrun.runs.layout import HISTORY_PLOT
 from cbrun.runs.listing import RunsError, RunSummary, require_run_dir, summarize
 from cbrun.runs.manifest import STOPPED_EARLY, load_history
+from cbrun.runs.printable import printable
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -113,10 +114,10 @@ def plot_runs(
         ``output``.
 
     Raises:
-        RunsError: A path is not a run dir, a run has no history yet, a
-            metric is unknown (the message lists those that exist), or
-            ``output`` cannot be written.
-        CorruptFileError: A history.json is not a mapping of lists of numbers.
+        RunsError: A path is not a run dir, a run has no history yet or a
+            corrupt one (not a bounded mapping of lists of numbers), a metric
+            is unknown (the message lists those that exist), or ``output``
+            cannot be written or drawn.
     """
     if not run_dirs:
         raise RunsError("no run dir given; pass one or more RUN_DIRs")
@@ -248,7 +249,7 @@ def _unknown_metric(name: str, keys: list[str], runs: Sequence[_Run]) -> RunsErr
     where = runs[0].run_dir if len(runs) == 1 else f"{len(runs)} runs"
     return RunsError(
         f"unknown metric {name!r}{did_you_mean(name, names)}; the history of "
-        f"{where} has: {', '.join(keys)}"
+        f"{printable(where)} has: {printable(', '.join(keys))}"
     )
 
 
@@ -258,6 +259,12 @@ def _load_run(run_dir: Path) -> _Run:
     except MissingFileError:
         raise RunsError(
             f"{run_dir} has no history yet (no epoch finished): nothing to plot"
+        ) from None
+    except CorruptFileError as exc:
+        # Exit 2 like a missing history: this run dir cannot be plotted.
+        raise RunsError(
+            f"cannot plot {printable(run_dir)}: {printable(exc.reason)} "
+            f"({exc.path.name}); `cbrun show {printable(run_dir)}` shows what is there"
         ) from None
     return _Run.of(summarize(run_dir), history)
 
@@ -290,13 +297,21 @@ def _render(runs: Sequence[_Run], panels: Sequence[Panel], output: Path) -> None
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlabel("epoch")
     if len(runs) == 1:
-        fig.suptitle(runs[0].label, fontsize="medium")
+        fig.suptitle(_text(runs[0].label), fontsize="medium")
     else:
         fig.suptitle("solid: train, dashed: validation", fontsize="small")
     try:
         fig.savefig(output, dpi=DPI)
     except OSError as exc:
         raise RunsError(f"cannot write {output} ({exc.strerror or exc})") from None
+    except (ValueError, OverflowError) as exc:
+        # Values matplotlib cannot scale (e.g. -1e308 and 1e308 in one panel).
+        raise RunsError(f"cannot draw {output}: {printable(exc)}") from None
+
+
+def _text(text: str) -> str:
+    """``text`` for a title or legend: escaped, and ``$`` not read as TeX math."""
+    return printable(text).replace("$", r"\$")
 
 
 def _draw_run(ax: Axes, panel: Panel, run: _Run, index: int, single: bool) -> None:
@@ -312,7 +327,8 @@ def _draw_run(ax: Axes, panel: Panel, run: _Run, index: int, single: bool) -> No
         if not values:
             continue
         ys = [math.nan if v is None else float(v) for v in values]
-        label = key if single else ("_nolegend_" if labelled else run.label)
+        label = _text(key if single else run.label)
+        label = label if single or not labelled else "_nolegend_"
         labelled = True
         ax.plot(
             range(1, len(ys) + 1),
@@ -340,7 +356,7 @@ def _mark_best(ax: Axes, panel: Panel, run: _Run, color: str, single: bool) -> N
         value = series[epoch - 1] if epoch <= len(series) else None
     if value is None or not math.isfinite(value):
         return
-    what = f"best {best['monitor']}" if single else "best"
+    what = f"best {_text(best['monitor'])}" if single else "best"
     ax.plot(
         [epoch],
         [value],
@@ -362,7 +378,7 @@ def _mark_early_stop(ax: Axes, run: _Run, color: str) -> None:
 
 
 def _style(ax: Axes, panel: Panel, runs: Sequence[_Run]) -> None:
-    ax.set_ylabel(panel.title)
+    ax.set_ylabel(_text(panel.title))
     ax.grid(alpha=0.3)
     if panel.learning_rate and _all_positive(panel, runs):
         ax.set_yscale("log")

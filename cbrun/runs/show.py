@@ -1,8 +1,9 @@
 """``cbrun show RUN_DIR``: one run's summary, resolved config and files.
 
-Reads run.json, history.json (only its keys and length) and config.yaml;
-any of them may be missing or corrupt, and the output then says so instead
-of failing.
+Reads run.json, history.json (only its keys and length) and config.yaml
+with the hardened readers (:mod:`cbrun.runs.reading`); any of them may be
+missing, corrupt or hostile, and the output then says so instead of failing.
+Every line is escaped (:func:`cbrun.runs.printable.printable_lines`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from cbrun.runs.listing import (
     summarize,
 )
 from cbrun.runs.manifest import INTERRUPTED, RunRecord, load_history
+from cbrun.runs.printable import printable, printable_lines
+from cbrun.runs.reading import MAX_CONFIG_BYTES, read_bounded
 
 __all__ = ["show_run"]
 
 _INDENT: Final = "  "
+_NAMES_SHOWN: Final = 30  # history keys listed by name; more are counted
 
 
 def show_run(run_dir: Path) -> str:
@@ -55,7 +59,7 @@ def show_run(run_dir: Path) -> str:
     hint = _next_step(summary)
     if hint:
         sections.append(hint)
-    return "\n\n".join(sections)
+    return printable_lines("\n\n".join(sections))
 
 
 def _summary_lines(s: RunSummary) -> list[str]:
@@ -71,7 +75,8 @@ def _summary_lines(s: RunSummary) -> list[str]:
         fields.extend(_record_fields(s, s.record))
     else:
         fields.append(("error", s.error))
-    return [f"{k + ':':<10} {v}" for k, v in fields if v]
+    # One line each: a multi-line error shows its line breaks as \n.
+    return [f"{k + ':':<10} {printable(v)}" for k, v in fields if v]
 
 
 def _record_fields(s: RunSummary, r: RunRecord) -> list[tuple[str, str | None]]:
@@ -102,35 +107,50 @@ def _history_line(run_dir: Path) -> str:
     except CorruptFileError as exc:
         return f"{'history:':<10} unreadable: {exc.reason}"
     epochs = max((len(v) for v in history.values()), default=0)
-    return f"{'history:':<10} {epochs} epochs of {', '.join(history) or 'nothing'}"
+    names = [printable(k) for k in list(history)[:_NAMES_SHOWN]]
+    if len(history) > _NAMES_SHOWN:
+        names.append(f"and {len(history) - _NAMES_SHOWN} more")
+    return f"{'history:':<10} {epochs} epochs of {', '.join(names) or 'nothing'}"
 
 
 def _config_section(run_dir: Path) -> str:
-    path = run_dir / CONFIG_FILE
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        text = read_bounded(run_dir / CONFIG_FILE, MAX_CONFIG_BYTES).decode("utf-8")
+    except MissingFileError:
         return f"{CONFIG_FILE}: missing"
-    except (OSError, UnicodeDecodeError) as exc:
-        return f"{CONFIG_FILE}: unreadable ({exc})"
-    body = "\n".join(_INDENT + line for line in text.rstrip().splitlines())
+    except CorruptFileError as exc:
+        return f"{CONFIG_FILE}: unreadable: {exc.reason}"
+    except UnicodeDecodeError as exc:
+        return f"{CONFIG_FILE}: unreadable: not UTF-8 text (byte {exc.start})"
+    body = "\n".join(_INDENT + line for line in text.rstrip().split("\n"))
     return f"{CONFIG_FILE}:\n{body}"
 
 
 def _files_section(run_dir: Path) -> str:
     lines = ["files:"]
-    entries = sorted(
-        (e for e in os.scandir(run_dir) if not e.name.startswith(".")),
-        key=lambda e: e.name,
-    )
-    width = max((len(e.name) + 1 for e in entries), default=0)
+    try:
+        entries = sorted(
+            (e for e in os.scandir(run_dir) if not e.name.startswith(".")),
+            key=lambda e: e.name,
+        )
+    except OSError as exc:
+        return f"files: cannot be listed ({exc.strerror or exc})"
+    width = max((len(printable(e.name)) + 1 for e in entries), default=0)
     for entry in entries:
-        if entry.is_dir():
+        name = printable(entry.name)
+        if _is_dir(entry):
             count = _count_files(Path(entry.path))
-            lines.append(f"{_INDENT}{entry.name + '/':<{width}}  {count} file(s)")
+            lines.append(f"{_INDENT}{name + '/':<{width}}  {count} file(s)")
         else:
-            lines.append(f"{_INDENT}{entry.name:<{width}}  {_size(entry)}")
+            lines.append(f"{_INDENT}{name:<{width}}  {_size(entry)}")
     return "\n".join(lines)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _count_files(folder: Path) -> int:
