@@ -4,11 +4,14 @@ A run continues from its last finished epoch with its own ``config.yaml``:
 Keras's ``BackupAndRestore`` brings back the model, the optimizer and the epoch
 counter, cbrun's state keeper the callbacks' counters, and the history is cut
 to the backed-up epochs so nothing is duplicated or missing.
+
+The run dir is read like any other (``cbrun.runs.reading``): bounded regular
+files, a strict record, and strings escaped in messages, so that a broken or
+hostile run dir is refused before TensorFlow is imported.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Sequence
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cbrun.atomic import RunFileError
+from cbrun.atomic import CorruptFileError, MissingFileError, RunFileError
 from cbrun.config.loading import LoadedConfig, load_config
 from cbrun.errors import CbrunError, ConfigError, ExitCode
 from cbrun.runs import manifest as runs
@@ -27,6 +30,8 @@ from cbrun.runs.layout import (
     CONFIG_FILE,
     RUN_FILE,
 )
+from cbrun.runs.printable import printable, printable_lines
+from cbrun.runs.reading import load_json
 
 # What may change when a run continues: how long it trains and how it prints.
 SAFE_OVERRIDES = ("fit.epochs", "fit.verbose")
@@ -52,9 +57,19 @@ class ResumePoint:
 
 
 class ResumeError(CbrunError):
-    """The run cannot be resumed; the message says why and what to do."""
+    """The run cannot be resumed; the message says why and what to do.
+
+    Exit code 1, as for a config that cannot train: the run dir is there but
+    its record, config or history is not usable (corrupt included).
+    """
 
     exit_code = ExitCode.INVALID_CONFIG
+
+
+class NotARunDir(ResumeError):
+    """``--resume`` was given a path that is not a run dir (exit code 2, usage)."""
+
+    exit_code = ExitCode.USAGE
 
 
 class AlreadyFinished(CbrunError):
@@ -113,21 +128,24 @@ def _load_own_config(
     allow_user_code: bool,
 ) -> LoadedConfig:
     path = run_dir / CONFIG_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise ResumeError(f"{run_dir} has no config.yaml; it cannot be resumed")
+    if not path.is_file():  # a FIFO would block the reader, a device fill memory
+        raise ResumeError(f"{path} is not a regular file; it cannot be resumed")
     try:
         loaded = load_config(path, overrides, allow_user_code=allow_user_code)
     except ConfigError as exc:
-        written_by = record.versions.get("cbrun") or "an unknown version"
+        written_by = printable(record.versions.get("cbrun") or "an unknown version")
         from cbrun import __version__
 
         raise ResumeError(
             f"{path} was written by cbrun {written_by} and does not load with "
-            f"cbrun {__version__}:\n{exc}"
+            f"cbrun {__version__}:\n{printable_lines(str(exc))}"
         ) from None
     # The run's user code lives beside its original config, not in the run dir.
+    # os.path.isdir: False, not an error, for a NUL or an over-long name.
     original = Path(record.config_file).parent
-    loaded.import_root = original if original.is_dir() else None
+    loaded.import_root = original if os.path.isdir(original) else None
     return loaded
 
 
@@ -159,19 +177,23 @@ def prepare_resume(
         The run's own config (with the safe overrides) and where it resumes.
 
     Raises:
-        ResumeError: Not a run dir, a corrupt record, a NaN run, a live
-            run, an unsafe override, an incompatible config, a lost backup.
+        NotARunDir: Not a run dir (exit code 2).
+        ResumeError: A corrupt record, config or history, a NaN run, a live
+            run, an unsafe override, an incompatible config, a lost backup
+            (exit code 1).
         AlreadyFinished: The run ended well.
     """
-    if not (run_dir / RUN_FILE).is_file():
-        raise ResumeError(
-            f"{run_dir} is not a run directory (it has no run.json); give a folder "
-            "like runs/<name>/<YYYYmmdd-HHMMSS>"
+    if not os.path.lexists(run_dir / RUN_FILE):
+        raise NotARunDir(
+            f"{printable(run_dir)} is not a run directory (it has no run.json); "
+            "give a folder like runs/<name>/<YYYYmmdd-HHMMSS>"
         )
     try:
         record = runs.load_record(run_dir)
     except RunFileError as exc:
-        raise ResumeError(f"cannot read the run's record: {exc}") from None
+        raise ResumeError(
+            f"cannot read the run's record: {printable(exc)}; it cannot be resumed"
+        ) from None
     _check_record(run_dir, record)
     _check_overrides(overrides)
     loaded = _load_own_config(run_dir, record, overrides, allow_user_code)
@@ -189,15 +211,23 @@ def prepare_resume(
             )
         epoch = 0
     planned = loaded.experiment.fit.epochs
-    if epoch >= planned:
+    # epoch == planned: stopped after fit (while evaluating or saving); the
+    # resume trains no epoch, then evaluates and saves.
+    if epoch > planned:
         raise ResumeError(
             f"{run_dir} has trained {epoch} of fit.epochs={planned}; to train "
             f"longer, add --set fit.epochs={epoch + 10}"
         )
     try:
         history = runs.load_history(run_dir)
-    except RunFileError:
+    except MissingFileError:  # killed before the first epoch's record
         history = {}
+    except CorruptFileError as exc:
+        # Resuming would overwrite it with NaN for every past epoch.
+        raise ResumeError(
+            f"cannot read the run's history: {printable(exc)}; remove that file "
+            "to resume without the past epochs' values"
+        ) from None
     return loaded, ResumePoint(
         run_dir=run_dir,
         epoch=epoch,
@@ -208,11 +238,15 @@ def prepare_resume(
 
 
 def _backup_epoch(run_dir: Path) -> int | None:
+    """The epoch Keras's backup holds; None when there is no usable backup."""
     folder = run_dir / BACKUP_DIR
-    metadata = folder / BACKUP_METADATA_FILE
-    if not (folder / BACKUP_WEIGHTS_FILE).is_file() or not metadata.is_file():
+    if not (folder / BACKUP_WEIGHTS_FILE).is_file():
         return None
     try:
-        return int(json.loads(metadata.read_text())["epoch"])
-    except (ValueError, KeyError, TypeError, OSError):
+        metadata = load_json(folder / BACKUP_METADATA_FILE)
+    except RunFileError:  # absent, or cut short by a kill while Keras wrote it
         return None
+    epoch = metadata.get("epoch") if isinstance(metadata, dict) else None
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        return None
+    return epoch
