@@ -22,7 +22,7 @@ from cbrun.config.problems import (
     make_problem,
     problems_from_validation,
 )
-from cbrun.config.user_code import ENV_VAR, user_code_references
+from cbrun.config.user_code import refusal_message, refusals
 from cbrun.config.yaml_loader import SourceMap, load_yaml_file
 from cbrun.errors import ConfigError, Problem
 
@@ -186,13 +186,9 @@ def _checked(
     if not allow_user_code:
         problems += [
             make_problem(
-                source,
-                data,
-                where,
-                f"names user code ({target}), refused by --no-user-code / "
-                f"{ENV_VAR}; remove it or run where the config is trusted",
+                source, data, refusal.where, refusal_message(refusal), key=refusal.key
             )
-            for where, target in user_code_references(experiment)
+            for refusal in refusals(data, path.parent)
         ]
     problems.sort(key=lambda p: (p.line, p.column))
     if any(p.severity == "error" for p in problems):

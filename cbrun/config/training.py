@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from cbrun.config.base import (
     NonNegativeInt,
@@ -25,6 +32,7 @@ from cbrun.config.keras_names import (
     OPTIMIZER_ALIASES,
     OPTIMIZERS,
 )
+from cbrun.suggest import closest, shown, unknown_name_error
 
 
 def _class_indexes(value: Any) -> Any:
@@ -49,15 +57,34 @@ def _class_indexes(value: Any) -> Any:
     return indexes
 
 
+def _schedule_name(value: str) -> str:
+    # Training builds keras.optimizers.schedules classes only: an import path
+    # here would pass validate and fail in train.
+    if value in LR_SCHEDULES:
+        return value
+    if closest(value, LR_SCHEDULES) is not None:
+        raise unknown_name_error("learning rate schedule", value, LR_SCHEDULES)
+    raise PydanticCustomError(
+        "unknown_name",
+        "{message}",
+        {
+            "message": f"unknown learning rate schedule {shown(value)}; "
+            f"use one of keras.optimizers.schedules: {', '.join(LR_SCHEDULES)}"
+        },
+    )
+
+
 class ScheduleObject(OpenModel):
     """A ``keras.optimizers.schedules`` object as a learning rate.
+
+    Only the Keras schedules: ``type`` is not an import path here.
 
     Example:
         ``{type: ExponentialDecay, initial_learning_rate: 0.01,
         decay_steps: 100, decay_rate: 0.9}``
     """
 
-    type: Annotated[str, known_name("learning rate schedule", LR_SCHEDULES)]
+    type: Annotated[str, AfterValidator(_schedule_name)]
 
 
 class OptimizerObject(OpenModel):

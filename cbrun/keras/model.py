@@ -18,6 +18,7 @@ from cbrun.config.training import (
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data import Dataset
 from cbrun.keras.imports import check_parameters, import_object
+from cbrun.suggest import shorten, shown
 
 
 def _keras_error(exc: Exception) -> str:
@@ -67,14 +68,7 @@ def build_model(config: ExperimentConfig, data: Dataset) -> keras.Model:
                 ) from None
         return model
     if spec.path is not None:
-        try:
-            loaded = keras.saving.load_model(spec.path, compile=False)
-        except (OSError, ValueError) as exc:
-            raise BuildError(
-                f"cannot load model {spec.path!r}: {_keras_error(exc)}",
-                ("model", "path"),
-            ) from None
-        return loaded
+        return load_saved_model(spec.path)
     assert spec.build is not None
     builder = import_object(spec.build, ("model", "build"))
     check_parameters(builder, spec.params, ("model", "params"), spec.build)
@@ -91,6 +85,43 @@ def build_model(config: ExperimentConfig, data: Dataset) -> keras.Model:
             ("model", "build"),
         )
     return model
+
+
+def load_saved_model(path: str) -> keras.Model:
+    """Load ``model.path``, always in Keras's safe mode.
+
+    ``safe_mode=True`` is explicit: a saved model must not bring code with it
+    (a ``Lambda``'s bytecode) even if something turned the global default off.
+
+    Raises:
+        BuildError: At ``model.path``: a missing or broken file, a model that
+            needs code to load, or a file that holds no ``keras.Model``.
+    """
+    where: ConfigPath = ("model", "path")
+    try:
+        loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except (OSError, ValueError, TypeError) as exc:
+        # Keras's first sentence says what it refused; the rest of its message
+        # suggests turning safe mode off, which cbrun never does.
+        reason = shorten(_keras_error(exc).split(". ")[0], 160)
+        if "safe_mode" in str(exc):
+            raise BuildError(
+                f"model.path {shown(path)} holds code that Keras's safe_mode refuses "
+                f"to load ({reason}); cbrun always loads saved models in "
+                "safe mode: rebuild the model without Lambda layers or other "
+                "code, or describe it with `layers`",
+                where,
+            ) from None
+        raise BuildError(
+            f"cannot load model.path {shown(path)}: {reason}", where
+        ) from None
+    if not isinstance(loaded, keras.Model):
+        raise BuildError(
+            f"model.path {shown(path)} holds a {type(loaded).__name__}, "
+            "not a keras.Model",
+            where,
+        )
+    return loaded
 
 
 def _schedule(spec: ScheduleObject, where: ConfigPath) -> Any:
