@@ -684,11 +684,14 @@ def test_train_refuses_a_saved_model_with_a_lambda(tmp_path: Path) -> None:
         timeout=300,
         cwd=tmp_path,
     )
-    assert result.returncode in (1, 3), result.stderr
-    assert "model.path 'lam.keras' holds code that Keras's safe_mode refuses" in (
+    # A BuildError at model.path: a config problem, exit 1, at its line.
+    assert result.returncode == 1, result.stderr
+    line, column = line_of(path, "lam.keras")
+    assert f"{path}:{line}:{column}: model.path: model.path 'lam.keras' needs " in (
         result.stderr + result.stdout
     )
-    assert "Lambda" in result.stderr + result.stdout
+    assert "Keras's safe_mode refuses to load" in result.stderr + result.stdout
+    assert "`Lambda` layer" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
 
 

@@ -90,8 +90,9 @@ def build_model(config: ExperimentConfig, data: Dataset) -> keras.Model:
 def load_saved_model(path: str) -> keras.Model:
     """Load ``model.path``, always in Keras's safe mode.
 
-    ``safe_mode=True`` is explicit: a saved model must not bring code with it
-    (a ``Lambda``'s bytecode) even if something turned the global default off.
+    ``safe_mode=True`` is explicit: a saved model must not bring code, graphs
+    or outside files with it (a ``Lambda``'s bytecode, a ``TFSMLayer``, a
+    vocabulary file) even if something turned the global default off.
 
     Raises:
         BuildError: At ``model.path``: a missing or broken file, a model that
@@ -106,10 +107,10 @@ def load_saved_model(path: str) -> keras.Model:
         reason = shorten(_keras_error(exc).split(". ")[0], 160)
         if "safe_mode" in str(exc):
             raise BuildError(
-                f"model.path {shown(path)} holds code that Keras's safe_mode refuses "
-                f"to load ({reason}); cbrun always loads saved models in "
-                "safe mode: rebuild the model without Lambda layers or other "
-                "code, or describe it with `layers`",
+                f"model.path {shown(path)} needs what Keras's safe_mode refuses "
+                f"to load ({reason}); cbrun always loads saved models in safe "
+                "mode: save the model without Lambda or TFSMLayer layers, file "
+                "vocabularies or other code, or describe it with `layers`",
                 where,
             ) from None
         raise BuildError(
