@@ -94,7 +94,7 @@ _TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nig
 
 # Keys a newer cbrun adds inside these objects are kept: resuming rewrites
 # the record, and must not drop them.
-@with_config(ConfigDict(extra="allow"))
+@with_config(ConfigDict(strict=True, extra="allow"))
 class Best(TypedDict):
     """The best monitored value so far: ``{monitor, value, epoch}``."""
 
@@ -108,7 +108,7 @@ _Pid = Annotated[int, Field(gt=0, lt=2**31)]
 _Count = Annotated[int, Field(ge=0)]
 
 
-@with_config(ConfigDict(extra="allow"))
+@with_config(ConfigDict(strict=True, extra="allow"))
 class Versions(TypedDict):
     """Installed versions; ``None`` when a distribution is not installed."""
 

@@ -5,7 +5,7 @@ written by a program that may have been fed anything. A terminal obeys the
 control characters in what it prints: ``\\x1b]0;...\\x07`` retitles the
 window, ``\\x1b[2J`` clears the screen, ``\\r`` overwrites the line. Every
 string that reaches a table or a message goes through :func:`printable`
-first, which writes such characters as Python escapes (``\\x1b``).
+first, which writes such characters as Python escapes (``\\x1b``, ``\\n``).
 
 Example:
     ::
@@ -25,10 +25,14 @@ __all__ = ["printable", "printable_json", "printable_lines"]
 _CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # Inside a JSON string only these can be raw: json.dumps escapes C0 already.
 _JSON_RAW: Final = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SHORT: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
+    char = match.group()
+    if char in _SHORT:
+        return _SHORT[char]
+    code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 

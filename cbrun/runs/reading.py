@@ -61,6 +61,7 @@ MAX_YAML_VALUES: Final = 20_000
 _INT64: Final = 2**63
 _MAX_INT_DIGITS: Final = 19
 _SHOWN: Final = 60
+_PLAIN_TAGS: Final = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
 # libyaml's parser, when PyYAML has it, makes the pre-pass much faster.
 _YAML_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -173,6 +174,11 @@ def parse_yaml(text: str, path: Path) -> Any:
             loader.dispose()
     except _Refused as exc:
         raise CorruptFileError(path, str(exc)) from None
+    except yaml.reader.ReaderError as exc:
+        where = f"character {exc.character:#04x} at offset {exc.position}"
+        raise CorruptFileError(
+            path, f"not valid YAML: {where} is not allowed"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -203,6 +209,9 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise _Refused(_too_deep())
+        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
+            # Scalars' tags are checked by the safe constructor itself.
+            raise _Refused(f"YAML tag {node.tag[:_SHOWN]} is not allowed")
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, depth + 1) for item in node.value]
         if isinstance(node, yaml.MappingNode):

@@ -30,7 +30,7 @@ from cbrun.runs.layout import (
     CONFIG_FILE,
     RUN_FILE,
 )
-from cbrun.runs.printable import printable, printable_lines
+from cbrun.runs.printable import printable_lines
 from cbrun.runs.reading import load_json
 
 # What may change when a run continues: how long it trains and how it prints.
@@ -60,10 +60,15 @@ class ResumeError(CbrunError):
     """The run cannot be resumed; the message says why and what to do.
 
     Exit code 1, as for a config that cannot train: the run dir is there but
-    its record, config or history is not usable (corrupt included).
+    its record, config or history is not usable (corrupt included). The
+    message is escaped (control characters as ``\\x1b``): it quotes paths
+    and values from the run dir.
     """
 
     exit_code = ExitCode.INVALID_CONFIG
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable_lines(message))
 
 
 class NotARunDir(ResumeError):
@@ -76,6 +81,9 @@ class AlreadyFinished(CbrunError):
     """The run ended well; there is nothing to resume (exit code 0)."""
 
     exit_code = ExitCode.OK
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable_lines(message))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -135,12 +143,12 @@ def _load_own_config(
     try:
         loaded = load_config(path, overrides, allow_user_code=allow_user_code)
     except ConfigError as exc:
-        written_by = printable(record.versions.get("cbrun") or "an unknown version")
+        written_by = record.versions.get("cbrun") or "an unknown version"
         from cbrun import __version__
 
         raise ResumeError(
             f"{path} was written by cbrun {written_by} and does not load with "
-            f"cbrun {__version__}:\n{printable_lines(str(exc))}"
+            f"cbrun {__version__}:\n{exc}"
         ) from None
     # The run's user code lives beside its original config, not in the run dir.
     # os.path.isdir: False, not an error, for a NUL or an over-long name.
@@ -185,14 +193,14 @@ def prepare_resume(
     """
     if not os.path.lexists(run_dir / RUN_FILE):
         raise NotARunDir(
-            f"{printable(run_dir)} is not a run directory (it has no run.json); "
+            f"{run_dir} is not a run directory (it has no run.json); "
             "give a folder like runs/<name>/<YYYYmmdd-HHMMSS>"
         )
     try:
         record = runs.load_record(run_dir)
     except RunFileError as exc:
         raise ResumeError(
-            f"cannot read the run's record: {printable(exc)}; it cannot be resumed"
+            f"cannot read the run's record: {exc}; it cannot be resumed"
         ) from None
     _check_record(run_dir, record)
     _check_overrides(overrides)
@@ -225,7 +233,7 @@ def prepare_resume(
     except CorruptFileError as exc:
         # Resuming would overwrite it with NaN for every past epoch.
         raise ResumeError(
-            f"cannot read the run's history: {printable(exc)}; remove that file "
+            f"cannot read the run's history: {exc}; remove that file "
             "to resume without the past epochs' values"
         ) from None
     return loaded, ResumePoint(
