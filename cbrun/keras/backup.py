@@ -6,6 +6,10 @@ ReduceLROnPlateau's wait, cooldown and best, and ModelCheckpoint's best, or a
 restart forgets them (and may overwrite a better checkpoint, Keras issue
 17012). This callback saves them beside Keras's backup after every epoch and
 puts them back when training begins again.
+
+Keras's ``BackupAndRestore`` also removes its folder when training ends; a
+config's own one is built as :class:`OwnedBackupAndRestore`, which first makes
+sure that folder is one cbrun created for the run.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import keras
 import numpy as np
 
 from cbrun.atomic import write_json_atomic
+from cbrun.errors import CbrunError
 from cbrun.keras.budget import CostBudget
 from cbrun.runs.layout import (
     BACKUP_METADATA_FILE,
@@ -241,3 +246,111 @@ class CallbackStateKeeper(keras.callbacks.Callback):
                 os.replace(partial, target)
         # Atomic like the other per-epoch records; fsync only at the end of a run.
         write_json_atomic(self.save_to / CALLBACK_STATE_FILE, state, durable=False)
+
+
+OWNER_FILE = ".cbrun-backup-of"
+"""Written by cbrun into a callback's backup folder it created: the run dir's
+path, so that ``--resume`` knows the folder is that run's and not another's."""
+
+
+class BackupFolderError(CbrunError):
+    """A folder a callback deletes from is not one cbrun created for this run."""
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+
+
+def _mark(run_dir: Path) -> bytes:
+    return os.path.realpath(run_dir).encode("utf-8", "surrogateescape")
+
+
+def _owned_by(folder: Path, run_dir: Path) -> bool:
+    """Whether ``folder`` carries cbrun's mark naming ``run_dir``."""
+    expected = _mark(run_dir)
+    try:
+        with open(folder / OWNER_FILE, "rb") as stream:
+            return stream.read(len(expected) + 1) == expected
+    except OSError:
+        return False
+
+
+def deleted_folder_problem(
+    folder: Path, run_dir: Path, *, resuming: bool
+) -> str | None:
+    """Why a callback may not use ``folder``, a folder it deletes from.
+
+    Keras's ``BackupAndRestore`` removes its folder when training ends (and
+    Orbax prunes its own), so the folder must be one cbrun creates: it must
+    not exist when a run starts. A resumed run may find the folder its first
+    part created: inside its run dir, or carrying cbrun's mark for that run.
+
+    Args:
+        folder: The resolved folder.
+        run_dir: The run dir.
+        resuming: Whether this is ``--resume`` of the run in ``run_dir``.
+
+    Returns:
+        The reason, or None if the folder may be used.
+    """
+    if not os.path.lexists(folder):
+        return None
+    if resuming and (_within(folder, run_dir) or _owned_by(folder, run_dir)):
+        return None
+    why = (
+        "and cbrun did not create it for this run"
+        if resuming
+        else "before the run starts"
+    )
+    return (
+        f"already exists {why}; the callback deletes this folder (or "
+        "files in it), so it must be a new folder that cbrun creates. Choose a "
+        "path that does not exist yet, or remove it if it holds nothing of value"
+    )
+
+
+def claim_folder(folder: Path, run_dir: Path, *, resuming: bool) -> None:
+    """Create ``folder`` for this run, or accept the one a resumed run made.
+
+    Raises:
+        BackupFolderError: The folder exists and is not this run's.
+    """
+    reason = deleted_folder_problem(folder, run_dir, resuming=resuming)
+    if reason is not None:
+        raise BackupFolderError(f"backup_dir {folder} {reason}")
+    if not folder.is_dir():
+        try:
+            folder.mkdir(parents=True)  # exclusive: a folder made meanwhile fails
+        except FileExistsError:
+            raise BackupFolderError(
+                f"backup_dir {folder} is in the way (a file, or a folder made "
+                "after the callbacks were built); choose a path nothing else uses"
+            ) from None
+    (folder / OWNER_FILE).write_bytes(_mark(run_dir))
+
+
+class OwnedBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras's ``BackupAndRestore`` in a folder cbrun created for this run.
+
+    Keras removes ``backup_dir`` when training ends; this one first makes
+    sure that folder is new (or, on ``--resume``, this run's own), so the
+    removal never takes anything cbrun did not create.
+
+    Args:
+        backup_dir: As for ``BackupAndRestore``; resolved already.
+        run_dir: The run dir.
+        resuming: Whether the run is resumed.
+        **kwargs: ``BackupAndRestore`` parameters.
+    """
+
+    def __init__(
+        self, backup_dir: str, *, run_dir: Path, resuming: bool, **kwargs: Any
+    ) -> None:
+        super().__init__(backup_dir, **kwargs)
+        self.run_dir = run_dir
+        self.resuming = resuming
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Claim the folder, then restore as Keras does."""
+        claim_folder(Path(self.backup_dir), self.run_dir, resuming=self.resuming)
+        super().on_train_begin(logs)

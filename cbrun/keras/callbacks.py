@@ -7,6 +7,7 @@ One builder per callback where cbrun adds behaviour; plain
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,11 @@ from typing import Any
 
 import keras
 
+from cbrun.config.callback_outputs import (
+    DELETING_FIELDS,
+    character_problem,
+    own_name_problem,
+)
 from cbrun.config.callbacks import CallbackSchema, CustomCallbackSchema
 from cbrun.config.callbacks.base_logger import BaseLoggerSchema
 from cbrun.config.callbacks.learning_rate_scheduler import (
@@ -23,10 +29,13 @@ from cbrun.config.callbacks.learning_rate_scheduler import (
 from cbrun.config.callbacks.model_checkpoint import ModelCheckpointSchema
 from cbrun.config.expressions import parse_schedule
 from cbrun.errors import BuildError, ConfigPath
+from cbrun.keras.backup import OwnedBackupAndRestore, deleted_folder_problem
 from cbrun.keras.compat.base_logger import BaseLogger
 from cbrun.keras.compat.model_checkpoint import PeriodicModelCheckpoint
 from cbrun.keras.imports import check_parameters, import_object
-from cbrun.runs.layout import resolve_inside
+from cbrun.runs.layout import OWN_NAMES as LAYOUT_NAMES
+from cbrun.runs.layout import RUN_FILE, resolve_inside
+from cbrun.suggest import shown
 
 
 @dataclass
@@ -54,18 +63,66 @@ def _resolve_paths(
     where: ConfigPath,
 ) -> dict[str, Any]:
     for field in schema.path_fields:
-        try:
-            target = resolve_inside(context.run_dir, params[field])
-        except ValueError as exc:
-            raise BuildError(str(exc), (*where, field)) from None
+        target = _output_path(schema.type, field, params[field], context, where)
         # A file's folder, or the folder itself, must exist: CSVLogger and
-        # checkpoints do not create their folders.
-        folder = (
-            target if field in ("log_dir", "backup_dir", "directory") else target.parent
-        )
+        # checkpoints do not create their folders. A folder the callback
+        # deletes is created when training begins (OwnedBackupAndRestore).
+        folder = target if field == "log_dir" else target.parent
         folder.mkdir(parents=True, exist_ok=True)
         params[field] = str(target)
     return params
+
+
+def _output_path(
+    kind: str, field: str, value: str, context: BuildContext, where: ConfigPath
+) -> Path:
+    """Resolve an output path against the run dir, checking it again.
+
+    ``cbrun validate`` checked the path as written; here the run dir is known,
+    so an absolute path into it (or into another run dir) is caught too, and
+    whether a folder the callback deletes exists already.
+
+    Raises:
+        BuildError: At the path's place, with the reason.
+    """
+    place = (*where, field)
+    reason = character_problem(value)
+    if reason is None:
+        try:
+            target = resolve_inside(context.run_dir, value)
+        except ValueError as exc:
+            raise BuildError(str(exc), place) from None
+        reason = _own_file_problem(context.run_dir, target)
+    if reason is None and DELETING_FIELDS.get(kind) == field:
+        resuming = context.resumed_epochs is not None
+        reason = deleted_folder_problem(target, context.run_dir, resuming=resuming)
+    if reason is not None:
+        raise BuildError(f"{shown(value)} {reason}", place)
+    return target
+
+
+def _own_file_problem(run_dir: Path, target: Path) -> str | None:
+    """Why ``target`` is a run dir or a file cbrun writes in one, or None.
+
+    Judged against this run's dir and any run dir above ``target`` (one with a
+    run.json), both as written and with symlinks resolved.
+    """
+    for resolve in (os.path.abspath, os.path.realpath):
+        path = Path(resolve(target))
+        bases = [Path(resolve(run_dir))]
+        bases += [p for p in path.parents if (p / RUN_FILE).is_file()]
+        for base in bases:
+            if not path.is_relative_to(base):
+                continue
+            relative = path.relative_to(base).as_posix()
+            reason = own_name_problem(relative)
+            first = relative.split("/")[0].casefold()
+            if reason is None and first in {n.casefold() for n in LAYOUT_NAMES}:
+                # layout's names, should they ever outgrow config's copy
+                reason = f"is cbrun's own {relative!r} in the run directory"
+            if reason is not None:
+                return reason.replace("the run directory", f"run directory {base}")
+    return None
 
 
 def _schedule_function(
@@ -163,6 +220,15 @@ def _cut_csv(path: Path, epochs: int) -> None:
     path.write_text("".join(lines[: 1 + epochs]), encoding="utf-8")
 
 
+def _build_backup(request: _Request) -> keras.callbacks.Callback:
+    context = request.context
+    return OwnedBackupAndRestore(
+        run_dir=context.run_dir,
+        resuming=context.resumed_epochs is not None,
+        **request.params,
+    )
+
+
 def _build_plain(request: _Request) -> keras.callbacks.Callback:
     """A Keras callback cbrun adds nothing to: its class with the parameters."""
     name, where = request.schema.type, request.where
@@ -183,6 +249,7 @@ _BUILDERS: dict[str, Callable[[_Request], keras.callbacks.Callback]] = {
     "LambdaCallback": _build_lambda,
     "ModelCheckpoint": _build_checkpoint,
     "BaseLogger": _build_base_logger,
+    "BackupAndRestore": _build_backup,
 }
 
 
