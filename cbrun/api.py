@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -308,27 +309,37 @@ def resume(
         cbrun.training.resume.AlreadyFinished: The run ended well (exit code 0).
         cbrun.training.resume.ResumeError: It cannot continue; the message
             says why and what to do.
+        cbrun.runs.lock.RunLockedError: Another process trains or resumes it;
+            refused before its files are read or TensorFlow is imported.
         ConfigError, TrainingFailed, Interrupted: As for :func:`train`.
     """
+    from cbrun.runs.layout import RUN_FILE
+    from cbrun.runs.lock import run_lock
     from cbrun.training.lifecycle import train as run
     from cbrun.training.reporting import log_line
     from cbrun.training.resume import prepare_resume
 
     say = echo or log_line
-    loaded, point = prepare_resume(
-        Path(run_dir), overrides, allow_user_code=_allow(allow_user_code)
-    )
-    for warning in loaded.warnings:
-        say(warning.format())
-    return run(
-        loaded,
-        Path(run_dir),
-        command=list(sys.argv if command is None else command),
-        verbose=verbose,
-        echo=say,
-        resume=point,
-        cluster=cluster,
-    )
+    folder = Path(run_dir)
+    # Locked before its files are read and long before TensorFlow's import:
+    # a second resume is refused at once, and what is read stays true. A
+    # folder without run.json gets no lock file; prepare_resume says why.
+    locked = run_lock(folder) if (folder / RUN_FILE).is_file() else nullcontext()
+    with locked:
+        loaded, point = prepare_resume(
+            folder, overrides, allow_user_code=_allow(allow_user_code)
+        )
+        for warning in loaded.warnings:
+            say(warning.format())
+        return run(
+            loaded,
+            folder,
+            command=list(sys.argv if command is None else command),
+            verbose=verbose,
+            echo=say,
+            resume=point,
+            cluster=cluster,
+        )
 
 
 def smoke(

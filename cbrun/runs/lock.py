@@ -1,15 +1,33 @@
-"""One process at a time per run directory."""
+"""One process at a time per run directory.
+
+The lock is ``flock`` on ``<run dir>/.lock``: the kernel releases it when
+the holder dies, even by ``kill -9``, so a dead process never blocks a run.
+The file holds the holder's pid (for the message) and is removed when the
+lock is released, so a finished run dir has none; a file left by a killed
+process is taken over by the next one.
+
+The lock is re-entrant within one thread: ``--resume`` takes it before it
+reads the run's files, and the run keeps it while it trains.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from cbrun.errors import CbrunError, ExitCode
 from cbrun.runs.layout import LOCK_FILE
+
+# Removing the file races with a process that opened it just before: that
+# process may lock an unlinked file. It checks and tries again, this often.
+_ATTEMPTS = 10
+
+# Run dirs this process holds: real path -> (thread id, depth).
+_held: dict[str, tuple[int, int]] = {}
 
 
 class RunLockedError(CbrunError):
@@ -22,25 +40,65 @@ class RunLockedError(CbrunError):
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``run_dir`` while training in it.
 
-    ``flock`` is released by the kernel when the holder dies, even by
-    ``kill -9``, so a crashed run never leaves a stale lock behind.
+    TensorFlow-free and fast: take it before the heavy imports, so that a
+    second process on the same run is refused at once.
 
     Raises:
         RunLockedError: Another live process holds the lock.
     """
-    path = run_dir / LOCK_FILE
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    key = os.path.realpath(run_dir)
+    thread = threading.get_ident()
+    owner, depth = _held.get(key, (thread, 0))
+    if depth and owner == thread:
+        _held[key] = (thread, depth + 1)
+        try:
+            yield
+        finally:
+            _held[key] = (thread, depth)
+        return
+    path = Path(run_dir) / LOCK_FILE
+    descriptor = _acquire(path, run_dir)
     try:
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+        _held[key] = (thread, 1)
+        yield
+    finally:
+        _held.pop(key, None)
+        # Unlink while still holding it: a process that opens the name later
+        # creates a new file; one that opened the old file sees it unlinked.
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(descriptor)
+
+
+def _acquire(path: Path, run_dir: Path) -> int:
+    """Open and lock ``path``; the descriptor of the file now at that name."""
+    for _ in range(_ATTEMPTS):
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+            os.close(descriptor)
+            shown = f" (pid {holder})" if holder.isdigit() else ""
             raise RunLockedError(
-                f"{run_dir} is in use by another cbrun process"
-                f"{f' (pid {holder})' if holder else ''}; wait for it to end"
+                f"{run_dir} is in use by another cbrun process{shown}; wait for "
+                "it to end"
             ) from None
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(descriptor)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        if _same_file(descriptor, path):
+            return descriptor
+        os.close(descriptor)  # the holder removed it as we opened it: again
+    raise RunLockedError(f"{run_dir}: cannot take its lock; try again")
+
+
+def _same_file(descriptor: int, path: Path) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
