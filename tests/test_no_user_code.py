@@ -424,6 +424,31 @@ def test_the_walk_covers_many_fields(tmp_path: Path) -> None:
             "model.layers[0] (Dense).activation.config",
             "activation 'getcwd' is not a Keras built-in",
         ),
+        (
+            {
+                "type": "Pipeline",
+                "layers": [
+                    {"class_name": "Rescaling", "config": {"scale": 0.5}},
+                    {"class_name": "Lambda", "config": {"function": "x"}},
+                ],
+            },
+            "model.layers[0] (Pipeline).layers[1].class_name",
+            "layer Lambda runs a Python function",
+        ),
+        (
+            {"type": "SpectralNormalization", "layer": "TFSMLayer"},
+            "model.layers[0] (SpectralNormalization).layer",
+            "layer TFSMLayer loads a TensorFlow SavedModel",
+        ),
+        (
+            {
+                "type": "GRU",
+                "units": 2,
+                "recurrent_activation": {"class_name": "function", "config": {}},
+            },
+            "model.layers[0] (GRU).recurrent_activation.config",
+            "activation {} is not a Keras built-in",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )

@@ -148,7 +148,7 @@ def _import_paths(value: Any, where: ConfigPath) -> Iterator[Refusal]:
             yield from _import_paths(item, (*where, index))
 
 
-def _not_builtin(kind: str, name: str) -> str:
+def _not_builtin(kind: str, name: Any) -> str:
     return f"{kind} {shown(name)} is not a Keras built-in known to cbrun"
 
 
@@ -174,7 +174,7 @@ def _kind_of(key: Any) -> str | None:
     """The kind of name a constructor parameter holds, from its name."""
     if not isinstance(key, str):
         return None
-    if key in ("activation", "recurrent_activation"):
+    if key == "activation" or key.endswith("_activation"):
         return "activation"
     for suffix in ("initializer", "regularizer", "constraint"):
         if key.endswith(suffix):
@@ -233,9 +233,10 @@ def _serialized(
     if not isinstance(name, str):
         yield Refusal(where, "a Keras-serialized mapping without a class_name")
     elif function:
+        # Keras finds a built-in function by the name in `config`.
         config = value.get("config")
         names = kn.ACTIVATIONS if kind == "activation" else _FUNCTION_NAMES
-        if _plain(config) and config not in names:
+        if not is_import_path(config) and config not in names:
             label = kind or "function"
             yield Refusal((*where, "config"), _not_builtin(label, config))
     elif _plain(name):
