@@ -118,7 +118,9 @@ def test_no_callback_writes_over_cbrun_files(config_with, kind, field, own, spel
     assert "choose another name" in error.message  # the fix
 
 
-@pytest.mark.parametrize("own", ["Config.YAML", "RUN.json", ".run.json.1f2e.tmp"])
+@pytest.mark.parametrize(
+    "own", ["Config.YAML", "RUN.json", ".run.json.1f2e.tmp", ".model.1f2e3d4c.keras"]
+)
 def test_own_names_are_compared_ignoring_case_and_with_temp_files(config_with, own):
     problems = problems_of(config_with(item("CSVLogger", "filename", own)))
     assert errors_at(problems, "filename", "is cbrun's own")
@@ -178,7 +180,10 @@ def test_absolute_paths_are_allowed_without_the_flag(config_with, kind, field):
 
 
 @pytest.mark.parametrize(("kind", "field"), PATH_FIELDS)
-@pytest.mark.parametrize("value", ["out", "a/../b", "deep/er/out", "backups"])
+@pytest.mark.parametrize(
+    "value",
+    ["out", "a/../b", "deep/er/out", "backups", "history.csv", "models/model", "x/run"],
+)
 def test_plain_paths_inside_pass_even_confined(config_with, kind, field, value):
     value += ".keras" if kind == "ModelCheckpoint" else ""
     path = config_with(item(kind, field, value))

@@ -105,10 +105,11 @@ def own_name_problem(relative: str) -> str | None:
         )
     first = normal.split("/")[0].casefold()
     for own in OWN_NAMES:
-        # Also the temp files of cbrun's atomic writes (.run.json.<hex>.tmp),
-        # which cbrun removes; names are compared ignoring case, as some file
-        # systems do.
-        if first == own or first.startswith(f".{own}."):
+        # Also the temp files cbrun writes and removes beside its own
+        # (.run.json.<hex>.tmp, .model.<hex>.keras); names are compared
+        # ignoring case, as some file systems do.
+        stem = own.lstrip(".").split(".")[0]
+        if first == own or first.startswith((f".{own}.", f".{stem}.")):
             return (
                 f"is cbrun's own {own!r} in the run directory (cbrun's files: "
                 f"{', '.join(OWN_NAMES)}); choose another name"
