@@ -2,11 +2,39 @@
 
 Keras is imported lazily, when a run starts, so importing this module costs
 nothing until then.
+
+Signals (:mod:`cbrun.training.signals`) are honoured in every phase:
+
+- loading and building (TensorFlow's import, data, model, callbacks): the run
+  stops at once; a run dir that exists (a resumed run's, or one whose
+  callbacks were being built) records ``interrupted``;
+- ``fit``: training stops after the current step; the backup is kept;
+- after ``fit`` (evaluate and save): training is over and cbrun keeps it.
+  Evaluation stops at its next batch, the backup is brought up to the last
+  finished epoch and kept, ``model.keras`` is still saved, and the run
+  records ``interrupted`` (without test metrics if evaluation was cut).
+  ``--resume`` continues from that epoch; with none left to train it only
+  evaluates and saves;
+- the final records: written whole; a signal meanwhile makes the status
+  ``interrupted`` and keeps the backup.
+
+A second signal stops at once in every phase: the record says
+``interrupted``, the backup is kept and ``model.keras`` is absent or whole
+(it is written to a temp file and renamed). The exit code is 130 for SIGINT,
+143 for SIGTERM. Keras's ``BackupAndRestore`` would delete the backup when
+``fit`` returns; here it is removed only once the final record says the run
+ended well.
+
+The run lock is taken before TensorFlow is imported for ``--resume``, and as
+a new run's dir is made, so a second process on a run is refused at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -20,7 +48,7 @@ from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.loading import LoadedConfig
 from cbrun.config.monitor import run_monitor
 from cbrun.config.problems import make_problem
-from cbrun.errors import BuildError, ConfigError, ExitCode
+from cbrun.errors import BuildError, ConfigError
 from cbrun.runs import manifest as runs
 from cbrun.runs.layout import BACKUP_DIR, MODEL_FILE, create_run_dir
 from cbrun.runs.lock import run_lock
@@ -36,10 +64,15 @@ from cbrun.training.reporting import Echo, first_line, log_line, silent
 from cbrun.training.resume import ResumePoint
 from cbrun.training.signals import (
     Interrupted,
+    SignalStop,
     StopRequest,
-    join_ignoring_ctrl_c,
-    signals_stop_training,
+    as_signal_stop,
+    signals_routed,
 )
+
+_FIT_NOTE = "stopping after the current step"
+_FINISH_NOTE = "training is over: saving the model, then stopping"
+_AFTER_FIT = "while evaluating and saving the model"
 
 
 @dataclass
@@ -94,20 +127,75 @@ def train(
             and compile are built before a run dir exists; a callback that
             cannot be built leaves its run recorded as ``failed``.
         TrainingFailed: Training raised or stopped on NaN (recorded).
-        Interrupted: SIGINT or SIGTERM (recorded).
+        RunLockedError: Another process trains in the run dir (``--resume``).
+        Interrupted: SIGINT or SIGTERM, in any phase (recorded if the run dir
+            exists).
     """
     cluster = cluster or Cluster()
     cluster.check_fits(loaded.experiment.distribute, loaded.path)
-    built = assemble(loaded, smoke=smoke, verbose=verbose, cluster=cluster, echo=echo)
-    if not cluster.is_writer:
-        return _worker_run(loaded, built, command, smoke, resume)
-    if resume is None:
-        run_dir = create_run_dir(runs_dir, loaded.name)
-        write_resolved_config(run_dir, loaded)
-    else:
-        run_dir = resume.run_dir
-    with run_lock(run_dir):
-        return _Run(loaded, built, run_dir, command, verbose, echo, smoke, resume).go()
+    stop = StopRequest(echo)
+    with signals_routed(stop):
+        if not cluster.is_writer:
+            built = assemble(
+                loaded, smoke=smoke, verbose=verbose, cluster=cluster, echo=echo
+            )
+            return _worker_run(loaded, built, command, smoke, resume, stop)
+        if resume is not None:
+            # Before TensorFlow's import: a second process is refused at once.
+            with run_lock(resume.run_dir):
+                return _resumed_run(
+                    loaded, resume, command, verbose, echo, smoke, stop, cluster
+                )
+        built = assemble(
+            loaded, smoke=smoke, verbose=verbose, cluster=cluster, echo=echo
+        )
+        with contextlib.ExitStack() as held:
+            # The folder, its lock, config.yaml and run.json appear together:
+            # a signal meanwhile is acted on once the record can say so.
+            with stop.shielded():
+                run_dir = create_run_dir(runs_dir, loaded.name)
+                held.enter_context(run_lock(run_dir))
+                write_resolved_config(run_dir, loaded)
+                run = _Run(loaded, built, run_dir, command, verbose, echo, smoke, stop)
+                run.open(None)
+            return run.go()
+
+
+def _resumed_run(
+    loaded: LoadedConfig,
+    resume: ResumePoint,
+    command: Sequence[str],
+    verbose: bool,
+    echo: Echo,
+    smoke: bool,
+    stop: StopRequest,
+    cluster: Cluster,
+) -> RunResult:
+    """Build and continue a run whose lock is held; a signal is recorded."""
+    try:
+        built = assemble(
+            loaded, smoke=smoke, verbose=verbose, cluster=cluster, echo=echo
+        )
+        run = _Run(loaded, built, resume.run_dir, command, verbose, echo, smoke, stop)
+    except KeyboardInterrupt as exc:
+        stopped = as_signal_stop(exc)
+        manifest = runs.RunManifest(resume.run_dir)
+        with stop.shielded():
+            manifest.resume(list(command))
+            finish_safely(
+                manifest,
+                runs.INTERRUPTED,
+                stop_reason=f"{stopped.signal_name} while loading, before "
+                f"training resumed after epoch {resume.epoch}",
+            )
+        echo(
+            f"interrupted by {stopped.signal_name} while loading; the run is as "
+            f"it was: continue with: cbrun train --resume {resume.run_dir}"
+        )
+        raise stopped.interrupted() from None
+    with stop.shielded():
+        run.open(resume)
+    return run.go()
 
 
 def _worker_run(
@@ -116,6 +204,7 @@ def _worker_run(
     command: Sequence[str],
     smoke: bool,
     resume: ResumePoint | None,
+    stop: StopRequest,
 ) -> RunResult:
     """Train as a process other than 0: the same steps, nothing in the run dir.
 
@@ -125,9 +214,11 @@ def _worker_run(
     """
     scratch = Path(tempfile.mkdtemp(prefix="cbrun-process-"))
     try:
-        run = _Run(loaded, built, scratch, command, False, silent, smoke, None)
+        run = _Run(loaded, built, scratch, command, False, silent, smoke, stop)
         run.writer = False
         run.shared_backup = None if resume is None else resume.run_dir / BACKUP_DIR
+        with stop.shielded():
+            run.open(None)
         return run.go()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -145,7 +236,7 @@ class _Run:
         verbose: bool,
         echo: Echo,
         smoke: bool,
-        resume: ResumePoint | None,
+        stop: StopRequest,
     ) -> None:
         self.loaded = loaded
         self.config = loaded.experiment
@@ -155,7 +246,8 @@ class _Run:
         self.verbose = verbose
         self.echo = echo
         self.smoke = smoke
-        self.resume = resume
+        self.stop = stop
+        self.resume: ResumePoint | None = None
         self.manifest = runs.RunManifest(run_dir)
         self.indexed: list[tuple[int, Any]] = []
         # Processes other than 0 of a resumed data_parallel job restore from
@@ -163,8 +255,13 @@ class _Run:
         self.shared_backup: Path | None = None
         self.writer = True  # False for processes other than 0 of a job.
         self.backup: Any = None  # The run's ThrottledBackupAndRestore.
+        self.keeper: Any = None  # Its CallbackStateKeeper.
+        self.recorder: Any = None
+        self.model_saved = False
 
-    def go(self) -> RunResult:
+    def open(self, resume: ResumePoint | None) -> None:
+        """Write run.json as ``running`` (call with signals shielded)."""
+        self.resume = resume
         self.echo(f"run dir: {self.run_dir}")
         self.echo(f"data: {self.built.data.description}; feed: {self.built.feed}")
         open_record(
@@ -172,16 +269,24 @@ class _Run:
             self.loaded,
             self.command,
             distribute=self.built.distribute,
-            resume=self.resume,
+            resume=resume,
             echo=self.echo,
         )
-        callbacks = self._callbacks()
-        extra = self._backup()
-        recorder = self._recorder()
-        stop = StopRequest(self.echo)
-        every = [*callbacks, *extra, self._stop_checker(stop), recorder]
-        self._fit(every, recorder, stop)
-        return self._close(recorder)
+
+    def go(self) -> RunResult:
+        """Build the callbacks, fit, evaluate, save and record."""
+        try:
+            self.stop.check()  # a signal while the record was opened
+            callbacks = self._callbacks()
+            extra = self._backup()
+            self.recorder = self._recorder()
+        except KeyboardInterrupt as exc:
+            stopped = as_signal_stop(exc)
+            reason = f"{stopped.signal_name} while building the callbacks"
+            raise self._interrupted(stopped, reason) from None
+        every = [*callbacks, *extra, self._stop_checker(), self.recorder]
+        self._fit(every)
+        return self._close()
 
     def _callbacks(self) -> list[Any]:
         from cbrun.keras.callbacks import build_callbacks
@@ -196,7 +301,8 @@ class _Run:
             self.indexed = build_callbacks(list(self.config.callbacks), context)
             return [callback for _, callback in self.indexed]
         except BuildError as exc:
-            finish_safely(self.manifest, runs.FAILED, error=exc.message)
+            with self.stop.shielded():
+                finish_safely(self.manifest, runs.FAILED, error=exc.message)
             problem = make_problem(
                 self.loaded.source, self.loaded.data, exc.path, exc.message
             )
@@ -255,30 +361,41 @@ class _Run:
             max_share=None if job else BACKUP_SHARE,
             restore_from=None if shared is None else str(shared),
             double_checkpoint=True,
+            # Kept after fit until the final record says the run ended well,
+            # so a signal while evaluating or saving loses no epoch.
+            delete_checkpoint=False,
         )
         self.backup = backup
-        keeper = CallbackStateKeeper(
+        self.keeper = CallbackStateKeeper(
             shared or folder,
             dict(self.indexed),
             restore=self.resume is not None or shared is not None,
             backup=backup,
             save_to=folder,
         )
-        return [backup, keeper]
+        return [backup, self.keeper]
+
+    def _backed_up_epoch(self) -> int | None:
+        """The epoch the backup on disk holds, None if there is none."""
+        if self.backup is None:
+            return None
+        epoch = self.backup.saved_epoch
+        if epoch is None and self.resume is not None:
+            epoch = self.resume.epoch or None  # the backup this run resumed from
+        return epoch
 
     def _resume_point(self) -> str:
         """Where ``--resume`` will continue, for the interrupt message."""
         if self.backup is None:
             return ""
-        epoch = self.backup.saved_epoch
-        if epoch is None and self.resume is not None:
-            epoch = self.resume.epoch or None  # the backup this run resumed from
+        epoch = self._backed_up_epoch()
         if epoch is None:
             return " (no backup yet: it starts again from epoch 1)"
         return f" (from the backup of epoch {epoch})"
 
-    def _stop_checker(self, stop: StopRequest) -> Any:
+    def _stop_checker(self) -> Any:
         keras = self.built.keras
+        stop = self.stop
 
         # Batch-begin hooks: the step before has finished, and Keras keeps
         # dispatching batch ends asynchronously where the backend allows.
@@ -291,51 +408,42 @@ class _Run:
 
         return StopCheck()
 
-    def _fit(self, callbacks: list[Any], recorder: Any, stop: StopRequest) -> None:
-        plan, data = self.built.plan, self.built.data
+    def _fit(self, callbacks: list[Any]) -> None:
+        plan, data, recorder = self.built.plan, self.built.data, self.recorder
         inputs = (
             (plan.train_input,)
             if plan.train_input is not None
             else (data.x_train, data.y_train)
         )
         try:
-            with signals_stop_training(stop):
+            with self.stop.deferred(_FIT_NOTE):
                 self.built.model.fit(
                     *inputs, callbacks=callbacks, **plan.fit_arguments()
                 )
-        except (KeyboardInterrupt, Interrupted) as exc:
-            if not isinstance(exc, Interrupted):
-                exc = Interrupted("SIGINT", ExitCode.INTERRUPTED)
-            self._finish(
-                recorder,
-                runs.INTERRUPTED,
-                stop_reason=f"{exc.signal_name} after {recorder.epochs_run} epochs",
-            )
-            self.echo(
-                f"interrupted by {exc.signal_name} after epoch {recorder.epochs_run}; "
-                f"continue with: cbrun train --resume {self.run_dir}"
-                + self._resume_point()
-            )
-            raise exc from None
+        except KeyboardInterrupt as exc:
+            stopped = as_signal_stop(exc)
+            reason = f"{stopped.signal_name} after {recorder.epochs_run} epochs"
+            raise self._interrupted(stopped, reason) from None
         except Exception as exc:
             status = runs.FAILED
             if guards_nan(self.config) and "nan" in str(exc).lower():
                 status = runs.TERMINATED_NAN
             message = f"{type(exc).__name__}: {first_line(exc)}"
-            self._finish(recorder, status, error=message)
+            self._finish(status, error=message)
             if self.verbose:
                 raise
             raise TrainingFailed(f"training failed ({status}): {message}") from None
 
-    def _close(self, recorder: Any) -> RunResult:
+    def _close(self) -> RunResult:
+        recorder = self.recorder
         loss = recorder.last_logs.get("loss")
         if guards_nan(self.config) and loss is not None and not math.isfinite(loss):
             self._finish(
-                recorder,
                 runs.TERMINATED_NAN,
                 stop_reason=f"TerminateOnNaN: loss became {loss} in epoch "
                 f"{recorder.epochs_run}",
             )
+            self._remove_backup()  # resuming would repeat the NaN
             self.echo(f"stopped: the loss became NaN in epoch {recorder.epochs_run}")
             raise TrainingFailed("training terminated on NaN loss (terminated_nan)")
         status, reason = classify(
@@ -345,28 +453,87 @@ class _Run:
         if not self.smoke and self.writer:
             plot = self._draw_plot_meanwhile(status, recorder)
         try:
-            test_metrics = self._evaluate_and_save()
-            record = self._finish(
-                recorder, status, stop_reason=reason, test_metrics=test_metrics
+            # A signal that came as fit returned was acknowledged there: it is
+            # acted on here, like one that comes while evaluating or saving.
+            with self.stop.deferred(_FINISH_NOTE):
+                test_metrics = self._evaluate_and_save()
+        except KeyboardInterrupt as exc:  # a second signal: at once
+            self._join(plot)
+            raise self._after_fit_interrupted(as_signal_stop(exc), reason) from None
+        except BaseException:
+            self._join(plot)
+            raise
+        self._join(plot)
+        record = None
+        ended_well = False
+        with self.stop.shielded():
+            if not self.stop.pending:
+                record = self._finish(
+                    status, stop_reason=reason, test_metrics=test_metrics
+                )
+            if not self.stop.pending:  # none came while the record was written
+                self._remove_backup()
+                ended_well = True
+        if not ended_well:
+            where = _AFTER_FIT if record is None else "while writing the final records"
+            stopped = SignalStop(
+                self.stop.signal_name or "SIGINT", self.stop.exit_code, at_once=False
             )
-        except KeyboardInterrupt:
-            # Ctrl-C after training: the epochs are recorded, the model may
-            # not be saved; say so rather than leave the run "running".
-            self._finish(
-                recorder,
-                runs.INTERRUPTED,
-                stop_reason=f"SIGINT after {recorder.epochs_run} epochs, while "
-                "evaluating and saving the model",
-            )
-            raise Interrupted("SIGINT", ExitCode.INTERRUPTED) from None
-        finally:
-            if plot is not None:
-                join_ignoring_ctrl_c(plot)
+            # A second signal (or a full disk) leaves the backup as it is.
+            with (
+                contextlib.suppress(KeyboardInterrupt, OSError),
+                self.stop.deferred(_FINISH_NOTE),
+            ):
+                self._back_up_last_epoch()
+            raise self._after_fit_interrupted(
+                stopped, reason, test_metrics, where
+            ) from None
+        # A signal from here on stops the process (130/143) and leaves the
+        # record as written: the run ended before it (signals_routed).
+        assert record is not None
         for line in closing_lines(
             self.config, self.run_dir, reason, recorder.best, test_metrics
         ):
             self.echo(line)
         return RunResult(self.run_dir, status, record, self.config, recorder.history)
+
+    def _after_fit_interrupted(
+        self,
+        stopped: SignalStop,
+        reason: str,
+        test_metrics: dict[str, float] | None = None,
+        where: str = _AFTER_FIT,
+    ) -> Interrupted:
+        """Record a signal after fit: what was kept, and how to continue."""
+        kept = "model.keras saved" if self.model_saved else "model.keras not saved"
+        if self.model_saved and test_metrics is None and self._has_test_data():
+            kept += ", not evaluated on the test data"
+        return self._interrupted(
+            stopped,
+            f"{stopped.signal_name} after {self.recorder.epochs_run} epochs, "
+            f"{where} (training had ended: {reason}); {kept}",
+            test_metrics=test_metrics,
+        )
+
+    def _interrupted(
+        self, stopped: SignalStop, reason: str, **fields: Any
+    ) -> Interrupted:
+        """Record the run as interrupted, say how to continue; the error to raise."""
+        self._finish(runs.INTERRUPTED, stop_reason=reason, **fields)
+        done = (
+            "" if self.recorder is None else f" after epoch {self.recorder.epochs_run}"
+        )
+        self.echo(
+            f"interrupted by {stopped.signal_name}{done}; continue with: "
+            f"cbrun train --resume {self.run_dir}{self._resume_point()}"
+        )
+        return stopped.interrupted()
+
+    def _join(self, plot: threading.Thread | None) -> None:
+        """Wait for the history plot (a fraction of a second); signals wait too."""
+        if plot is not None:
+            with self.stop.shielded():
+                plot.join()
 
     def _draw_plot_meanwhile(self, status: str, recorder: Any) -> threading.Thread:
         """Draw history.png on a thread while the model is evaluated and saved.
@@ -374,8 +541,8 @@ class _Run:
         Keras has imported matplotlib already, so drawing costs ~0.15 s of
         CPU. That CPU is GIL-bound Python, so the thread does not shorten the
         run (measured: evaluate and save take 0.04 s alone, 0.185 s with the
-        thread); it draws even when evaluate or save fails, and a Ctrl-C
-        while it finishes is ignored (:func:`join_ignoring_ctrl_c`).
+        thread); it draws even when evaluate or save fails, and a signal
+        while it finishes waits for it (:meth:`_join`).
         """
         from cbrun.runs.plots import draw_history_plot
 
@@ -388,50 +555,122 @@ class _Run:
         thread.start()
         return thread
 
-    def _finish(self, recorder: Any, status: str, **fields: Any) -> runs.RunRecord:
+    def _finish(self, status: str, **fields: Any) -> runs.RunRecord:
         """Record the end of the run with every epoch the recorder kept.
 
         Per-epoch writes are throttled, so the history, epoch count and best
-        on disk may be behind; the final record brings them up to date.
+        on disk may be behind; the final record brings them up to date. The
+        write is shielded from signals: it always completes.
         """
-        return finish_safely(
-            self.manifest,
-            status,
-            history=recorder.history,
-            epochs_run=recorder.epochs_run,
-            best=recorder.best,
-            **fields,
+        recorder = self.recorder
+        with self.stop.shielded():
+            if recorder is None:
+                return finish_safely(self.manifest, status, **fields)
+            return finish_safely(
+                self.manifest,
+                status,
+                history=recorder.history,
+                epochs_run=recorder.epochs_run,
+                best=recorder.best,
+                **fields,
+            )
+
+    def _remove_backup(self) -> None:
+        """Remove cbrun's backup folder once the run needs it no more."""
+        if self.backup is not None:
+            shutil.rmtree(self.run_dir / BACKUP_DIR, ignore_errors=True)
+
+    def _has_test_data(self) -> bool:
+        return (
+            self.built.plan.test_input is not None or self.built.data.x_test is not None
         )
 
     def _evaluate_and_save(self) -> dict[str, float] | None:
-        data, model, plan = self.built.data, self.built.model, self.built.plan
+        """Evaluate on the test data, then save model.keras.
+
+        A first signal cuts the evaluation short, brings the backup up to
+        date and still saves; a second one stops at once.
+        """
         try:
             test_metrics = None
-            if plan.test_input is not None:
-                evaluated = model.evaluate(
-                    plan.test_input,
-                    verbose=0,
-                    return_dict=True,
-                    steps=plan.evaluate_steps,
-                )
-                test_metrics = {k: float(v) for k, v in evaluated.items()}
-            elif data.x_test is not None:
-                evaluated = model.evaluate(
-                    data.x_test,
-                    data.y_test,
-                    verbose=0,
-                    return_dict=True,
-                    batch_size=plan.test_batch_size,
-                    steps=plan.evaluate_steps,
-                )
-                test_metrics = {k: float(v) for k, v in evaluated.items()}
-            model.save(self.run_dir / MODEL_FILE)
+            if not self.stop.pending:
+                try:
+                    test_metrics = self._evaluate()
+                except SignalStop as stopped:
+                    if stopped.at_once:
+                        raise
+            if self.stop.pending:
+                self._back_up_last_epoch()
+            self._save_model()
+            if self.stop.pending:  # it came while saving
+                self._back_up_last_epoch()
         except Exception as exc:
             message = f"after training: {type(exc).__name__}: {first_line(exc)}"
-            finish_safely(self.manifest, runs.FAILED, error=message)
+            self._finish(runs.FAILED, error=message)
             if self.verbose:
                 raise
             raise TrainingFailed(
                 f"{message} (the trained epochs are in {self.run_dir})"
             ) from None
         return test_metrics
+
+    def _evaluate(self) -> dict[str, float] | None:
+        data, model, plan = self.built.data, self.built.model, self.built.plan
+        # Only cbrun's stop check: the config's callbacks belong to fit, as
+        # in a script that calls model.evaluate(x, y) after model.fit.
+        checks = [self._stop_checker()]
+        if plan.test_input is not None:
+            evaluated = model.evaluate(
+                plan.test_input,
+                verbose=0,
+                return_dict=True,
+                steps=plan.evaluate_steps,
+                callbacks=checks,
+            )
+        elif data.x_test is not None:
+            evaluated = model.evaluate(
+                data.x_test,
+                data.y_test,
+                verbose=0,
+                return_dict=True,
+                batch_size=plan.test_batch_size,
+                steps=plan.evaluate_steps,
+                callbacks=checks,
+            )
+        else:
+            return None
+        return {k: float(v) for k, v in evaluated.items()}
+
+    def _back_up_last_epoch(self) -> None:
+        """Bring the backup up to the last finished epoch, for ``--resume``.
+
+        Backups are throttled, so the last one may be epochs behind; a run
+        stopped after fit would then retrain them. The model holds the
+        weights fit ended with (EarlyStopping may have restored its best).
+        """
+        backup, epochs = self.backup, self.recorder.epochs_run
+        if backup is None or not self.writer or epochs == 0:
+            return
+        if self._backed_up_epoch() == epochs:
+            return
+        # Keras writes the epoch counter it keeps; after a resume that trained
+        # no epoch it was never set. _save_model is BackupAndRestore's own save.
+        backup._current_epoch, backup._last_batch_seen = epochs, 0
+        backup._save_model()
+        backup.saved_epoch = epochs
+        if self.keeper is not None:
+            self.keeper.on_epoch_end(epochs - 1)  # the callbacks' counters too
+        self.manifest.update(backup_epoch=epochs)
+
+    def _save_model(self) -> None:
+        """Save model.keras whole or not at all: a temp file, then a rename."""
+        target = self.run_dir / MODEL_FILE
+        partial = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.keras")
+        try:
+            self.built.model.save(partial)
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            raise
+        self.model_saved = True

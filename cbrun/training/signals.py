@@ -1,21 +1,39 @@
-"""Ctrl-C and SIGTERM during a run: a clean stop after the current step.
+"""Ctrl-C and SIGTERM in every phase of a run: what a signal does, and when.
 
-The first signal is turned into a request that a callback checks before
-every batch, so the epoch's bookkeeping stays whole; a second one stops at
-once. Either way the run is recorded as interrupted and can be resumed.
+One :class:`StopRequest` receives SIGINT and SIGTERM for the whole of a run
+(:func:`signals_routed`); the run says, phase by phase, how a first signal is
+acted on:
+
+- **now** (loading the config, importing TensorFlow, loading data, building
+  and compiling the model, building callbacks): the signal stops the run at
+  once. A run dir that exists records ``interrupted``.
+- **after the current step** (``fit``): the signal is acknowledged and a
+  callback stops training before the next batch, so the epoch's bookkeeping
+  stays whole and the backup lets ``--resume`` continue.
+- **finish** (after ``fit``: evaluating, saving the model): training is over,
+  so the signal is acknowledged, evaluation stops at its next batch and
+  the model is still saved (a save is short); the run records
+  ``interrupted``.
+- **shielded** (writing the final record, waiting for the history plot):
+  the signal is remembered and acted on as soon as the write is done, so
+  run.json is never left saying ``running``.
+
+In every phase but *now* a second signal stops at once; a signal that was
+acknowledged is always acted on: the run ends ``interrupted`` with exit code
+130 (SIGINT) or 143 (SIGTERM).
 """
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 from cbrun.errors import CbrunError, ExitCode
 from cbrun.training.reporting import Echo, log_line
+
+_NOW, _AFTER, _SHIELD = "now", "after", "shield"
 
 
 class Interrupted(CbrunError):
@@ -27,60 +45,126 @@ class Interrupted(CbrunError):
         self.exit_code = exit_code
 
 
-class StopRequest:
-    """Turns SIGINT and SIGTERM into a stop after the current step.
+class SignalStop(KeyboardInterrupt):
+    """Raised inside the run when a signal stops it; :class:`Interrupted` outside.
 
-    The first signal is remembered and checked by a callback before the next
-    batch; a second one stops at once.
+    A ``KeyboardInterrupt`` so that Keras, TensorFlow and user code, which
+    catch ``Exception`` in places, let it through as they let Ctrl-C.
+
+    Attributes:
+        signal_name: ``SIGINT`` or ``SIGTERM``.
+        exit_code: 130 or 143.
+        at_once: Raised by the signal handler (a second signal, or a phase
+            that stops at once) rather than by a check at a safe point.
+    """
+
+    def __init__(self, signal_name: str, exit_code: ExitCode, at_once: bool) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+        self.exit_code = exit_code
+        self.at_once = at_once
+
+    def interrupted(self) -> Interrupted:
+        """The error the API raises for it."""
+        return Interrupted(self.signal_name, self.exit_code)
+
+
+def as_signal_stop(exc: KeyboardInterrupt) -> SignalStop:
+    """A plain ``KeyboardInterrupt`` (no handler installed) is a SIGINT at once."""
+    if isinstance(exc, SignalStop):
+        return exc
+    return SignalStop("SIGINT", ExitCode.INTERRUPTED, at_once=True)
+
+
+class StopRequest:
+    """Turns SIGINT and SIGTERM into a stop, as the current phase allows.
+
+    Outside any phase context a signal stops at once. See the module
+    docstring for the phases.
 
     Args:
-        echo: Told, at the first signal, that the run will stop.
+        echo: Told, at a first signal it defers, what the run will do.
     """
 
     def __init__(self, echo: Echo = log_line) -> None:
         self.echo = echo
         self.signal_name: str | None = None
         self.exit_code = ExitCode.INTERRUPTED
+        self._mode = _NOW
+        self._note = ""
+
+    @property
+    def pending(self) -> bool:
+        """Whether a signal came (and the run must end ``interrupted``)."""
+        return self.signal_name is not None
 
     def handler(self, signum: int, frame: FrameType | None) -> None:
-        """The signal handler: remember the first signal, raise on the second."""
+        """The signal handler: remember the first signal; raise as the phase says."""
         name = signal.Signals(signum).name
         code = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
-        if self.signal_name is not None:
-            raise Interrupted(name, code)
-        self.signal_name, self.exit_code = name, code
-        self.echo(f"{name}: stopping after the current step (again to stop at once)")
+        first = self.signal_name is None
+        if first:
+            self.signal_name, self.exit_code = name, code
+        if self._mode == _SHIELD:
+            return
+        if self._mode == _NOW or not first:
+            raise SignalStop(self.signal_name or name, self.exit_code, at_once=True)
+        self.echo(f"{name}: {self._note} (again to stop at once)")
 
     def check(self) -> None:
-        """Raise :class:`Interrupted` if a signal came; called before each batch."""
+        """Raise :class:`SignalStop` if a signal came; called at safe points."""
         if self.signal_name is not None:
-            raise Interrupted(self.signal_name, self.exit_code)
+            raise SignalStop(self.signal_name, self.exit_code, at_once=False)
+
+    @contextmanager
+    def deferred(self, note: str) -> Iterator[None]:
+        """Within: a first signal is acknowledged with ``note`` and remembered.
+
+        The code inside acts on it at its safe points (:meth:`check`); a second
+        signal stops at once.
+        """
+        with self._mode_as(_AFTER, note):
+            yield
+
+    @contextmanager
+    def shielded(self) -> Iterator[None]:
+        """Within: signals are only remembered (for short writes that must finish)."""
+        with self._mode_as(_SHIELD, ""):
+            yield
+
+    @contextmanager
+    def _mode_as(self, mode: str, note: str) -> Iterator[None]:
+        previous = self._mode, self._note
+        self._mode, self._note = mode, note
+        try:
+            yield
+        finally:
+            self._mode, self._note = previous
 
 
 @contextmanager
-def signals_stop_training(request: StopRequest) -> Iterator[None]:
-    """Route SIGINT and SIGTERM to ``request`` while training runs."""
+def signals_routed(request: StopRequest) -> Iterator[None]:
+    """Route SIGINT and SIGTERM to ``request`` for the whole of a run.
+
+    A :class:`SignalStop` that leaves the block becomes :class:`Interrupted`;
+    a signal that came but was not acted on inside (it arrived as the run
+    returned) is acted on here. Outside the main thread signals are left alone.
+
+    Raises:
+        Interrupted: A signal stopped the run.
+    """
     try:
         previous = {
             sig: signal.signal(sig, request.handler)
             for sig in (signal.SIGINT, signal.SIGTERM)
         }
-    except ValueError:  # Not the main thread: leave signals alone.
-        yield
-        return
+    except ValueError:  # Not the main thread: Python delivers signals there only.
+        previous = {}
     try:
         yield
+        request.check()
+    except KeyboardInterrupt as exc:
+        raise as_signal_stop(exc).interrupted() from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def join_ignoring_ctrl_c(thread: threading.Thread) -> None:
-    """Wait for a short thread; a Ctrl-C meanwhile is ignored.
-
-    The history plot takes a fraction of a second; a Ctrl-C then must not turn
-    a recorded run into an "Interrupted." exit.
-    """
-    while thread.is_alive():
-        with contextlib.suppress(KeyboardInterrupt):
-            thread.join()
