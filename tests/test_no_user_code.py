@@ -330,7 +330,8 @@ def test_the_walk_covers_many_fields(tmp_path: Path) -> None:
         (
             {"type": "Dense", "units": 4, "activation": "relu7"},
             "model.layers[0] (Dense).activation",
-            "activation 'relu7' is not a Keras built-in",
+            "is not a Keras built-in known to cbrun, refused by --no-user-code / "
+            "CBRUN_NO_USER_CODE; did you mean 'relu'?",
         ),
         (
             {"type": "Dense", "units": 4, "kernel_constraint": "evil"},

@@ -19,7 +19,7 @@ place in the file. It never imports Keras.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -27,7 +27,7 @@ from cbrun.config import keras_names as kn
 from cbrun.config.base import IMPORT_PATH_RE
 from cbrun.config.callbacks.registry import CALLBACK_NAMES
 from cbrun.errors import ConfigPath
-from cbrun.suggest import shown
+from cbrun.suggest import closest, shown
 
 REFUSED_LAYERS: dict[str, str] = {
     "FlaxLayer": "runs the code of a Flax module",
@@ -148,8 +148,15 @@ def _import_paths(value: Any, where: ConfigPath) -> Iterator[Refusal]:
             yield from _import_paths(item, (*where, index))
 
 
-def _not_builtin(kind: str, name: Any) -> str:
-    return f"{kind} {shown(name)} is not a Keras built-in known to cbrun"
+def _not_builtin(
+    where: ConfigPath, kind: str, name: Any, names: Iterable[str] = ()
+) -> Refusal:
+    what = f"{kind} {shown(name)} is not a Keras built-in known to cbrun"
+    match = closest(name, names) if isinstance(name, str) else None
+    if match is None or match == name:
+        return Refusal(where, what)
+    fix = f"did you mean {match!r}? Else remove it or run where the config is trusted"
+    return Refusal(where, what, fix=fix)
 
 
 def _layer(layer: Any, where: ConfigPath) -> Iterator[Refusal]:
@@ -165,7 +172,7 @@ def _layer(layer: Any, where: ConfigPath) -> Iterator[Refusal]:
 
 def _layer_class(name: str, where: ConfigPath) -> Iterator[Refusal]:
     if name not in kn.LAYERS:
-        yield Refusal(where, _not_builtin("layer", name))
+        yield _not_builtin(where, "layer", name, kn.LAYERS)
     elif name in REFUSED_LAYERS:
         yield Refusal(where, f"layer {name} {REFUSED_LAYERS[name]}")
 
@@ -212,7 +219,7 @@ def _value(value: Any, where: ConfigPath, kind: str | None) -> Iterator[Refusal]
         if kind == "layer":
             yield from _layer_class(value, where)
         elif value not in _KIND_NAMES[kind]:
-            yield Refusal(where, _not_builtin(kind, value))
+            yield _not_builtin(where, kind, value, _KIND_NAMES[kind])
     elif isinstance(value, dict):
         if any(key in value for key in _SERIAL_KEYS):
             yield from _serialized(value, where, kind)
@@ -238,13 +245,13 @@ def _serialized(
         names = kn.ACTIVATIONS if kind == "activation" else _FUNCTION_NAMES
         if not is_import_path(config) and config not in names:
             label = kind or "function"
-            yield Refusal((*where, "config"), _not_builtin(label, config))
+            yield _not_builtin((*where, "config"), label, config, names)
     elif _plain(name):
         names = _KIND_NAMES.get(kind or "", _ANY_CLASS)
         if kind == "activation":
             names = kn.ACTIVATIONS
         if name not in names:
-            yield Refusal((*where, "class_name"), _not_builtin(kind or "class", name))
+            yield _not_builtin((*where, "class_name"), kind or "class", name, names)
         elif name in REFUSED_LAYERS and name in kn.LAYERS:
             reason = REFUSED_LAYERS[name]
             yield Refusal((*where, "class_name"), f"layer {name} {reason}")
@@ -283,13 +290,13 @@ def _compile(compile_: dict[str, Any]) -> Iterator[Refusal]:
     where: ConfigPath = ("compile", "optimizer")
     optimizer = compile_.get("optimizer")
     if _plain(optimizer) and optimizer.lower() not in kn.OPTIMIZER_ALIASES:
-        yield Refusal(where, _not_builtin("optimizer", optimizer))
+        yield _not_builtin(where, "optimizer", optimizer, kn.OPTIMIZER_ALIASES)
     elif isinstance(optimizer, dict):
         yield from _object(optimizer, where, "optimizer", kn.OPTIMIZERS)
     loss = compile_.get("loss")
     losses = (*kn.LOSS_ALIASES, *kn.LOSSES, *kn.LOSS_COMPILE_ALIASES)
     if _plain(loss) and loss not in losses and loss.lower() not in losses:
-        yield Refusal(("compile", "loss"), _not_builtin("loss", loss))
+        yield _not_builtin(("compile", "loss"), "loss", loss, losses)
     elif isinstance(loss, dict):
         yield from _object(loss, ("compile", "loss"), "loss", kn.LOSSES)
     metric_names = (*kn.METRIC_LOG_NAMES, *kn.METRIC_CLASS_LOG_NAMES)
@@ -297,7 +304,7 @@ def _compile(compile_: dict[str, Any]) -> Iterator[Refusal]:
         for index, metric in enumerate(compile_.get(field) or []):
             here: ConfigPath = ("compile", field, index)
             if _plain(metric) and metric not in metric_names:
-                yield Refusal(here, _not_builtin("metric", metric))
+                yield _not_builtin(here, "metric", metric, metric_names)
             elif isinstance(metric, dict):
                 yield from _object(metric, here, "metric", kn.METRICS)
 
@@ -308,7 +315,7 @@ def _object(
     """A ``{type: Name, ...}`` optimizer, schedule, loss or metric."""
     name = spec.get("type")
     if _plain(name) and name not in names:
-        yield Refusal((*where, "type"), _not_builtin(kind, name))
+        yield _not_builtin((*where, "type"), kind, name, names)
     for key, value in spec.items():
         here = (*where, key)
         if key == "type":
