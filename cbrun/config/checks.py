@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 # Callbacks are told apart by `type`, which names their schema: testing
 # isinstance would import every schema, and validate imports only those used.
 _LR_CALLBACKS = ("LearningRateScheduler", "ReduceLROnPlateau")
+# Keras's default for most optimizers (Adam, RMSprop, ...): a schedule's first
+# call sees it when the config gives no learning rate.
+DEFAULT_LEARNING_RATE = 0.001
 
 
 class _Checker:
@@ -136,22 +139,33 @@ class _Checker:
             callback = cast("ModelCheckpointSchema", item)
             filepath = callback.filepath
             suffix_path = (*path, "filepath")
-            if callback.save_weights_only and not filepath.endswith(".weights.h5"):
+            if callback.save_weights_only:
+                if not filepath.endswith(".weights.h5"):
+                    self.add(
+                        suffix_path,
+                        "with save_weights_only: true the file name must end in "
+                        f".weights.h5 (Keras 3), got {shown(filepath)}",
+                    )
+            elif filepath.endswith(".weights.h5"):
+                # Keras would write a whole model into a file named weights.
                 self.add(
                     suffix_path,
-                    "with save_weights_only: true the file name must end in "
-                    f".weights.h5 (Keras 3), got {shown(filepath)}",
+                    f"{shown(filepath)} names a weights file but the whole model "
+                    "would be saved; set save_weights_only: true, or end it in .keras",
                 )
-            elif not callback.save_weights_only and not filepath.endswith(".keras"):
-                hint = (
-                    " (or set save_weights_only: true)"
-                    if filepath.endswith(".weights.h5")
-                    else ""
-                )
+            elif filepath.endswith(".h5"):
                 self.add(
                     suffix_path,
-                    "a whole-model checkpoint must end in .keras (Keras 3), got "
-                    f"{shown(filepath)}{hint}",
+                    "a .h5 whole-model checkpoint is Keras's legacy HDF5 format "
+                    "(Keras warns at every save); end it in .keras for the "
+                    "native format",
+                    severity="warning",
+                )
+            elif not filepath.endswith(".keras"):
+                self.add(
+                    suffix_path,
+                    "a whole-model checkpoint must end in .keras (or the legacy "
+                    f".h5), got {shown(filepath)}",
                 )
             self._check_placeholders(suffix_path, callback, names, complete)
             if callback.period != 1 and callback.save_freq != "epoch":
@@ -227,6 +241,41 @@ class _Checker:
                     "compile.optimizer.learning_rate as a number, or drop one",
                 )
 
+    def check_schedule_runs(self) -> None:
+        """Run schedule expressions over the epochs, as Keras will call them."""
+        # Imported here: validate loads the expression parser only for
+        # configs with a LearningRateScheduler.
+        from cbrun.config.expressions import first_failure, parse_schedule
+
+        optimizer = self.config.compile.optimizer
+        lr = DEFAULT_LEARNING_RATE
+        if isinstance(optimizer, OptimizerObject):
+            if isinstance(optimizer.learning_rate, ScheduleObject):
+                return  # Refused by check_lr_with_schedule.
+            if optimizer.learning_rate is not None:
+                lr = float(optimizer.learning_rate)
+        fit = self.config.fit
+        for path, callback in self.callbacks():
+            text = getattr(callback, "schedule", None)
+            if callback.type != "LearningRateScheduler" or not isinstance(text, str):
+                continue
+            failed = first_failure(
+                parse_schedule(text),
+                start_epoch=fit.initial_epoch,
+                epochs=fit.epochs,
+                lr=lr,
+            )
+            if failed is None:
+                continue
+            epoch, error = failed
+            first = epoch == fit.initial_epoch
+            self.add(
+                (*path, "schedule"),
+                f"{error.message.rstrip('.')} (lr starts at {lr:g}"
+                f"{'' if first else '; training would fail at that epoch'})",
+                severity="error" if first else "warning",
+            )
+
     def check_ema(self) -> None:
         optimizer = self.config.compile.optimizer
         use_ema = isinstance(optimizer, OptimizerObject) and (
@@ -272,6 +321,7 @@ def cross_checks(
     checker.check_monitors()
     checker.check_checkpoints()
     checker.check_lr_with_schedule()
+    checker.check_schedule_runs()
     checker.check_ema()
     checker.check_patience()
     return sorted(checker.problems, key=lambda p: (p.line, p.column))

@@ -1,0 +1,184 @@
+"""validate agrees with train: what one accepts the other runs, with a position.
+
+Cases found where `cbrun validate` said ok and training refused (or the
+reverse): a schedule that fails at once, `--set` into a list the config does
+not have, the class weights of a resolved config.yaml, a legacy .h5
+checkpoint, and application weights that cannot be downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from cbrun.api import load_config
+from cbrun.cli import cli
+from cbrun.errors import ConfigError, ExitCode
+from tests.conftest import MINIMAL, REPO, wait_for_epochs
+
+SCHEDULED = (
+    MINIMAL
+    + """\
+callbacks:
+  - type: LearningRateScheduler
+    schedule: "SCHEDULE"
+"""
+)
+
+
+def problems_of(path, *overrides):
+    try:
+        loaded = load_config(path, overrides)
+    except ConfigError as exc:
+        return [p for p in exc.problems if p.severity == "error"], []
+    return [], [p.format() for p in loaded.warnings]
+
+
+def test_a_schedule_that_fails_at_the_first_epoch_is_refused(write_config):
+    path = write_config(SCHEDULED.replace("SCHEDULE", "1/0"))
+    errors, _ = problems_of(path)
+    (problem,) = errors
+    assert (problem.line, problem.where) == (
+        12,
+        "callbacks[0] (LearningRateScheduler).schedule",
+    )
+    assert "division by zero in '1/0'" in problem.message
+    assert "epoch=0" in problem.message
+
+
+def test_a_schedule_that_fails_later_is_a_warning_naming_the_epoch(write_config):
+    text = SCHEDULED.replace("SCHEDULE", "lr / (epoch - 1)").replace(
+        "epochs: 2", "epochs: 5"
+    )
+    _, warnings = problems_of(write_config(text))
+    assert any("epoch=1" in w and "division by zero" in w for w in warnings), warnings
+
+
+def test_a_schedule_that_runs_is_quiet(write_config):
+    errors, warnings = problems_of(
+        write_config(SCHEDULED.replace("SCHEDULE", "lr * 0.9"))
+    )
+    assert errors == [] and warnings == []
+
+
+@pytest.mark.parametrize(
+    "override", ["callbacks.EarlyStopping.patience=3", "callbacks.0.patience=3"]
+)
+def test_set_into_callbacks_the_config_lacks_names_the_set(write_config, override):
+    path = write_config(MINIMAL)
+    result = CliRunner().invoke(cli, ["validate", str(path), "--set", override])
+    assert result.exit_code == ExitCode.INVALID_CONFIG
+    assert f"--set {override}: this config has no callbacks" in result.stdout
+    assert "set the whole list instead" in result.stdout
+    assert "expected a list" not in result.stdout
+
+
+def test_set_of_a_new_mapping_names_the_set_in_the_error(write_config):
+    result = CliRunner().invoke(
+        cli, ["validate", str(write_config(MINIMAL)), "--set", "fit.foo.bar=1"]
+    )
+    assert result.exit_code == ExitCode.INVALID_CONFIG
+    assert "--set fit.foo.bar=1: fit.foo: unknown key" in result.stdout
+
+
+def test_class_weight_keys_written_as_strings_are_class_indexes(write_config):
+    text = MINIMAL.replace("fit: {", "fit: {class_weight: {'0': 2.0, 2: 1.5}, ")
+    loaded = load_config(write_config(text))
+    assert loaded.experiment.fit.class_weight == {0: 2.0, 2: 1.5}
+
+
+@pytest.mark.parametrize("key", ["a", "-1", "1.5"])
+def test_class_weight_keys_that_are_not_indexes_are_refused(write_config, key):
+    text = MINIMAL.replace("fit: {", f"fit: {{class_weight: {{'{key}': 2.0}}, ")
+    errors, _ = problems_of(write_config(text))
+    (problem,) = errors
+    assert problem.where == "fit.class_weight"
+    assert f"got {key!r}" in problem.message
+
+
+def test_a_legacy_h5_whole_model_checkpoint_is_a_warning(write_config):
+    text = MINIMAL + "callbacks:\n  - {type: ModelCheckpoint, filepath: best.h5}\n"
+    errors, warnings = problems_of(write_config(text))
+    assert errors == []
+    assert any("legacy HDF5" in w for w in warnings), warnings
+
+
+def test_a_weights_name_for_a_whole_model_is_still_refused(write_config):
+    text = MINIMAL + "callbacks:\n  - {type: ModelCheckpoint, filepath: m.weights.h5}\n"
+    errors, _ = problems_of(write_config(text))
+    (problem,) = errors
+    assert "set save_weights_only: true" in problem.message
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_a_legacy_h5_checkpoint_trains_and_loads_back(tmp_path, write_config):
+    import numpy as np
+
+    from cbrun.api import train
+
+    text = MINIMAL + "callbacks:\n  - {type: ModelCheckpoint, filepath: best.h5}\n"
+    result = train(write_config(text), runs_dir=tmp_path / "runs", verbose=False)
+    assert result.status == "completed"
+    import keras
+
+    saved = keras.saving.load_model(result.run_dir / "best.h5", compile=False)
+    final = keras.saving.load_model(result.run_dir / "model.keras", compile=False)
+    x = np.random.default_rng(0).normal(size=(4, 4)).astype("float32")
+    # The last epoch's checkpoint is the final model.
+    np.testing.assert_allclose(saved.predict(x, verbose=0), final.predict(x, verbose=0))
+
+
+SLOW_WEIGHTED = """\
+name: weighted
+data: {source: sklearn, name: digits, scale: 0.0625}
+model:
+  layers:
+    - {type: Dense, units: 64, activation: relu}
+    - {type: Dense, units: 10, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit:
+  epochs: 8
+  batch_size: 4
+  verbose: 0
+  class_weight: {0: 2.0, 3: 1.5}
+"""
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_resume_of_a_run_with_class_weight(tmp_path, write_config):
+    path = write_config(SLOW_WEIGHTED)
+    runs_dir = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "cbrun", "train"]
+    process = subprocess.Popen(
+        [*command, str(path), "--runs-dir", str(runs_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    run_dir = wait_for_epochs(runs_dir, 1, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    assert "'0': 2.0" in (run_dir / "config.yaml").read_text()
+
+    resumed = subprocess.run(
+        [*command, "--resume", str(run_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert resumed.returncode == ExitCode.OK, resumed.stderr
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert record["epochs_run"] == 8
