@@ -328,3 +328,19 @@ def test_sigterm_while_writing_the_final_record_makes_it_interrupted(
     assert not (run_dir / ".lock").exists()
     # The handlers are put back when the run returns.
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_sigterm_outside_a_run_unwinds_like_ctrl_c_with_143():
+    from tests.conftest import python_output
+
+    out = python_output(
+        "import os, signal, time\n"
+        "from cbrun.training.signals import sigterm_like_ctrl_c\n"
+        "sigterm_like_ctrl_c()\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(5)\n"
+        "except KeyboardInterrupt as exc:\n"
+        "    print(exc.exit_code)\n"
+    )
+    assert out.strip() == "143"

@@ -25,6 +25,7 @@ acknowledged is always acted on: the run ends ``interrupted`` with exit code
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -168,3 +169,19 @@ def signals_routed(request: StopRequest) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def sigterm_like_ctrl_c() -> None:
+    """Make SIGTERM raise :class:`SignalStop` (exit code 143) outside a run too.
+
+    For a command's main thread: between runs, and while configs load, SIGTERM
+    then unwinds like Ctrl-C instead of killing the process; the caller exits
+    with ``exc.exit_code`` of the ``KeyboardInterrupt`` it catches (130 for a
+    plain one). Inside a run :func:`signals_routed` takes over.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SignalStop("SIGTERM", ExitCode.TERMINATED, at_once=True)
+
+    with contextlib.suppress(ValueError):  # not the main thread: leave it
+        signal.signal(signal.SIGTERM, stop)
