@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from cbrun.atomic import write_text_atomic
 from cbrun.config.loading import LoadedConfig
 from cbrun.runs import manifest as runs
 from cbrun.runs.layout import CONFIG_FILE
@@ -23,7 +24,8 @@ def write_resolved_config(run_dir: Path, loaded: LoadedConfig) -> None:
     if loaded.overrides:
         header += " with " + " ".join(f"--set {o}" for o in loaded.overrides)
     text = header + "\n" + yaml.safe_dump(resolved, sort_keys=False)
-    (run_dir / CONFIG_FILE).write_text(text, encoding="utf-8")
+    # Atomic like run.json: --resume and compare read it back.
+    write_text_atomic(run_dir / CONFIG_FILE, text)
 
 
 def open_record(
