@@ -344,3 +344,24 @@ def test_sigterm_outside_a_run_unwinds_like_ctrl_c_with_143():
         "    print(exc.exit_code)\n"
     )
     assert out.strip() == "143"
+
+
+@pytest.mark.parametrize("kind", ["symlink", "hardlink", "fifo"])
+def test_a_hostile_lock_file_is_refused_never_followed_or_truncated(tmp_path, kind):
+    from cbrun.runs.lock import RunLockedError, run_lock
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    lock = run_dir / ".lock"
+    if kind == "symlink":
+        lock.symlink_to(precious)
+    elif kind == "hardlink":
+        os.link(precious, lock)
+    else:
+        os.mkfifo(lock)
+    with pytest.raises(RunLockedError, match=r"remove it$"), run_lock(run_dir):
+        pass
+    assert precious.read_text() == "keep me"
+    assert os.path.lexists(lock)  # not ours to delete

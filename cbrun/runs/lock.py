@@ -15,12 +15,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from cbrun.errors import CbrunError, ExitCode
 from cbrun.runs.layout import LOCK_FILE
+from cbrun.runs.printable import printable
 
 # Removing the file races with a process that opened it just before: that
 # process may lock an unlinked file. It checks and tries again, this often.
@@ -73,18 +75,30 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 
 
 def _acquire(path: Path, run_dir: Path) -> int:
-    """Open and lock ``path``; the descriptor of the file now at that name."""
+    """Open and lock ``path``; the descriptor of the file now at that name.
+
+    The run dir may come from elsewhere: a ``.lock`` that is a symlink, a
+    hard link or not a regular file is refused, never followed or truncated.
+    """
+    where = printable(run_dir)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     for _ in range(_ATTEMPTS):
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
+            descriptor = os.open(path, flags, 0o644)
+        except OSError as exc:
+            raise RunLockedError(
+                f"cannot lock {where}: its {LOCK_FILE} cannot be opened "
+                f"({exc.strerror}); if no cbrun process uses the run, remove it"
+            ) from None
+        try:
+            _check_plain_file(descriptor, where)
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
             os.close(descriptor)
             shown = f" (pid {holder})" if holder.isdigit() else ""
             raise RunLockedError(
-                f"{run_dir} is in use by another cbrun process{shown}; wait for "
-                "it to end"
+                f"{where} is in use by another cbrun process{shown}; wait for it to end"
             ) from None
         except BaseException:
             os.close(descriptor)
@@ -92,12 +106,21 @@ def _acquire(path: Path, run_dir: Path) -> int:
         if _same_file(descriptor, path):
             return descriptor
         os.close(descriptor)  # the holder removed it as we opened it: again
-    raise RunLockedError(f"{run_dir}: cannot take its lock; try again")
+    raise RunLockedError(f"{where}: cannot take its lock; try again")
+
+
+def _check_plain_file(descriptor: int, where: str) -> None:
+    held = os.fstat(descriptor)
+    if not stat.S_ISREG(held.st_mode) or held.st_nlink > 1:
+        raise RunLockedError(
+            f"cannot lock {where}: its {LOCK_FILE} is not a plain file (a FIFO, "
+            "a device or a hard link); remove it"
+        )
 
 
 def _same_file(descriptor: int, path: Path) -> bool:
     try:
-        named = os.stat(path)
+        named = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:
         return False
     held = os.fstat(descriptor)
