@@ -130,7 +130,11 @@ _REQUIRED = {
     "BackupAndRestore": {"backup_dir": "my_backup"},
     "OrbaxCheckpoint": {"directory": "orbax"},
 }
-for _name, _schema in {**CALLBACK_SCHEMAS, "x.y:Z": CustomCallbackSchema}.items():
+_CALLBACKS: dict[str, type[BaseModel]] = {
+    **CALLBACK_SCHEMAS,
+    "x.y:Z": CustomCallbackSchema,
+}
+for _name, _schema in _CALLBACKS.items():
     _base = {"type": _name, **_REQUIRED.get(_name, {})}
     _PLACES[_schema] = (("callbacks", 0), _base, None)
 _PLACES[ScheduleFunction] = (
@@ -546,8 +550,8 @@ def test_a_schedule_type_not_in_the_table_is_refused_always(tmp_path: Path) -> N
     for allow in (True, False):
         (problem,) = check(tmp_path, config, allow=allow)
         assert problem.where == "compile.optimizer.learning_rate.type"
-        line = line_of(tmp_path / "config.yaml", "my_pkg.schedules:Warmup")
-        assert (problem.line, problem.column) == line, problem.format()
+        at = line_of(tmp_path / "config.yaml", "my_pkg.schedules:Warmup")
+        assert (problem.line, problem.column) == at, problem.format()
         assert "unknown learning rate schedule 'my_pkg.schedules:Warmup'" in (
             problem.message
         )
