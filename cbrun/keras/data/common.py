@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 import numpy as np
 
+from cbrun.atomic import NotRegularFileError, file_kind, open_regular
 from cbrun.errors import BuildError, ConfigPath
 
 Task = Literal["classification", "regression"]
@@ -81,18 +82,51 @@ class Loader(Protocol):
 
 
 def resolve(value: str, base_dir: Path, where: ConfigPath) -> Path:
-    """Resolve a config path against the config's folder; it must be a file."""
+    """Resolve a config path against the config's folder; it must be a file.
+
+    Symlinks are followed: the path returned is the file itself. A FIFO, a
+    device or a socket is refused here, before anything opens it.
+    """
     given = Path(value).expanduser()
-    path = (base_dir / given).resolve()
-    if not path.is_file():
-        state = "is a folder, not a file" if path.is_dir() else "does not exist"
-        relative = "" if given.is_absolute() else f", relative to {base_dir}"
-        raise BuildError(
-            f"{path} {state} ({where[-1]}: {value!r}{relative}); "
-            "fix the path or create the file",
-            where,
+    relative = "" if given.is_absolute() else f", relative to {base_dir}"
+    try:
+        path = (base_dir / given).resolve()
+        kind = file_kind(path.stat().st_mode)
+    except FileNotFoundError:
+        state, fix = "does not exist", "fix the path or create the file"
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
+        path = base_dir / given
+        reason = getattr(error, "strerror", None) or error
+        state, fix = f"cannot be read ({reason})", "fix the path"
+    else:
+        if not kind:
+            return path
+        state = (
+            "is a folder, not a file"
+            if kind == "a directory"
+            else f"is {kind}, not a regular file"
         )
-    return path
+        fix = "fix the path: cbrun reads data from regular files only"
+    raise BuildError(f"{path} {state} ({where[-1]}: {value!r}{relative}); {fix}", where)
+
+
+def open_data(path: Path, where: ConfigPath) -> BinaryIO:
+    """Open a data file for binary reading: a regular file only, never blocking.
+
+    Args:
+        path: The file, as :func:`resolve` returned it.
+        where: The config key that named it, for errors.
+
+    Raises:
+        BuildError: It is not a regular file (it changed since
+            :func:`resolve`), or cannot be opened.
+    """
+    try:
+        return open_regular(path)
+    except NotRegularFileError as error:
+        raise BuildError(f"{path} {error.reason}; fix the path", where) from None
+    except OSError as error:
+        raise BuildError(f"cannot open {path}: {error.strerror}", where) from None
 
 
 def split(

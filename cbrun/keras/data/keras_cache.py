@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from cbrun.atomic import file_kind
 from cbrun.config.data import KerasData
 from cbrun.config.keras_names import KERAS_DATASET_FACTS
 from cbrun.errors import BuildError
@@ -84,6 +85,30 @@ def missing_cache_files(config: KerasData) -> tuple[Path, list[str]]:
     folder = datasets_dir()
     files = cache_files(config.name, config.load_args)
     return folder, [f.name for f in files if not (folder / f.name).is_file()]
+
+
+def check_cache_files(folder: Path, files: Sequence[CacheFile]) -> None:
+    """Refuse cache entries that are FIFOs, devices, folders or sockets.
+
+    Keras reads whatever exists under a cache file's name (its hash check
+    first): a FIFO there would block the run forever, ``/dev/zero`` would
+    never end. A missing file is fine: Keras downloads it.
+
+    Raises:
+        BuildError: Naming the entry and what it is.
+    """
+    for file in files:
+        path = folder / file.name
+        try:
+            kind = file_kind(path.stat().st_mode)
+        except OSError:
+            continue
+        if kind:
+            raise BuildError(
+                f"{path} is {kind}, not a regular file, in the Keras cache; "
+                f"remove it so Keras downloads {file.origin} again",
+                ("data", "name"),
+            )
 
 
 def load_error(

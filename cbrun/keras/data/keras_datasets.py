@@ -20,7 +20,12 @@ from cbrun.config.data import KerasData
 from cbrun.config.keras_names import KERAS_DATASET_FACTS
 from cbrun.errors import BuildError
 from cbrun.keras.data.common import Dataset, Raw, Task
-from cbrun.keras.data.keras_cache import cache_files, datasets_dir, load_error
+from cbrun.keras.data.keras_cache import (
+    cache_files,
+    check_cache_files,
+    datasets_dir,
+    load_error,
+)
 from cbrun.suggest import did_you_mean
 
 # urlretrieve has no timeout of its own: a stalled download would hang forever.
@@ -36,6 +41,7 @@ def load(config: KerasData, *, seed: int, base_dir: Path) -> Raw:
     _check_load_args(load_data, config)
     folder = datasets_dir()
     files = cache_files(config.name, config.load_args)
+    check_cache_files(folder, files)
     present = {file.name for file in files if (folder / file.name).is_file()}
     try:
         with _socket_timeout(_DOWNLOAD_TIMEOUT_SECONDS):

@@ -1,4 +1,9 @@
-"""The ``npz`` source: named arrays in a NumPy ``.npz`` file."""
+"""The ``npz`` source: named arrays in a NumPy ``.npz`` file.
+
+The file may be anything a config names: one that is not a zip archive is
+described by its first bytes, never quoted, and array names and NumPy's own
+errors are cut to ``DATA_QUOTE_LENGTH`` characters (see :mod:`cbrun.suggest`).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,24 @@ import numpy as np
 
 from cbrun.config.data import NpzData
 from cbrun.errors import BuildError, ConfigPath
-from cbrun.keras.data.common import Raw, looks_like_classes, resolve, split
-from cbrun.suggest import did_you_mean
+from cbrun.keras.data.common import Raw, looks_like_classes, open_data, resolve, split
+from cbrun.suggest import (
+    DATA_QUOTE_LENGTH,
+    closest,
+    describe_start,
+    shorten,
+    shown_data,
+    shown_names,
+)
+
+_SAVE_HINT = (
+    "save it with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)"
+)
+# An .npz file is a zip archive (the second signature: one without members).
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+_NPY_SIGNATURE = b"\x93NUMPY"
+# Enough of the start to say what a file that is not an archive looks like.
+_SNIFF_BYTES = 512
 
 
 def load(config: NpzData, *, seed: int, base_dir: Path) -> Raw:
@@ -53,41 +74,61 @@ def load(config: NpzData, *, seed: int, base_dir: Path) -> Raw:
 @contextlib.contextmanager
 def _open_npz(path: Path) -> Iterator[np.lib.npyio.NpzFile]:
     """Open an ``.npz`` archive without unpickling anything."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise BuildError(
-            f"cannot read {path} as a NumPy .npz file: {error}; save it with "
-            "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)",
-            ("data", "path"),
-        ) from error
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise BuildError(
-            f"{path} holds a single array (.npy), not named arrays; save it with "
-            "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)",
-            ("data", "path"),
-        )
-    with loaded:
-        yield loaded
+    where: ConfigPath = ("data", "path")
+    with open_data(path, where) as stream:
+        head = stream.read(_SNIFF_BYTES)
+        stream.seek(0)
+        if head.startswith(_NPY_SIGNATURE):
+            raise BuildError(
+                f"{path} holds a single array (.npy), not named arrays; {_SAVE_HINT}",
+                where,
+            )
+        if not head.startswith(_ZIP_SIGNATURES):
+            # Described, not quoted: the file may be a key or a password file.
+            raise BuildError(
+                f"cannot read {path} as a NumPy .npz file: it does not look like "
+                f"one (it starts like {describe_start(head)}, not a zip "
+                f"archive); {_SAVE_HINT}",
+                where,
+            )
+        try:
+            loaded = np.load(stream, allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise BuildError(
+                f"cannot read {path} as a NumPy .npz file: {_error_text(error)}; "
+                f"{_SAVE_HINT}",
+                where,
+            ) from None
+        with loaded:
+            yield loaded
+
+
+def _error_text(error: BaseException) -> str:
+    """NumPy's and zipfile's message, cut: some quote the file's bytes."""
+    return shorten(str(error), DATA_QUOTE_LENGTH)
 
 
 def _npz_array(npz: np.lib.npyio.NpzFile, key: str, field: str, path: Path) -> Any:
     """Read the array ``key`` for ``keys.<field>``, or say which arrays exist."""
     if key not in npz.files:
+        match = closest(key, npz.files)
+        # The suggestion and the list share the quoting budget.
+        suggestion = f"; did you mean {shown_data(match, 30)}?" if match else ""
+        names = shown_names(npz.files, DATA_QUOTE_LENGTH - 30, quote=False)
         raise BuildError(
-            f"{path} has no array {key!r} for {field}{did_you_mean(key, npz.files)} "
-            f"(it has: {', '.join(npz.files) or 'no arrays'}); set data.keys.{field}",
+            f"{path} has no array {key!r} for {field}{suggestion} "
+            f"(it has: {names or 'no arrays'}); set data.keys.{field}",
             ("data", "keys", field),
         )
     try:
         return npz[key]
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         # Object (ragged) arrays need pickle, which cbrun refuses to run.
         raise BuildError(
-            f"cannot read array {key!r} of {path}: {error}; store it as a plain "
-            "numeric array (pad ragged sequences to one length)",
+            f"cannot read array {key!r} of {path}: {_error_text(error)}; store it "
+            "as a plain numeric array (pad ragged sequences to one length)",
             ("data", "keys", field),
-        ) from error
+        ) from None
 
 
 def _npz_test_arrays(
@@ -117,7 +158,8 @@ def _npz_test_arrays(
         )
         raise BuildError(
             f"{path} has {getattr(keys, found)!r} but no {getattr(keys, lacking)!r}; "
-            f"it has: {', '.join(files)}. Give both test arrays or neither",
+            f"it has: {shown_names(files, quote=False)}. Give both test arrays "
+            "or neither",
             ("data", "keys", lacking),
         )
     return (
