@@ -37,6 +37,7 @@ _CSV_FORMAT = (
     "cbrun reads comma-separated files whose first line names the columns, "
     "one of them the target"
 )
+# Separators a one-column first line may hold instead of commas.
 _SEPARATORS = (("\t", "tab"), (";", "semicolon"), ("|", "pipe"), (" ", "space"))
 
 
@@ -217,7 +218,7 @@ def _separator_guess(line: str) -> str:
     """Name the separator a one-column line seems to use, if any."""
     for separator, name in _SEPARATORS:
         if separator in line:
-            return f"; it holds {name}, so the file looks {name}-separated"
+            return f"; it holds {name}s, so the file looks {name}-separated"
     return ""
 
 
