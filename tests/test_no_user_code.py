@@ -441,6 +441,11 @@ def test_the_walk_covers_many_fields(tmp_path: Path) -> None:
             "layer Lambda runs a Python function",
         ),
         (
+            {"type": "Dense", "units": 4, "registered_name": "my_pkg>Dense"},
+            "model.layers[0] (Dense).registered_name",
+            "`registered_name` 'my_pkg>Dense' in a {type: ...} mapping",
+        ),
+        (
             {"type": "SpectralNormalization", "layer": "TFSMLayer"},
             "model.layers[0] (SpectralNormalization).layer",
             "layer TFSMLayer loads a TensorFlow SavedModel",

@@ -166,8 +166,23 @@ def _layer(layer: Any, where: ConfigPath) -> Iterator[Refusal]:
     kind = layer.get("type")
     if _plain(kind):
         yield from _layer_class(kind, (*where, "type"))
-    params = {k: v for k, v in layer.items() if k != "type"}
+    yield from _serial_keys_in_typed(layer, where)
+    params = {k: v for k, v in layer.items() if k != "type" and k not in _SERIAL_KEYS}
     yield from _params(params, where, kind if isinstance(kind, str) else None)
+
+
+def _serial_keys_in_typed(
+    spec: Mapping[str, Any], where: ConfigPath
+) -> Iterator[Refusal]:
+    """``{type: ...}`` names its class by ``type``: no Keras serialization keys."""
+    for key in _SERIAL_KEYS:
+        if key in spec:
+            yield Refusal(
+                (*where, key),
+                f"`{key}` {shown(spec[key])} in a {{type: ...}} mapping (it names "
+                "code for Keras to look up)",
+                key=True,
+            )
 
 
 def _layer_class(name: str, where: ConfigPath) -> Iterator[Refusal]:
@@ -316,9 +331,10 @@ def _object(
     name = spec.get("type")
     if _plain(name) and name not in names:
         yield _not_builtin((*where, "type"), kind, name, names)
+    yield from _serial_keys_in_typed(spec, where)
     for key, value in spec.items():
         here = (*where, key)
-        if key == "type":
+        if key == "type" or key in _SERIAL_KEYS:
             continue
         if kind == "optimizer" and key == "learning_rate" and isinstance(value, dict):
             yield from _object(value, here, "learning rate schedule", kn.LR_SCHEDULES)
