@@ -77,13 +77,12 @@ def _schedule_name(value: str) -> str:
 class ScheduleObject(OpenModel):
     """A ``keras.optimizers.schedules`` object as a learning rate.
 
-    Only the Keras schedules: ``type`` is not an import path here.
-
     Example:
         ``{type: ExponentialDecay, initial_learning_rate: 0.01,
         decay_steps: 100, decay_rate: 0.9}``
     """
 
+    # Only the Keras schedules: `type` is not an import path here.
     type: Annotated[str, AfterValidator(_schedule_name)]
 
 
