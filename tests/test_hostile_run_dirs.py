@@ -6,8 +6,8 @@ A run dir may come from anywhere, so ``runs``, ``show``, ``plot``,
 (a huge integer, deep nesting, a list where a string belongs, an alias bomb,
 escape sequences) and is checked against every command: the bad run is
 ``corrupt`` with the reason, the good runs beside it are listed, the exit
-code is one of design section 4's, no traceback, and no control character
-reaches the terminal raw.
+code is one of design section 4's, there is no traceback and no "cbrun:
+unexpected ...", and no control character reaches the terminal raw.
 
 The helpers at the top are shared with tests/test_fuzz_run_dirs.py.
 """
@@ -86,7 +86,7 @@ def assert_clean(command: str, outcome: Outcome) -> None:
     """A known exit code, no traceback, nothing raw a terminal would obey."""
     assert outcome.code in EXITS[command], (command, outcome)
     assert "Traceback" not in outcome.output, outcome.output
-    assert "unexpected" not in outcome.output, outcome.output
+    assert "cbrun: unexpected" not in outcome.output, outcome.output
     raw = RAW_CONTROL.search(outcome.output)
     assert raw is None, (command, raw, outcome.output)
 
@@ -175,6 +175,8 @@ RECORD_CASES: dict[str, tuple[Hostile, str]] = {
         _record("test_metrics", '{"loss": true}'),
         "'test_metrics.loss' should be a number",
     ),
+    # Found by tests/test_fuzz_run_dirs.py: printing it raised UnicodeEncodeError.
+    "lone surrogate": (_record("name", '"\\ud800"'), "lone UTF-16 surrogate"),
     "not an object": (lambda run_dir: "[1, 2]", "expected a JSON object"),
     "truncated": (lambda run_dir: '{"name": "x", "sta', "not valid JSON"),
     "not UTF-8": (lambda run_dir: "\udcff", "not UTF-8"),

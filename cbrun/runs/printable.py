@@ -20,11 +20,14 @@ from typing import Final
 
 __all__ = ["printable", "printable_json", "printable_lines"]
 
-# C0, DEL and C1 (a lone \x9b is a CSI to some terminals), plus the Unicode
-# bidirectional overrides that make text display in another order than it is.
-_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0, DEL and C1 (a lone \x9b is a CSI to some terminals), the Unicode
+# bidirectional overrides that make text display in another order than it
+# is, and lone surrogates (from JSON's "\ud800"), which UTF-8 cannot encode.
+_CONTROL: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 # Inside a JSON string only these can be raw: json.dumps escapes C0 already.
-_JSON_RAW: Final = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_JSON_RAW: Final = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _SHORT: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

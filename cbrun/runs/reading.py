@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from pathlib import Path
 from typing import Any, Final
 
@@ -61,6 +62,7 @@ MAX_YAML_VALUES: Final = 20_000
 _INT64: Final = 2**63
 _MAX_INT_DIGITS: Final = 19
 _SHOWN: Final = 60
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _PLAIN_TAGS: Final = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
 # libyaml's parser, when PyYAML has it, makes the pre-pass much faster.
 _YAML_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -124,8 +126,10 @@ def load_json(path: Path, limit: int = MAX_RECORD_BYTES) -> Any:
         raise CorruptFileError(path, str(exc)) from None
     except RecursionError:
         raise CorruptFileError(path, _too_deep()) from None
-    if _depth(data) > MAX_DEPTH:
-        raise CorruptFileError(path, _too_deep())
+    try:
+        _check_nodes(data)
+    except _Refused as exc:
+        raise CorruptFileError(path, str(exc)) from None
     return data
 
 
@@ -263,19 +267,25 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def _depth(data: Any) -> int:
-    """How deeply ``data`` nests (a scalar is 0), without recursion."""
-    deepest = 0
+def _check_nodes(data: Any) -> None:
+    """Refuse nesting beyond :data:`MAX_DEPTH` and strings that are not text.
+
+    JSON may escape half of a UTF-16 pair (``"\\ud800"``); such a string
+    cannot be printed or written back as UTF-8, and cbrun never writes one.
+    """
     stack = [(data, 0)]
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, dict | list):
-            deepest = max(deepest, depth + 1)
-            if deepest > MAX_DEPTH:
-                return deepest
-            items = value.values() if isinstance(value, dict) else value
-            stack.extend((v, depth + 1) for v in items if isinstance(v, dict | list))
-    return deepest
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise _Refused("holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                raise _Refused(_too_deep())
+            items = [*value, *value.values()] if isinstance(value, dict) else value
+            stack.extend(
+                (v, depth + 1) for v in items if isinstance(v, str | dict | list)
+            )
 
 
 def _too_deep() -> str:
