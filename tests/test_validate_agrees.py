@@ -182,3 +182,90 @@ def test_resume_of_a_run_with_class_weight(tmp_path, write_config):
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "completed"
     assert record["epochs_run"] == 8
+
+
+FETCHER = """\
+import keras
+
+
+def _fetch():
+    # What keras.applications do for weights="imagenet", from a closed port.
+    keras.utils.get_file(
+        "resnet_weights_notop.h5",
+        origin="http://127.0.0.1:{port}/models/resnet_weights_notop.h5",
+        cache_subdir="models",
+    )
+
+
+def build():
+    _fetch()
+
+
+class Pretrained(keras.layers.Dense):
+    def __init__(self, **kwargs):
+        _fetch()
+        super().__init__(**kwargs)
+"""
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize(
+    ("model", "where"),
+    [
+        ("model: {build: fetch_weights_mod:build}", "model.build"),
+        (
+            "model: {layers: [{type: fetch_weights_mod:Pretrained, units: 3}]}",
+            "model.layers[0] (fetch_weights_mod:Pretrained)",
+        ),
+    ],
+)
+def test_weights_that_cannot_be_downloaded_exit_1_naming_the_file(
+    tmp_path, write_config, model, where
+):
+    (tmp_path / "fetch_weights_mod.py").write_text(
+        FETCHER.replace("{port}", str(closed_port()))
+    )
+    text = MINIMAL.replace(
+        "model:\n  layers:\n    - {type: Dense, units: 3, activation: softmax}",
+        model,
+    )
+    path = write_config(text)
+    for args in (
+        ["train", str(path), "--runs-dir", str(tmp_path)],
+        ["validate", "--deep", str(path)],
+    ):
+        result = CliRunner().invoke(cli, args)
+        output = result.stdout + result.stderr
+        assert result.exit_code == ExitCode.INVALID_CONFIG, output
+        assert f"{where}: downloading resnet_weights_notop.h5 failed" in output
+        assert "models" in output and "Traceback" not in output
+
+
+@pytest.mark.keras
+def test_a_relative_model_path_is_read_from_the_config_folder(tmp_path, monkeypatch):
+    import keras
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")]
+    )
+    model.save(folder / "start.keras")
+    config = folder / "config.yaml"
+    config.write_text(
+        MINIMAL.replace(
+            "model:\n  layers:\n    - {type: Dense, units: 3, activation: softmax}",
+            "model: {path: start.keras}",
+        )
+    )
+    monkeypatch.chdir(tmp_path)  # Not the config's folder.
+    result = CliRunner().invoke(cli, ["validate", "--deep", str(config)])
+    assert result.exit_code == ExitCode.OK, result.stdout + result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -17,6 +18,7 @@ from cbrun.config.training import (
 )
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data import Dataset
+from cbrun.keras.downloads import download_failure
 from cbrun.keras.imports import check_parameters, import_object
 from cbrun.suggest import shorten, shown
 
@@ -32,6 +34,12 @@ def _construct(cls: Any, params: dict[str, Any], where: ConfigPath, label: str) 
         return cls(**params)
     except (ValueError, TypeError, KeyError) as exc:
         raise BuildError(f"{label}: {_keras_error(exc)}", where) from None
+    except Exception as exc:
+        # A user class may fetch weights (e.g. wrap keras.applications).
+        download = download_failure(exc, where)
+        if download is None:
+            raise
+        raise download from None
 
 
 def build_layer(layer: LayerConfig, where: ConfigPath) -> Any:
@@ -44,8 +52,16 @@ def build_layer(layer: LayerConfig, where: ConfigPath) -> Any:
     return _construct(cls, params, where, f"layer {layer.type}")
 
 
-def build_model(config: ExperimentConfig, data: Dataset) -> keras.Model:
+def build_model(
+    config: ExperimentConfig, data: Dataset, *, base_dir: Path | None = None
+) -> keras.Model:
     """Build the (uncompiled) model: Sequential layers, a saved file or a builder.
+
+    Args:
+        config: The config.
+        data: The loaded data (or its shapes).
+        base_dir: The config's folder: a relative ``model.path`` is read from
+            there, as data paths are.
 
     Raises:
         BuildError: A layer that Keras refuses, a missing file, a builder that
@@ -68,13 +84,17 @@ def build_model(config: ExperimentConfig, data: Dataset) -> keras.Model:
                 ) from None
         return model
     if spec.path is not None:
-        return load_saved_model(spec.path)
+        path = spec.path if base_dir is None else str(base_dir / spec.path)
+        return load_saved_model(path, shown_as=spec.path)
     assert spec.build is not None
     builder = import_object(spec.build, ("model", "build"))
     check_parameters(builder, spec.params, ("model", "params"), spec.build)
     try:
         model = builder(**spec.params)
     except Exception as exc:
+        download = download_failure(exc, ("model", "build"))
+        if download is not None:
+            raise download from None
         raise BuildError(
             f"{spec.build} raised {type(exc).__name__}: {_keras_error(exc)}",
             ("model", "build"),
@@ -87,18 +107,23 @@ def build_model(config: ExperimentConfig, data: Dataset) -> keras.Model:
     return model
 
 
-def load_saved_model(path: str) -> keras.Model:
+def load_saved_model(path: str, *, shown_as: str | None = None) -> keras.Model:
     """Load ``model.path``, always in Keras's safe mode.
 
     ``safe_mode=True`` is explicit: a saved model must not bring code, graphs
     or outside files with it (a ``Lambda``'s bytecode, a ``TFSMLayer``, a
     vocabulary file) even if something turned the global default off.
 
+    Args:
+        path: The file to load.
+        shown_as: ``model.path`` as the config writes it, for messages.
+
     Raises:
         BuildError: At ``model.path``: a missing or broken file, a model that
             needs code to load, or a file that holds no ``keras.Model``.
     """
     where: ConfigPath = ("model", "path")
+    written = path if shown_as is None else shown_as
     try:
         loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     except (OSError, ValueError, TypeError) as exc:
@@ -107,18 +132,18 @@ def load_saved_model(path: str) -> keras.Model:
         reason = shorten(_keras_error(exc).split(". ")[0], 160)
         if "safe_mode" in str(exc):
             raise BuildError(
-                f"model.path {shown(path)} needs what Keras's safe_mode refuses "
+                f"model.path {shown(written)} needs what Keras's safe_mode refuses "
                 f"to load ({reason}); cbrun always loads saved models in safe "
                 "mode: save the model without Lambda or TFSMLayer layers, file "
                 "vocabularies or other code, or describe it with `layers`",
                 where,
             ) from None
         raise BuildError(
-            f"cannot load model.path {shown(path)}: {reason}", where
+            f"cannot load model.path {shown(written)}: {reason}", where
         ) from None
     if not isinstance(loaded, keras.Model):
         raise BuildError(
-            f"model.path {shown(path)} holds a {type(loaded).__name__}, "
+            f"model.path {shown(written)} holds a {type(loaded).__name__}, "
             "not a keras.Model",
             where,
         )

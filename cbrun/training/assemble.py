@@ -61,7 +61,7 @@ def seed(keras: Any, config: ExperimentConfig) -> None:
 
 
 def compiled_model(
-    config: ExperimentConfig, data: Any, *, scoped: bool
+    config: ExperimentConfig, data: Any, *, scoped: bool, base_dir: Path
 ) -> tuple[Any, Any]:
     """Build and compile the model; check its output against the labels.
 
@@ -69,6 +69,7 @@ def compiled_model(
         config: The config.
         data: The loaded data (or its shapes).
         scoped: Build inside the ``distribute`` strategy's scope.
+        base_dir: The config's folder, which a relative ``model.path`` is in.
 
     Returns:
         The model, and the tf.distribute strategy it was built in (or None).
@@ -77,7 +78,7 @@ def compiled_model(
     from cbrun.keras.model import build_model, check_output_fits_labels, compile_model
 
     with distribute.build_scope(config.distribute if scoped else None) as strategy:
-        model = build_model(config, data)
+        model = build_model(config, data, base_dir=base_dir)
         compile_model(model, config)
     check_output_fits_labels(model, config, data)
     return model, strategy
@@ -119,7 +120,9 @@ def assemble(
         from cbrun.keras.data import load_data
 
         data = load_data(config.data, seed=config.seed, base_dir=loaded.base_dir)
-        model, strategy = compiled_model(config, data, scoped=True)
+        model, strategy = compiled_model(
+            config, data, scoped=True, base_dir=loaded.base_dir
+        )
         plan = FitPlan.from_config(config.fit, data, smoke=smoke)
         plan, feed = _feed(config, data, plan, cluster)
     except BuildError as exc:

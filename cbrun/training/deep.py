@@ -71,7 +71,7 @@ def _build_everything(loaded: LoadedConfig) -> list[Problem]:
     else:
         data = load_data(config.data, seed=config.seed, base_dir=loaded.base_dir)
     # No distribution scope: the check builds, it does not train.
-    model, _ = compiled_model(config, data, scoped=False)
+    model, _ = compiled_model(config, data, scoped=False, base_dir=loaded.base_dir)
     model.optimizer.build(model.trainable_variables)
     plan = FitPlan.from_config(config.fit, data)
     scratch = Path(tempfile.mkdtemp(prefix="cbrun-deep-"))
