@@ -264,7 +264,35 @@ def test_config_size_limit_counts_bytes_read_not_st_size(tmp_path: Path) -> None
     )
 
 
+def test_config_name_with_a_nul_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot contain a NUL character"):
+        load_config(Path("a\0b.yaml"))
+
+
 # --- data files: not regular ---------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["path", "test_path"])
+def test_data_path_with_a_nul_is_refused_by_validate(
+    write_config: Any, field: str
+) -> None:
+    data = '{source: csv, path: "a\\0b.csv"}'
+    if field == "test_path":
+        data = '{source: csv, path: a.csv, test_path: "a\\0b.csv"}'
+    path = write_config(MINIMAL.replace("{source: sklearn, name: iris}", data))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"data.{field}" in str(caught.value)
+    assert "cannot contain a NUL character" in str(caught.value)
+
+
+def test_data_path_with_a_nul_is_a_build_error(tmp_path: Path) -> None:
+    # load_data is also reached with configs built in Python.
+    from cbrun.config.data import NpzData
+
+    config = NpzData.model_construct(source="npz", path="a\0b.npz")
+    with pytest.raises(BuildError, match="cannot be read"):
+        load_data(config, seed=0, base_dir=tmp_path)
 
 
 def test_data_fifo_is_refused(fifo: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from cbrun.config.base import PositiveInt, StrictModel
 from cbrun.config.dataset_names import (
@@ -19,6 +19,16 @@ TestSize = Annotated[
     float,
     Field(gt=0, lt=1, description="Fraction of the samples held out for testing."),
 ]
+
+
+def _no_nul(value: str) -> str:
+    """Refuse a NUL character, which no file system accepts in a name."""
+    if "\0" in value:
+        raise ValueError("a file path cannot contain a NUL character (\\0)")
+    return value
+
+
+DataPath = Annotated[str, AfterValidator(_no_nul)]
 
 
 class _SourceBase(StrictModel):
@@ -94,7 +104,7 @@ class NpzData(_SourceBase):
     """
 
     source: Literal["npz"]
-    path: str = Field(min_length=1, description="The .npz file.")
+    path: DataPath = Field(min_length=1, description="The .npz file.")
     keys: NpzKeys = Field(default_factory=NpzKeys, description="Array names.")
     test_size: TestSize | None = Field(
         None, description="Split off a test set when the file has no test arrays."
@@ -111,9 +121,9 @@ class CsvData(_SourceBase):
     """
 
     source: Literal["csv"]
-    path: str = Field(min_length=1, description="The training CSV.")
+    path: DataPath = Field(min_length=1, description="The training CSV.")
     target: str = Field("target", min_length=1, description="The label column.")
-    test_path: str | None = Field(None, description="A separate test CSV.")
+    test_path: DataPath | None = Field(None, description="A separate test CSV.")
     test_size: TestSize | None = Field(
         None, description="Split off a test set (default 0.2 without test_path)."
     )

@@ -396,6 +396,8 @@ def read_config_text(path: Path, display: str | None = None) -> str:
         ) from None
     except OSError as exc:
         raise _error(name, None, f"cannot read the file: {exc.strerror}") from None
+    except ValueError:  # from the API only: argv cannot hold a NUL
+        raise _error(name, None, "a file name cannot contain a NUL character") from None
     # The BOM is dropped first: utf-8-sig counts error offsets after it.
     body = raw.removeprefix(codecs.BOM_UTF8)
     try:

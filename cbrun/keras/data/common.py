@@ -94,7 +94,8 @@ def resolve(value: str, base_dir: Path, where: ConfigPath) -> Path:
         kind = file_kind(path.stat().st_mode)
     except FileNotFoundError:
         state, fix = "does not exist", "fix the path or create the file"
-    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
+    except (OSError, RuntimeError, ValueError) as error:
+        # RuntimeError: a symlink loop; ValueError: a NUL in the name.
         path = base_dir / given
         reason = getattr(error, "strerror", None) or error
         state, fix = f"cannot be read ({reason})", "fix the path"
