@@ -31,7 +31,15 @@ from click.testing import CliRunner
 
 from cbrun.cli import cli
 from cbrun.errors import CbrunError, ExitCode
-from cbrun.runs.layout import CONFIG_FILE, HISTORY_FILE, RUN_FILE
+from cbrun.runs.layout import (
+    BACKUP_DIR,
+    BACKUP_METADATA_FILE,
+    BACKUP_WEIGHTS_FILE,
+    CALLBACK_STATE_FILE,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    RUN_FILE,
+)
 from cbrun.runs.listing import CORRUPT, list_runs
 from cbrun.runs.manifest import COMPLETED, INTERRUPTED
 from cbrun.runs.printable import printable
@@ -419,3 +427,82 @@ def test_a_huge_config_yaml_is_not_printed_by_show(root: Path):
     assert_clean("show", outcome)
     assert "config.yaml: unreadable: file is larger than 500000 bytes" in outcome.output
     assert len(outcome.output) < 5000
+
+
+# --------------------------------------------------------------------------- #
+# The backup --resume reads: Keras's metadata and the callbacks' state
+# --------------------------------------------------------------------------- #
+
+
+def backed_up_run(root: Path, metadata: str, state: str | None = None) -> Path:
+    """An interrupted run with a backup of epoch 1 (its weights are not read)."""
+    run_dir = make_run(
+        root, "bad", 5, status=INTERRUPTED, config=MINIMAL, pid=None, backup_epoch=1
+    )
+    backup = run_dir / BACKUP_DIR
+    backup.mkdir()
+    (backup / BACKUP_WEIGHTS_FILE).write_bytes(b"not read before TensorFlow")
+    write_hostile(backup, BACKUP_METADATA_FILE, metadata)
+    if state is not None:
+        write_hostile(backup, CALLBACK_STATE_FILE, state)
+    return run_dir
+
+
+@pytest.mark.parametrize(
+    ("metadata", "reason"),
+    [
+        ('{"epoch": 1' + "0" * 5000 + "}", "integer of 5001 digits"),
+        ('{"epoch": "1"}', "'epoch' should be an integer, got '1'"),
+        ('{"epoch": true}', "'epoch' should be an integer, got True"),
+        ("[1]", "'epoch' should be an integer, got None"),
+        ('{"epoch": 1', "not valid JSON"),
+        (_deep(5000), "nested deeper than 32"),
+    ],
+)
+def test_resume_refuses_backup_metadata_it_cannot_trust(
+    root: Path, metadata: str, reason: str
+):
+    run_dir = backed_up_run(root, metadata)
+    outcome = invoke("train", "--resume", run_dir)
+    assert_clean("resume", outcome)
+    assert outcome.code == ExitCode.INVALID_CONFIG
+    assert f"{BACKUP_METADATA_FILE}: " in outcome.output and reason in outcome.output
+    assert "the epoch of the backup is unknown" in outcome.output
+
+
+STATE = {"epoch": 1, "callbacks": {"0": {"type": "EarlyStopping", "wait": 1}}}
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        ("[]", "expected a JSON object, got []"),
+        ('{"epoch": -1}', "'epoch' should be an integer, got -1"),
+        ('{"epoch": 1, "callbacks": []}', "'callbacks' should be an object"),
+        ('{"epoch": 1, "callbacks": {"²": {}}}', "should be a callback's index"),
+        ('{"epoch": 1, "callbacks": {"0": {"wait": 1}}}', "with a 'type' string"),
+        (
+            with_raw(STATE, "callbacks", '{"0": {"type": "E", "wait": "x"}}'),
+            "callback 0: 'wait' should be a number or null",
+        ),
+        (with_raw(STATE, "epoch", "1" + "0" * 5000), "integer of 5001 digits"),
+        (f'{{"epoch": 1, "callbacks": {{"0": {_deep(40)}}}}}', "nested deeper"),
+    ],
+)
+def test_resume_refuses_callback_state_it_cannot_restore(
+    root: Path, state: str, reason: str
+):
+    run_dir = backed_up_run(root, '{"epoch": 1}', state)
+    outcome = invoke("train", "--resume", run_dir)
+    assert_clean("resume", outcome)
+    assert outcome.code == ExitCode.INVALID_CONFIG
+    assert f"{CALLBACK_STATE_FILE}: " in outcome.output and reason in outcome.output
+    assert "remove that file to resume with the callbacks' counters" in outcome.output
+
+
+def test_resume_refuses_a_bad_backup_before_importing_tensorflow(root: Path):
+    run_dir = backed_up_run(root, '{"epoch": 1}', '{"epoch": 1, "callbacks": 3}')
+    code, output, modules = run_module("train", "--resume", run_dir)
+    assert code == ExitCode.INVALID_CONFIG, output
+    assert "'callbacks' should be an object, got 3" in output
+    assert "tensorflow" not in modules

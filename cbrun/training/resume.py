@@ -27,11 +27,13 @@ from cbrun.runs.layout import (
     BACKUP_DIR,
     BACKUP_METADATA_FILE,
     BACKUP_WEIGHTS_FILE,
+    CALLBACK_STATE_FILE,
     CONFIG_FILE,
     RUN_FILE,
 )
 from cbrun.runs.printable import printable_lines
 from cbrun.runs.reading import load_json
+from cbrun.suggest import shown
 
 # What may change when a run continues: how long it trains and how it prints.
 SAFE_OVERRIDES = ("fit.epochs", "fit.verbose")
@@ -206,6 +208,7 @@ def prepare_resume(
     _check_overrides(overrides)
     loaded = _load_own_config(run_dir, record, overrides, allow_user_code)
     epoch = _backup_epoch(run_dir)
+    _check_callback_state(run_dir)
     if epoch is None:
         # backup_epoch 0: stopped before its first (throttled) backup, so it
         # starts again from epoch 0. None: a record from a cbrun that backed
@@ -246,15 +249,93 @@ def prepare_resume(
 
 
 def _backup_epoch(run_dir: Path) -> int | None:
-    """The epoch Keras's backup holds; None when there is no usable backup."""
+    """The epoch Keras's backup holds; None when there is no backup.
+
+    Raises:
+        ResumeError: The weights are there but Keras's record of their epoch
+            is not a bounded JSON object with a whole ``epoch`` (a kill while
+            Keras wrote it, or another tool).
+    """
     folder = run_dir / BACKUP_DIR
+    path = folder / BACKUP_METADATA_FILE
     if not (folder / BACKUP_WEIGHTS_FILE).is_file():
         return None
     try:
-        metadata = load_json(folder / BACKUP_METADATA_FILE)
-    except RunFileError:  # absent, or cut short by a kill while Keras wrote it
+        metadata = load_json(path)
+    except MissingFileError:
         return None
+    except CorruptFileError as exc:
+        raise _unknown_epoch(path, exc.reason) from None
     epoch = metadata.get("epoch") if isinstance(metadata, dict) else None
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        return None
+    if not _is_count(epoch):
+        raise _unknown_epoch(path, f"'epoch' should be an integer, got {shown(epoch)}")
     return epoch
+
+
+def _unknown_epoch(path: Path, reason: str) -> ResumeError:
+    return ResumeError(
+        f"{path}: {reason}; the epoch of the backup is unknown, so it cannot be "
+        "restored. Start a new run"
+    )
+
+
+# Values cbrun.keras.backup writes for a callback's counters: numbers, null,
+# and the strings it writes for non-finite floats.
+_NON_FINITE = ("inf", "-inf", "nan")
+
+
+def _check_callback_state(run_dir: Path) -> None:
+    """Refuse a callbacks' state file the Keras side could not restore.
+
+    It is read after TensorFlow is imported, by
+    ``cbrun.keras.backup.CallbackStateKeeper``, which trusts its shape; this
+    check, before the import, gives a clear refusal instead of a crash.
+
+    Raises:
+        ResumeError: The file is not a bounded regular file of JSON of the
+            shape ``{epoch, callbacks: {index: {type, counter: value}}}``.
+    """
+    path = run_dir / BACKUP_DIR / CALLBACK_STATE_FILE
+    try:
+        problem = _state_problem(load_json(path))
+    except MissingFileError:
+        return
+    except CorruptFileError as exc:
+        problem = exc.reason
+    if problem:
+        raise ResumeError(
+            f"{path}: {problem}; remove that file to resume with the callbacks' "
+            "counters (patience, best value) reset"
+        )
+
+
+def _state_problem(state: Any) -> str | None:
+    """What is wrong with parsed callbacks' state, or None."""
+    if not isinstance(state, dict):
+        return f"expected a JSON object, got {shown(state)}"
+    if not _is_count(state.get("epoch")):
+        return f"'epoch' should be an integer, got {shown(state.get('epoch'))}"
+    callbacks = state.get("callbacks", {})
+    if not isinstance(callbacks, dict):
+        return f"'callbacks' should be an object, got {shown(callbacks)}"
+    for key, values in callbacks.items():
+        if not (key.isascii() and key.isdecimal()):
+            return f"callback key {shown(key)} should be a callback's index"
+        if not isinstance(values, dict) or not isinstance(values.get("type"), str):
+            return f"callback {key} should be an object with a 'type' string"
+        for name, value in values.items():
+            if name != "type" and not _is_counter(value):
+                return f"callback {key}: {shown(name)} should be a number or null"
+    return None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_counter(value: Any) -> bool:
+    return (
+        value is None
+        or value in _NON_FINITE
+        or (isinstance(value, int | float) and not isinstance(value, bool))
+    )
