@@ -30,6 +30,8 @@ _SIGNATURES = (
     (b"\x89HDF", "an HDF5 file"),
     (b"-----BEGIN ", "a PEM key or certificate"),
     (b"\x7fELF", "an executable"),
+    (codecs.BOM_UTF16_LE, "UTF-16 text, not UTF-8"),
+    (codecs.BOM_UTF16_BE, "UTF-16 text, not UTF-8"),
 )
 
 

@@ -514,3 +514,5 @@ def test_describe_start_never_quotes() -> None:
     assert describe_start(PRIVATE_KEY.encode()) == "a PEM key or certificate"
     assert describe_start(b"caf\xc3") == "text"  # cut inside a character
     assert describe_start(b"caf\xe9, latin-1") == "text that is not UTF-8"
+    utf16 = "a,target\n".encode("utf-16")
+    assert describe_start(utf16) == "UTF-16 text, not UTF-8"
