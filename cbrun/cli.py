@@ -207,7 +207,9 @@ def train(
     if resume_dir is None and not targets:
         raise click.UsageError("Missing argument 'CONFIG_OR_DIR...'.")
     from cbrun.cluster import parse_cluster
+    from cbrun.training.signals import sigterm_like_ctrl_c
 
+    sigterm_like_ctrl_c()  # SIGTERM while configs load: exit 143, not killed.
     try:
         cluster = parse_cluster(coordinator, num_processes, process_id)
     except CbrunError as exc:
@@ -602,7 +604,9 @@ def main() -> None:
     except SystemExit:
         # click turns EPIPE (`cbrun callbacks | head -1`) into exit 1 after
         # wrapping stdout; the reader closed the pipe having what it wanted.
-        if isinstance(sys.stdout, click.utils.PacifyFlushWrapper) and _output_only():
+        # (The wrapper's class name changed in click 8.2; match either.)
+        pacified = type(sys.stdout).__name__.endswith("PacifyFlushWrapper")
+        if pacified and _output_only():
             sys.exit(ExitCode.OK)
         raise
     except click.exceptions.Exit as exc:
@@ -610,16 +614,28 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
-    except click.exceptions.Abort:
-        _echo_err("Aborted.")
-        sys.exit(ExitCode.INTERRUPTED)
+    except click.exceptions.Abort as exc:
+        # click turns a KeyboardInterrupt into Abort; a SIGTERM's keeps 143.
+        cause = exc.__cause__ or exc.__context__
+        name = getattr(cause, "signal_name", None)
+        _echo_err(f"Interrupted ({name})." if name else "Aborted.")
+        sys.exit(getattr(cause, "exit_code", ExitCode.INTERRUPTED))
     except CbrunError as exc:
         _echo_err(f"cbrun: {exc}")
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _echo_err("Interrupted.")
-        sys.exit(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        # A SIGTERM outside a run arrives as a KeyboardInterrupt carrying 143.
+        name = getattr(exc, "signal_name", "SIGINT")
+        _echo_err(f"Interrupted ({name}).")
+        sys.exit(getattr(exc, "exit_code", ExitCode.INTERRUPTED))
     except Exception as exc:
+        signals = sys.modules.get("cbrun.training.signals")
+        stop = signals.stopped_by() if signals is not None else None
+        if stop is not None:
+            # A library wrapped the signal's exception (pydantic does while it
+            # builds a schema): the signal, not the wrapper, is the story.
+            _echo_err(f"Interrupted ({stop.signal_name}).")
+            sys.exit(stop.exit_code)
         # A bug in cbrun or an unexpected library error: one line, and the way
         # to get the whole story, instead of a traceback.
         if "--verbose" in sys.argv:

@@ -7,7 +7,9 @@ a closed pipe cannot be seen through click's CliRunner.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,21 @@ def test_resume_of_a_folder_that_is_not_a_run_is_a_usage_error(tmp_path: Path):
     assert result.returncode == ExitCode.USAGE, result.stderr
     assert "is not a run directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.45, 0.6, 0.9])
+def test_sigterm_while_configs_load_exits_143_without_a_traceback(tmp_path, delay):
+    # Whatever the moment (imports, pydantic building its schemas, the config
+    # checks, TensorFlow's import), the answer is 143 and one line.
+    process = subprocess.Popen(
+        [CBRUN, "train", str(CONFIGS / "earlystop.yaml"), "--runs-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    # -15: the signal came before Python started; nothing was written then.
+    assert process.returncode in (ExitCode.TERMINATED, -signal.SIGTERM), err
+    assert "Traceback" not in err and "unexpected" not in err, err

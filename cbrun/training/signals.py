@@ -171,17 +171,34 @@ def signals_routed(request: StopRequest) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+# The signal that stopped the command outside a run, if any: libraries that
+# run Python callbacks (pydantic building a schema, for one) may wrap the
+# exception a handler raises, and the caller still owes the right exit code.
+_stopped_by: SignalStop | None = None
+
+
 def sigterm_like_ctrl_c() -> None:
-    """Make SIGTERM raise :class:`SignalStop` (exit code 143) outside a run too.
+    """Make SIGINT and SIGTERM raise :class:`SignalStop` outside a run too.
 
     For a command's main thread: between runs, and while configs load, SIGTERM
     then unwinds like Ctrl-C instead of killing the process; the caller exits
     with ``exc.exit_code`` of the ``KeyboardInterrupt`` it catches (130 for a
-    plain one). Inside a run :func:`signals_routed` takes over.
+    plain one), or with :func:`stopped_by`'s when a library wrapped it. Inside
+    a run :func:`signals_routed` takes over.
     """
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        raise SignalStop("SIGTERM", ExitCode.TERMINATED, at_once=True)
+        global _stopped_by
+        name = signal.Signals(signum).name
+        code = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
+        _stopped_by = SignalStop(name, code, at_once=True)
+        raise _stopped_by
 
     with contextlib.suppress(ValueError):  # not the main thread: leave it
-        signal.signal(signal.SIGTERM, stop)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, stop)
+
+
+def stopped_by() -> SignalStop | None:
+    """The signal that stopped the command outside a run, if one did."""
+    return _stopped_by
