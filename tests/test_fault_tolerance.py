@@ -195,7 +195,7 @@ def test_nan_loss_exits_3_with_terminated_nan(tmp_path):
 
 def test_resume_bad_input(tmp_path):
     code, _, err = finish(cbrun("train", "--resume", str(tmp_path)))
-    assert code == 1
+    assert code == 2  # A usage error: the folder is not a run.
     assert f"{tmp_path} is not a run directory (it has no run.json)" in err
 
 
