@@ -516,3 +516,27 @@ def test_describe_start_never_quotes() -> None:
     assert describe_start(b"caf\xe9, latin-1") == "text that is not UTF-8"
     utf16 = "a,target\n".encode("utf-16")
     assert describe_start(utf16) == "UTF-16 text, not UTF-8"
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_model_path_that_is_not_a_regular_file_is_refused(tmp_path, fifo, kind):
+    from click.testing import CliRunner
+
+    from cbrun.cli import cli
+
+    target = tmp_path / "start.keras"
+    target.symlink_to(fifo if kind == "fifo" else "/dev/zero")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        MINIMAL.replace(
+            "model:\n  layers:\n    - {type: Dense, units: 3, activation: softmax}",
+            "model: {path: start.keras}",
+        )
+    )
+    result = CliRunner().invoke(cli, ["validate", "--deep", str(config)])
+    assert result.exit_code == 1
+    what = "a FIFO" if kind == "fifo" else "a character device"
+    assert f"model.path: cannot load model.path 'start.keras': is {what}" in (
+        result.stdout
+    )

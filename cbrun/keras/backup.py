@@ -14,7 +14,6 @@ sure that folder is one cbrun created for the run.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -24,7 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cbrun.atomic import write_json_atomic
+from cbrun.atomic import read_json, write_json_atomic
 from cbrun.errors import CbrunError
 from cbrun.keras.budget import CostBudget
 from cbrun.runs.layout import (
@@ -198,7 +197,8 @@ class CallbackStateKeeper(keras.callbacks.Callback):
         path = self.backup_dir / CALLBACK_STATE_FILE
         if not self.restore or not path.is_file():
             return
-        saved = json.loads(path.read_text())
+        # Checked by resume before TensorFlow; read bounded all the same.
+        saved = read_json(path)
         if saved.get("epoch") != getattr(self.model, "_initial_epoch", None):
             # Killed between the model's backup and this one: the counters
             # belong to another epoch than the weights; start them afresh.

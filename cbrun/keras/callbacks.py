@@ -15,6 +15,7 @@ from typing import Any
 
 import keras
 
+from cbrun.atomic import open_regular
 from cbrun.config.callback_outputs import (
     DELETING_FIELDS,
     character_problem,
@@ -216,7 +217,9 @@ def _cut_csv(path: Path, epochs: int) -> None:
     """Keep the header and the first ``epochs`` rows of a CSV log."""
     if not path.is_file():
         return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    with open_regular(path) as file:  # Never a FIFO or a device.
+        text = file.read().decode("utf-8", errors="replace")
+    lines = text.splitlines(keepends=True)
     path.write_text("".join(lines[: 1 + epochs]), encoding="utf-8")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 
+from cbrun.atomic import open_regular
 from cbrun.config.base import IMPORT_PATH_RE
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.model import LayerConfig
@@ -124,6 +125,14 @@ def load_saved_model(path: str, *, shown_as: str | None = None) -> keras.Model:
     """
     where: ConfigPath = ("model", "path")
     written = path if shown_as is None else shown_as
+    try:
+        with open_regular(path):  # A FIFO or /dev/zero would hang Keras.
+            pass
+    except OSError as exc:
+        reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+        raise BuildError(
+            f"cannot load model.path {shown(written)}: {reason}", where
+        ) from None
     try:
         loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     except (OSError, ValueError, TypeError) as exc:
