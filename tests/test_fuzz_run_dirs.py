@@ -1,7 +1,8 @@
 """Bounded fuzzing of the readers of run dirs: explain, never crash.
 
 One real run dir is trained once per module (iris, two epochs); every input
-is a copy of it with run.json, history.json or config.yaml mutated: bytes
+is a copy of it (as trained, or as a killed run, with or without a backup)
+with run.json, history.json, config.yaml or the backup's JSON mutated: bytes
 flipped, inserted or cut, a value swapped for a hostile one (a huge integer,
 deep nesting, a list for a string, NaN, escape sequences, a long string), a
 key renamed, or config.yaml replaced by an alias bomb, deep nesting or a tag.
@@ -36,7 +37,15 @@ from hypothesis import strategies as st
 
 import cbrun
 from cbrun.errors import CbrunError
-from cbrun.runs.layout import CONFIG_FILE, HISTORY_FILE, RUN_FILE
+from cbrun.runs.layout import (
+    BACKUP_DIR,
+    BACKUP_METADATA_FILE,
+    BACKUP_WEIGHTS_FILE,
+    CALLBACK_STATE_FILE,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    RUN_FILE,
+)
 from cbrun.training.resume import prepare_resume
 from tests.conftest import MINIMAL
 from tests.test_hostile_run_dirs import (
@@ -60,6 +69,23 @@ SETTINGS = settings(
     ],
 )
 FILES = (RUN_FILE, HISTORY_FILE, CONFIG_FILE)
+METADATA = f"{BACKUP_DIR}/{BACKUP_METADATA_FILE}"
+STATE = f"{BACKUP_DIR}/{CALLBACK_STATE_FILE}"
+# A backup of epoch 1 as Keras and cbrun.keras.backup write it; the weights
+# are not read before TensorFlow, so any bytes do.
+BACKUP = {
+    f"{BACKUP_DIR}/{BACKUP_WEIGHTS_FILE}": b"weights",
+    METADATA: b'{"epoch": 1, "batch": -1}',
+    STATE: json.dumps(
+        {
+            "epoch": 1,
+            "callbacks": {
+                "0": {"wait": 0, "best": "inf", "type": "EarlyStopping"},
+                "1": {"best": 0.5, "type": "ModelCheckpoint"},
+            },
+        }
+    ).encode(),
+}
 MARK = "@@HOSTILE@@"
 
 
@@ -140,6 +166,7 @@ def pristine(seed: dict[str, bytes], tmp_path_factory: pytest.TempPathFactory) -
 def write_run(run_dir: Path, files: dict[str, bytes]) -> None:
     run_dir.mkdir(parents=True)
     for name, content in files.items():
+        (run_dir / name).parent.mkdir(exist_ok=True)
         (run_dir / name).write_bytes(content)
 
 
@@ -223,14 +250,24 @@ def yaml_edit(draw: st.DrawFn, original: bytes) -> bytes:
 
 @st.composite
 def mutated_run(draw: st.DrawFn, seed: dict[str, bytes]) -> dict[str, bytes]:
-    """The seed's files, one or two of them mutated."""
+    """The seed's files, one or two of them mutated.
+
+    The seed is as trained (completed), or made a killed run with no backup
+    or with a backup of epoch 1: --resume then reads every file.
+    """
     files = dict(seed)
-    if draw(st.booleans()):
-        # A killed run that never backed up: --resume reads everything.
+    kind = draw(st.sampled_from(["completed", "killed", "backed up"]))
+    if kind != "completed":
         record = json.loads(files[RUN_FILE])
-        record.update(status="interrupted", epochs_run=0, backup_epoch=0, pid=None)
+        epochs = 0 if kind == "killed" else 1
+        record.update(
+            status="interrupted", epochs_run=epochs, backup_epoch=epochs, pid=None
+        )
         files[RUN_FILE] = json.dumps(record).encode()
-    names = st.lists(st.sampled_from(FILES), min_size=1, max_size=2, unique=True)
+    if kind == "backed up":
+        files.update(BACKUP)
+    mutable = [*FILES, METADATA, STATE] if kind == "backed up" else FILES
+    names = st.lists(st.sampled_from(mutable), min_size=1, max_size=2, unique=True)
     for name in draw(names):
         edits = [byte_edit(files[name])]
         if name == CONFIG_FILE:

@@ -56,6 +56,8 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
     for p, c in zip("abcdefgh", "bcdefghi", strict=True)
 )
+HUGE = "1" + "0" * 5000  # past Python's 4300-digit limit for int("...")
+TOO_BIG = "integer beyond 64 bits (5001 digits)"
 # What each command may exit with on any run dir (design section 4).
 EXITS = {
     "runs": {ExitCode.OK},
@@ -157,12 +159,12 @@ def _deep(levels: int) -> str:
 
 
 RECORD_CASES: dict[str, tuple[Hostile, str]] = {
-    "huge int pid": (_record("pid", "1" + "0" * 5000), "integer of 5001 digits"),
+    "huge int pid": (_record("pid", HUGE), TOO_BIG),
     "pid beyond a C int": (_record("pid", str(2**40)), "'pid' should be less than"),
     "negative pid": (_record("pid", "-1"), "'pid' should be greater than 0"),
     "huge int metric": (
         _record("test_metrics", '{"loss": 1' + "0" * 30 + "}"),
-        "integer of 31 digits",
+        "integer beyond 64 bits (31 digits)",
     ),
     "very deep nesting": (_record("best", _deep(100_000)), "nested deeper than 32"),
     "just too deep": (_record("distribute", _deep(MAX_DEPTH + 1)), "nested deeper"),
@@ -337,7 +339,7 @@ def test_a_dollar_in_a_metric_name_is_not_tex(root: Path):
 # --------------------------------------------------------------------------- #
 
 HISTORY_CASES: dict[str, tuple[str, str]] = {
-    "huge int": ('{"loss": [1' + "0" * 5000 + "]}", "integer of 5001 digits"),
+    "huge int": ('{"loss": [' + HUGE + "]}", TOO_BIG),
     "deep": ('{"loss": ' + _deep(100_000) + "}", "nested deeper than 32"),
     "string value": ('{"loss": [0.5, "low"]}', "should be a list of numbers"),
     "list for the mapping": ("[[0.5]]", "expected a JSON object"),
@@ -375,7 +377,7 @@ def test_resume_refuses_a_corrupt_history_instead_of_blanking_it(root: Path):
     assert_clean("resume", Outcome(code, output))
     assert code == ExitCode.INVALID_CONFIG
     assert "cannot read the run's history" in output
-    assert "integer of 5001 digits" in output
+    assert TOO_BIG in output
     assert "tensorflow" not in modules
 
 
@@ -451,7 +453,7 @@ def backed_up_run(root: Path, metadata: str, state: str | None = None) -> Path:
 @pytest.mark.parametrize(
     ("metadata", "reason"),
     [
-        ('{"epoch": 1' + "0" * 5000 + "}", "integer of 5001 digits"),
+        ('{"epoch": ' + HUGE + "}", TOO_BIG),
         ('{"epoch": "1"}', "'epoch' should be an integer, got '1'"),
         ('{"epoch": true}', "'epoch' should be an integer, got True"),
         ("[1]", "'epoch' should be an integer, got None"),
@@ -485,7 +487,7 @@ STATE = {"epoch": 1, "callbacks": {"0": {"type": "EarlyStopping", "wait": 1}}}
             with_raw(STATE, "callbacks", '{"0": {"type": "E", "wait": "x"}}'),
             "callback 0: 'wait' should be a number or null",
         ),
-        (with_raw(STATE, "epoch", "1" + "0" * 5000), "integer of 5001 digits"),
+        (with_raw(STATE, "epoch", HUGE), TOO_BIG),
         (f'{{"epoch": 1, "callbacks": {{"0": {_deep(40)}}}}}', "nested deeper"),
     ],
 )

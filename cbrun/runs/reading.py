@@ -260,10 +260,8 @@ def _decode(path: Path, raw: bytes) -> str:
 def _bounded_int(text: str) -> int:
     # Checked before int(): 10**6 digits would take seconds to convert.
     if len(text.lstrip("-")) > _MAX_INT_DIGITS or not -_INT64 <= int(text) < _INT64:
-        raise _Refused(
-            f"holds an integer of {len(text.lstrip('-'))} digits; integers in "
-            "run files fit in 64 bits"
-        )
+        digits = len(text.lstrip("-"))
+        raise _Refused(f"holds an integer beyond 64 bits ({digits} digits)")
     return int(text)
 
 
