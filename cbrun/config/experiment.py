@@ -10,6 +10,7 @@ from cbrun.config.base import StrictModel
 from cbrun.config.callbacks import CallbackConfig
 from cbrun.config.data import DataConfig
 from cbrun.config.model import ModelConfig
+from cbrun.config.sweep import SweepConfig
 from cbrun.config.training import CompileConfig, FitConfig
 
 RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
@@ -71,6 +72,11 @@ class ExperimentConfig(StrictModel):
     compile: CompileConfig = Field(default_factory=CompileConfig)
     fit: FitConfig = Field(default_factory=FitConfig)
     callbacks: list[CallbackConfig] = Field(default_factory=list)
+    sweep: SweepConfig | None = Field(
+        None,
+        description="A hyperparameter search, run by `cbrun sweep`; "
+        "`cbrun train` trains the config as written.",
+    )
 
     @field_validator("name")
     @classmethod
