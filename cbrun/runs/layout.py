@@ -108,14 +108,17 @@ def validate_name(name: str) -> str:
     return name
 
 
-def create_run_dir(runs_dir: Path, name: str, now: datetime | None = None) -> Path:
-    """Create and return a new, empty folder ``runs_dir/name/<stamp>[-N]``.
+def create_run_dir(
+    runs_dir: Path, name: str, now: datetime | None = None, *, prefix: str = ""
+) -> Path:
+    """Create and return a new, empty folder ``runs_dir/name/<prefix><stamp>[-N]``.
 
     Args:
         runs_dir: The root of all runs; created with its parents if missing.
         name: The experiment name, one path component.
         now: The run's start time; defaults to now. An aware datetime is
             converted to local time, a naive one is taken as local already.
+        prefix: Put before the stamp, e.g. ``sweep-`` for a sweep's folder.
 
     Returns:
         The created folder. It did not exist before this call, so no other
@@ -129,7 +132,7 @@ def create_run_dir(runs_dir: Path, name: str, now: datetime | None = None) -> Pa
     now = datetime.now() if now is None else now
     if now.tzinfo is not None:
         now = now.astimezone()
-    stamp = now.strftime(STAMP_FORMAT)
+    stamp = prefix + now.strftime(STAMP_FORMAT)
     parent = Path(runs_dir) / name
     _mkdir(parent, runs_dir, exclusive=False)
     for n in range(_MAX_SUFFIX):
