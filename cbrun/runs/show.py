@@ -122,7 +122,8 @@ def _config_section(run_dir: Path) -> str:
         return f"{CONFIG_FILE}: unreadable: {exc.reason}"
     except UnicodeDecodeError as exc:
         return f"{CONFIG_FILE}: unreadable: not UTF-8 text (byte {exc.start})"
-    body = "\n".join(_INDENT + line for line in text.rstrip().split("\n"))
+    lines = text.rstrip().split("\n")  # not splitlines: it splits at \x1c, \x85 too
+    body = "\n".join(_INDENT + line.removesuffix("\r") for line in lines)
     return f"{CONFIG_FILE}:\n{body}"
 
 
