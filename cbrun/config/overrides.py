@@ -23,6 +23,22 @@ def _origin(text: str) -> str:
     return f"--set {shorten(text, 80)}"
 
 
+def split_key(key: str, source: SourceMap, text: str) -> list[str]:
+    """Split a dotted ``--set`` key into its segments.
+
+    Raises:
+        ConfigError: An empty segment or a character a key cannot have.
+    """
+    parts = key.split(".")
+    if not _KEY_RE.match(key) or any(not part for part in parts):
+        raise _fail(
+            source,
+            text,
+            f"{shown(key)} is not a dotted key like fit.epochs or callbacks.0.patience",
+        )
+    return parts
+
+
 def parse_override(text: str, source: SourceMap) -> tuple[list[str], Any]:
     """Split ``KEY=VALUE`` and parse the value as YAML.
 
@@ -33,13 +49,7 @@ def parse_override(text: str, source: SourceMap) -> tuple[list[str], Any]:
     key = key.strip()
     if not sep or not key:
         raise _fail(source, text, "expected KEY=VALUE, e.g. --set fit.epochs=3")
-    parts = key.split(".")
-    if not _KEY_RE.match(key) or any(not part for part in parts):
-        raise _fail(
-            source,
-            text,
-            f"{shown(key)} is not a dotted key like fit.epochs or callbacks.0.patience",
-        )
+    parts = split_key(key, source, text)
     try:
         value = load_yaml_text(raw, _origin(text)).data
     except ConfigError as exc:
@@ -123,6 +133,59 @@ def _refuse_missing_list(
     )
 
 
+def set_value(
+    data: dict[str, Any],
+    parts: Sequence[str],
+    value: Any,
+    source: SourceMap,
+    text: str,
+) -> ConfigPath:
+    """Set ``value`` at a ``--set`` key in ``data``, in place.
+
+    Missing mappings on the way are created (and recorded in
+    ``source.origins`` as made by this override); ``callbacks.<Type>`` picks
+    the one callback of that type.
+
+    Args:
+        data: The document to change.
+        parts: The key's dotted segments, e.g. ``["fit", "epochs"]``.
+        value: The parsed value.
+        source: Its source map, updated in place.
+        text: The override as written, e.g. ``fit.epochs=3``, for messages.
+
+    Returns:
+        The path that was set, with list indexes resolved.
+
+    Raises:
+        ConfigError: A bad index, a type no callback has, or a path through a
+            value that is not a mapping or list.
+    """
+    container: Any = data
+    path: ConfigPath = ()
+    for depth, part in enumerate(parts):
+        key = _step(container, part, path, text, source)
+        last = depth == len(parts) - 1
+        if last:
+            container[key] = value
+        else:
+            if isinstance(container, dict) and key not in container:
+                _refuse_missing_list((*path, key), parts[depth + 1], text, source)
+                container[key] = {}
+                # A problem in the mapping made here is this override's.
+                source.origins[(*path, key)] = _origin(text)
+            child = container[key]
+            if not isinstance(child, dict | list):
+                raise _fail(
+                    source,
+                    text,
+                    f"{shorten('.'.join(map(str, (*path, key))))} is "
+                    f"{shown(child)}, not a mapping; set it as a whole instead",
+                )
+            container = child
+        path = (*path, key)
+    return path
+
+
 def apply_overrides(
     data: dict[str, Any], source: SourceMap, overrides: Sequence[str]
 ) -> dict[str, Any]:
@@ -146,28 +209,6 @@ def apply_overrides(
     result = copy.deepcopy(data)
     for text in overrides:
         parts, value = parse_override(text, source)
-        container: Any = result
-        path: ConfigPath = ()
-        for depth, part in enumerate(parts):
-            key = _step(container, part, path, text, source)
-            last = depth == len(parts) - 1
-            if last:
-                container[key] = value
-            else:
-                if isinstance(container, dict) and key not in container:
-                    _refuse_missing_list((*path, key), parts[depth + 1], text, source)
-                    container[key] = {}
-                    # A problem in the mapping made here is this override's.
-                    source.origins[(*path, key)] = _origin(text)
-                child = container[key]
-                if not isinstance(child, dict | list):
-                    raise _fail(
-                        source,
-                        text,
-                        f"{shorten('.'.join(map(str, (*path, key))))} is "
-                        f"{shown(child)}, not a mapping; set it as a whole instead",
-                    )
-                container = child
-            path = (*path, key)
+        path = set_value(result, parts, value, source, text)
         source.origins[path] = _origin(text)
     return result
