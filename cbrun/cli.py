@@ -448,6 +448,7 @@ def schema(output: Path | None) -> None:
             "terminated_nan",
             "failed",
             "interrupted",
+            "pruned",
             "dead",
             "corrupt",
         ]

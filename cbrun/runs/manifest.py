@@ -56,6 +56,7 @@ __all__ = [
     "FAILED",
     "FINAL_STATUSES",
     "INTERRUPTED",
+    "PRUNED",
     "RUNNING",
     "STATUSES",
     "STOPPED_EARLY",
@@ -78,6 +79,8 @@ STOPPED_EARLY: Final = "stopped_early"
 TERMINATED_NAN: Final = "terminated_nan"
 FAILED: Final = "failed"
 INTERRUPTED: Final = "interrupted"
+PRUNED: Final = "pruned"
+"""A sweep's trial that its pruner stopped after an epoch (history kept)."""
 STATUSES: Final = (
     RUNNING,
     COMPLETED,
@@ -85,6 +88,7 @@ STATUSES: Final = (
     TERMINATED_NAN,
     FAILED,
     INTERRUPTED,
+    PRUNED,
 )
 FINAL_STATUSES: Final = frozenset(STATUSES) - {RUNNING}
 
@@ -157,6 +161,8 @@ class RunRecord(BaseModel):
             first backup (backups are throttled, see
             :class:`cbrun.keras.backup.ThrottledBackupAndRestore`); None in
             records of a cbrun that backed up every epoch.
+        trial: ``{number, params}`` of a sweep's trial (``cbrun sweep``),
+            else None.
     """
 
     # Unknown keys are ignored so that records of a newer cbrun still load.
@@ -181,6 +187,7 @@ class RunRecord(BaseModel):
     resumes: list[Any] = Field(default_factory=list)
     distribute: dict[str, Any] | None = None
     backup_epoch: _Count | None = None
+    trial: dict[str, Any] | None = None
 
     @field_validator("versions", mode="before")
     @classmethod
