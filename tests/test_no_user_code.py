@@ -738,3 +738,57 @@ def test_refused_layer_table_is_shown_in_messages() -> None:
         "FlaxLayer",
         "TorchModuleWrapper",
     }
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_resume_keeps_the_path_rule_when_run_json_names_the_folder(
+    tmp_path, monkeypatch
+):
+    """run.json names the config's folder; a hostile one must not widen it."""
+    import json
+
+    from cbrun import api
+    from cbrun.training.resume import ResumeError
+    from tests.conftest import MINIMAL
+
+    import numpy as np
+
+    project = tmp_path / "project"
+    project.mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.normal(size=(48, 4)),
+        "y_train": rng.integers(0, 3, size=48),
+        "x_test": rng.normal(size=(12, 4)),
+        "y_test": rng.integers(0, 3, size=12),
+    }
+    np.savez(project / "data.npz", **arrays)
+    np.savez(tmp_path / "secret.npz", **arrays)
+    config = project / "config.yaml"
+    config.write_text(
+        MINIMAL.replace(
+            "data: {source: sklearn, name: iris}",
+            "data: {source: npz, path: data.npz}",
+        )
+    )
+    monkeypatch.chdir(project)
+    result = api.train(config, runs_dir=project / "runs", verbose=False)
+    record_path = result.run_dir / "run.json"
+    record = json.loads(record_path.read_text())
+    record["status"] = "interrupted"  # As a killed run leaves it, resumable.
+
+    record["config_file"] = "/etc/cbrun.yaml"
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(ResumeError, match="outside the working directory"):
+        api.resume(result.run_dir, allow_user_code=False)
+
+    # Inside the working directory, the data paths are held to the folder.
+    run_config = result.run_dir / "config.yaml"
+    run_config.write_text(
+        run_config.read_text().replace("path: data.npz", "path: ../secret.npz")
+    )
+    record["config_file"] = str(config)
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(ResumeError, match=r"data\.path: .*no-user-code"):
+        api.resume(result.run_dir, allow_user_code=False)

@@ -156,7 +156,33 @@ def _load_own_config(
     # os.path.isdir: False, not an error, for a NUL or an over-long name.
     original = Path(record.config_file).parent
     loaded.import_root = original if os.path.isdir(original) else None
+    if not allow_user_code:
+        _check_confined(loaded, path)
     return loaded
+
+
+def _check_confined(loaded: LoadedConfig, path: Path) -> None:
+    """Keep ``--no-user-code``'s path rule when the folder comes from run.json.
+
+    The run's data is read from its original config's folder, which run.json
+    names; a hostile run.json could name ``/``. Under the flag that folder
+    must be inside the working directory (the checkout CI trains in), and
+    the data paths inside that folder.
+    """
+    from cbrun.config.user_code import refusal_message, refusals
+
+    base = loaded.base_dir.resolve()
+    here = Path.cwd().resolve()
+    if base != here and here not in base.parents:
+        raise ResumeError(
+            f"run.json names {shown(str(base))} as the config's folder, outside "
+            f"the working directory {shown(str(here))}; under --no-user-code "
+            "resume from the folder the run was trained in"
+        )
+    refused = refusals(loaded.data, base)
+    if refused:
+        where = ".".join(str(part) for part in refused[0].where)
+        raise ResumeError(f"{path}: {where}: {refusal_message(refused[0])}")
 
 
 def _cut_history(history: dict[str, list[Any]], epochs: int) -> dict[str, list[float]]:
