@@ -21,6 +21,10 @@ PACKAGE = REPO / "cbrun"
 HEAVY = ("keras", "tensorflow", "jax", "torch")
 # Modules every layer may use: leaves that import nothing of cbrun but errors.
 SHARED = ("cbrun.errors", "cbrun.atomic", "cbrun.suggest", "cbrun.cluster")
+# runs/ reads config.yaml with the loader `cbrun validate` uses: one YAML
+# reader with one set of limits. It is a leaf over the shared modules
+# (test_the_yaml_loader_is_a_leaf).
+RUNS_MAY_USE = ("cbrun.config.yaml_loader",)
 
 
 def module_name(path: Path, root: Path = REPO) -> str:
@@ -56,6 +60,18 @@ def forbidden(importer: str, imported: str) -> str | None:
         return "only cbrun/cli.py imports click (the core reports via a callback)"
     if imported.split(".")[0] in HEAVY and not is_under(importer, "cbrun.keras"):
         return "only the Keras side, cbrun/keras/, imports Keras and its backends"
+    if imported.split(".")[0] == "optuna" and not is_under(importer, "cbrun.sweep"):
+        return "only the sweep engine, cbrun/sweep/, imports Optuna"
+    if is_under(importer, "cbrun.sweep") and is_under(
+        imported, "cbrun.keras", "cbrun.api", "cbrun.cli"
+    ):
+        return "the sweep engine runs trials through training/, below API and CLI"
+    if (
+        is_under(imported, "cbrun.sweep")
+        and not is_under(importer, "cbrun.sweep")
+        and importer not in ("cbrun.api", "cbrun.cli")
+    ):
+        return "only the API and the CLI use the sweep engine"
     ours = is_under(imported, "cbrun")
     if (
         ours
@@ -66,7 +82,7 @@ def forbidden(importer: str, imported: str) -> str | None:
     if (
         ours
         and is_under(importer, "cbrun.runs")
-        and not is_under(imported, "cbrun.runs", *SHARED)
+        and not is_under(imported, "cbrun.runs", *SHARED, *RUNS_MAY_USE)
     ):
         return "runs/ reads run dirs on its own: only runs/ and shared modules"
     if is_under(importer, "cbrun.keras"):
@@ -112,6 +128,11 @@ def test_no_import_goes_the_wrong_way():
         ("cbrun.training.lifecycle", "tensorflow"),
         ("cbrun.training.smoke", "cbrun.api"),
         ("cbrun.atomic", "cbrun.runs.layout"),
+        ("cbrun.training.lifecycle", "optuna"),
+        ("cbrun.keras.pruning", "optuna"),
+        ("cbrun.training.lifecycle", "cbrun.sweep.runner"),
+        ("cbrun.sweep.runner", "cbrun.keras.pruning"),
+        ("cbrun.sweep.runner", "cbrun.api"),
     ],
 )
 def test_each_rule_catches_its_arrow(importer, imported):
@@ -127,6 +148,9 @@ def test_each_rule_catches_its_arrow(importer, imported):
         ("cbrun.training.assemble", "cbrun.keras.data"),
         ("cbrun.runs.listing", "cbrun.suggest"),
         ("cbrun.api", "cbrun.training.lifecycle"),
+        ("cbrun.sweep.study", "optuna"),
+        ("cbrun.sweep.runner", "cbrun.training.lifecycle"),
+        ("cbrun.api", "cbrun.sweep.runner"),
     ],
 )
 def test_the_intended_arrows_are_allowed(importer, imported):
@@ -167,3 +191,11 @@ def test_cli_commands_stay_thin():
         body = command.body[1:] if ast.get_docstring(command) else command.body
         lines = body[-1].end_lineno - body[0].lineno + 1  # type: ignore[operator]
         assert lines <= 30, f"cli.{command.name}: {lines} lines of body"
+
+
+def test_the_yaml_loader_is_a_leaf():
+    """What runs/ may borrow from config/ needs nothing else of config/."""
+    for name in RUNS_MAY_USE:
+        path = PACKAGE / Path(*name.split(".")[1:]).with_suffix(".py")
+        ours = [m for _, m in imports_of(path) if is_under(m, "cbrun")]
+        assert all(is_under(m, *SHARED) for m in ours), (name, ours)

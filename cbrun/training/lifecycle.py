@@ -38,7 +38,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from cbrun.config.monitor import run_monitor
 from cbrun.config.problems import make_problem
 from cbrun.errors import BuildError, ConfigError
 from cbrun.runs import manifest as runs
-from cbrun.runs.layout import BACKUP_DIR, MODEL_FILE, create_run_dir
+from cbrun.runs.layout import BACKUP_DIR, MODEL_FILE, RunDirError, create_run_dir
 from cbrun.runs.lock import run_lock
 from cbrun.training.assemble import Assembled, assemble, callback_context
 from cbrun.training.outcome import (
@@ -73,6 +73,21 @@ from cbrun.training.signals import (
 _FIT_NOTE = "stopping after the current step"
 _FINISH_NOTE = "training is over: saving the model, then stopping"
 _AFTER_FIT = "while evaluating and saving the model"
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """A sweep's pruner, fed one trial's metric after every epoch.
+
+    Attributes:
+        metric: The logged quantity reported, e.g. ``val_accuracy``.
+        report: ``report(epoch, value) -> prune?``, epochs counted from 1.
+        pruner: The pruner's name, for the run's stop reason.
+    """
+
+    metric: str
+    report: Callable[[int, float], bool]
+    pruner: str
 
 
 @dataclass
@@ -104,6 +119,9 @@ def train(
     smoke: bool = False,
     resume: ResumePoint | None = None,
     cluster: Cluster | None = None,
+    run_dir: Path | None = None,
+    trial: dict[str, Any] | None = None,
+    pruning: Pruning | None = None,
 ) -> RunResult:
     """Run one config: build everything, fit, evaluate and record.
 
@@ -118,9 +136,15 @@ def train(
         resume: Continue this run instead of starting a new one.
         cluster: This process's place in a ``data_parallel`` job; only
             process 0 writes the run dir, the others use a scratch folder.
+        run_dir: Create exactly this folder (it must not exist) instead of
+            ``runs_dir/<name>/<timestamp>/``: a sweep's ``trials/<number>/``.
+        trial: ``{number, params}`` of a sweep's trial, kept in run.json.
+        pruning: A sweep's pruner, told the metric after every epoch; when
+            it prunes, training stops after that epoch and the run ends
+            ``pruned``.
 
     Returns:
-        The result; its status is completed or stopped_early.
+        The result; its status is completed, stopped_early or pruned.
 
     Raises:
         ConfigError: Something in the config cannot be built. Data, model
@@ -153,12 +177,28 @@ def train(
             # The folder, its lock, config.yaml and run.json appear together:
             # a signal meanwhile is acted on once the record can say so.
             with stop.shielded():
-                run_dir = create_run_dir(runs_dir, loaded.name)
-                held.enter_context(run_lock(run_dir))
-                write_resolved_config(run_dir, loaded)
-                run = _Run(loaded, built, run_dir, command, verbose, echo, smoke, stop)
-                run.open(None)
+                folder = _new_run_dir(runs_dir, loaded.name, run_dir)
+                held.enter_context(run_lock(folder))
+                write_resolved_config(folder, loaded)
+                run = _Run(loaded, built, folder, command, verbose, echo, smoke, stop)
+                run.pruning = pruning
+                run.open(None, trial)
             return run.go()
+
+
+def _new_run_dir(runs_dir: Path, name: str, exact: Path | None) -> Path:
+    """A new run dir: ``runs_dir/<name>/<stamp>/``, or ``exact`` made afresh."""
+    if exact is None:
+        return create_run_dir(runs_dir, name)
+    try:
+        exact.mkdir(parents=True)
+    except OSError as exc:
+        raise RunDirError(
+            f"cannot create the run folder {exact} ({exc.strerror or exc}); "
+            "it must be new and its parent writable",
+            exact,
+        ) from None
+    return exact
 
 
 def _resumed_run(
@@ -258,8 +298,12 @@ class _Run:
         self.keeper: Any = None  # Its CallbackStateKeeper.
         self.recorder: Any = None
         self.model_saved = False
+        self.pruning: Pruning | None = None
+        self.extra_callbacks: list[Any] = []  # a sweep's pruning callback
 
-    def open(self, resume: ResumePoint | None) -> None:
+    def open(
+        self, resume: ResumePoint | None, trial: dict[str, Any] | None = None
+    ) -> None:
         """Write run.json as ``running`` (call with signals shielded)."""
         self.resume = resume
         self.echo(f"run dir: {self.run_dir}")
@@ -271,6 +315,7 @@ class _Run:
             distribute=self.built.distribute,
             resume=resume,
             echo=self.echo,
+            trial=trial,
         )
 
     def go(self) -> RunResult:
@@ -278,13 +323,20 @@ class _Run:
         try:
             self.stop.check()  # a signal while the record was opened
             callbacks = self._callbacks()
+            self.extra_callbacks = self._pruning_callbacks()
             extra = self._backup()
             self.recorder = self._recorder()
         except KeyboardInterrupt as exc:
             stopped = as_signal_stop(exc)
             reason = f"{stopped.signal_name} while building the callbacks"
             raise self._interrupted(stopped, reason) from None
-        every = [*callbacks, *extra, self._stop_checker(), self.recorder]
+        every = [
+            *callbacks,
+            *extra,
+            *self.extra_callbacks,
+            self._stop_checker(),
+            self.recorder,
+        ]
         self._fit(every)
         return self._close()
 
@@ -307,6 +359,14 @@ class _Run:
                 self.loaded.source, self.loaded.data, exc.path, exc.message
             )
             raise ConfigError([problem]) from None
+
+    def _pruning_callbacks(self) -> list[Any]:
+        if self.pruning is None:
+            return []
+        from cbrun.keras.pruning import PruningCallback
+
+        hook = self.pruning
+        return [PruningCallback(hook.metric, hook.report, hook.pruner)]
 
     def _recorder(self) -> Any:
         from cbrun.keras.recorder import RunRecorder
@@ -447,7 +507,11 @@ class _Run:
             self.echo(f"stopped: the loss became NaN in epoch {recorder.epochs_run}")
             raise TrainingFailed("training terminated on NaN loss (terminated_nan)")
         status, reason = classify(
-            self.config, self.indexed, recorder.epochs_run, self.built.plan.epochs
+            self.config,
+            self.indexed,
+            recorder.epochs_run,
+            self.built.plan.epochs,
+            self.extra_callbacks,
         )
         plot = None
         if not self.smoke and self.writer:

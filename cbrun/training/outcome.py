@@ -41,6 +41,7 @@ def classify(
     indexed: Sequence[tuple[int, Any]],
     epochs_run: int,
     planned_epochs: int,
+    extra: Sequence[Any] = (),
 ) -> tuple[str, str]:
     """Return ``(status, reason)`` of a run whose ``fit`` returned.
 
@@ -49,7 +50,13 @@ def classify(
         indexed: ``(config index, built callback)`` pairs.
         epochs_run: Epochs finished.
         planned_epochs: Epochs the fit plan asked for.
+        extra: Callbacks added by the caller; one whose ``ended`` is a
+            ``(status, reason)`` pair stopped the run (a sweep's pruner).
     """
+    for callback in extra:
+        ended = getattr(callback, "ended", None)
+        if ended is not None:
+            return ended
     for index, callback in indexed:
         schema = config.callbacks[index]
         if isinstance(schema, EarlyStoppingSchema) and callback.stopped_epoch:

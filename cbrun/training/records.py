@@ -36,12 +36,21 @@ def open_record(
     distribute: dict[str, Any] | None,
     resume: ResumePoint | None,
     echo: Echo,
+    trial: dict[str, Any] | None = None,
 ) -> None:
-    """Write run.json as ``running``: a new record, or a resumed one's."""
+    """Write run.json as ``running``: a new record, or a resumed one's.
+
+    ``trial`` (``{number, params}``) marks the run as a sweep's trial.
+    """
     if resume is None:
         manifest.start(loaded.name, loaded.path, loaded.experiment.seed, list(command))
+        extra: dict[str, Any] = {}
         if distribute is not None:
-            manifest.update(distribute=distribute)
+            extra["distribute"] = distribute
+        if trial is not None:
+            extra["trial"] = trial
+        if extra:
+            manifest.update(**extra)
         return
     record = manifest.resume(list(command))
     entry = {
