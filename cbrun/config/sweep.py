@@ -11,11 +11,16 @@ Example:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from cbrun.config.base import PositiveInt, StrictModel
+
+if TYPE_CHECKING:
+    from cbrun.config.experiment import ExperimentConfig
+    from cbrun.config.yaml_loader import SourceMap
+    from cbrun.errors import Problem
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
 PRUNERS = ("median", "hyperband", "successive_halving", "none")
@@ -157,13 +162,25 @@ class SweepConfig(StrictModel):
         "{int: [lo, hi]} or {choice: [...]}.",
     )
 
-    @model_validator(mode="after")
-    def _grid_is_finite(self) -> SweepConfig:
-        if self.sampler == "grid":
-            infinite = [k for k, v in self.space.items() if not v.is_finite()]
-            if infinite:
-                raise ValueError(
-                    f"the grid sampler needs finite spaces; {', '.join(infinite)} "
-                    "is a float range without `step` (add a step, or use a choice)"
-                )
-        return self
+    def infinite_keys(self) -> list[str]:
+        """The space keys a grid cannot take: float ranges without a step.
+
+        ``sampler: grid`` with any is refused by
+        :mod:`cbrun.config.sweep_checks`, at each such item's line.
+        """
+        return [key for key, item in self.space.items() if not item.is_finite()]
+
+
+def check_sweep(
+    experiment: ExperimentConfig, data: Any, source: SourceMap
+) -> list[Problem]:
+    """Check the sweep section against its config; nothing without one.
+
+    The checks (:func:`cbrun.config.sweep_checks.sweep_problems`) are imported
+    only for a config with a sweep: ``validate`` loads what a config uses.
+    """
+    if experiment.sweep is None:
+        return []
+    from cbrun.config.sweep_checks import sweep_problems
+
+    return sweep_problems(experiment, data, source)
