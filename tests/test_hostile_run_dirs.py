@@ -389,8 +389,8 @@ def test_compare_refuses_an_alias_bomb_config_in_well_under_2_seconds(root: Path
     assert time.monotonic() - start < 2
     assert_clean("compare", Outcome(code, output))
     assert (
-        f"B: {bad / CONFIG_FILE} unreadable: expands to more than 20,000 values "
-        "(aliases inside aliases?)"
+        f"B: {bad / CONFIG_FILE} unreadable: not valid YAML at line 1: the "
+        "document expands to more than 20000 values"
     ) in output
     assert "config: cannot compare (see below)" in output
 
@@ -398,11 +398,11 @@ def test_compare_refuses_an_alias_bomb_config_in_well_under_2_seconds(root: Path
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        (ALIAS_BOMB, "expands to more than 20,000 values"),
+        (ALIAS_BOMB, "expands to more than 20000 values"),
         ("a: " + _deep(10_000), "nest"),
         ("a: !!python/object/apply:os.system [echo hi]", "YAML tag"),
         ("a: !!python/name:os.system", "not valid YAML"),
-        ("a: 1" + "0" * 5000, "not valid YAML (a value cannot be read)"),
+        ("a: 1" + "0" * 5000, "not valid YAML at line 1: cannot read '1000"),
         ("{a: 1", "not valid YAML at line"),
     ],
 )

@@ -27,8 +27,6 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 from cbrun.atomic import (
     CorruptFileError,
     FileTooLargeError,
@@ -36,13 +34,14 @@ from cbrun.atomic import (
     NotRegularFileError,
     read_regular_bounded,
 )
+from cbrun.config.yaml_loader import load_yaml_text
+from cbrun.errors import ConfigError
 
 __all__ = [
     "MAX_CONFIG_BYTES",
     "MAX_DEPTH",
     "MAX_HISTORY_BYTES",
     "MAX_RECORD_BYTES",
-    "MAX_YAML_VALUES",
     "load_json",
     "load_yaml",
     "parse_yaml",
@@ -57,15 +56,10 @@ MAX_CONFIG_BYTES: Final = 500_000
 """config.yaml: as for a config given to ``cbrun validate``."""
 MAX_DEPTH: Final = 32
 """Nesting of JSON and YAML; cbrun's files need four levels at most."""
-MAX_YAML_VALUES: Final = 20_000
-"""Values a config.yaml may expand to, aliases counted each time they are used."""
 _INT64: Final = 2**63
 _MAX_INT_DIGITS: Final = 19
 _SHOWN: Final = 60
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
-_PLAIN_TAGS: Final = ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map")
-# libyaml's parser, when PyYAML has it, makes the pre-pass much faster.
-_YAML_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Refused(Exception):
@@ -153,7 +147,11 @@ def load_yaml(path: Path, limit: int = MAX_CONFIG_BYTES) -> Any:
 
 
 def parse_yaml(text: str, path: Path) -> Any:
-    """Parse YAML text into plain data with the limits of this module.
+    """Parse YAML text into plain data with the config loader's limits.
+
+    The same loader as ``cbrun validate`` (:mod:`cbrun.config.yaml_loader`):
+    no tags, no duplicate keys, aliases counted each time they are used, the
+    nesting bounded, the events checked before anything is composed.
 
     Args:
         text: The document.
@@ -165,89 +163,18 @@ def parse_yaml(text: str, path: Path) -> Any:
     Raises:
         CorruptFileError: Not valid YAML, or too many values or levels.
     """
-    # TODO(issue 17): cbrun.config.yaml_loader does the same with positions;
-    # runs/ may not import config/ (tests/test_boundaries.py), so this stays
-    # a plain-data twin until that loader's core moves to a shared module.
     try:
-        _check_events(text)
-        loader = _YAML_LOADER(text)
-        try:
-            node = loader.get_single_node()
-            return None if node is None else _Builder(loader).build(node, 0)
-        finally:
-            loader.dispose()
+        data = load_yaml_text(text, str(path)).data
+    except ConfigError as exc:
+        first = exc.problems[0] if exc.problems else None
+        where = f" at line {first.line}" if first and first.line else ""
+        what = _short(first.message) if first else "not valid YAML"
+        raise CorruptFileError(path, f"not valid YAML{where}: {what}") from None
+    try:
+        _check_nodes(data)
     except _Refused as exc:
         raise CorruptFileError(path, str(exc)) from None
-    except yaml.reader.ReaderError as exc:
-        where = f"character {exc.character:#04x} at offset {exc.position}"
-        raise CorruptFileError(
-            path, f"not valid YAML: {where} is not allowed"
-        ) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = _short(exc.problem or exc.context or "syntax error")
-        raise CorruptFileError(path, f"not valid YAML{where}: {what}") from None
-    except (yaml.YAMLError, ArithmeticError, LookupError, TypeError, ValueError):
-        # PyYAML's constructors fail with plain exceptions on values such as
-        # 2001-13-45 or an integer of 5000 digits.
-        reason = "not valid YAML (a value cannot be read)"
-        raise CorruptFileError(path, reason) from None
-    except RecursionError:
-        raise CorruptFileError(path, _too_deep()) from None
-
-
-class _Builder:
-    """Plain data from a composed node graph, counting every value it makes."""
-
-    def __init__(self, loader: Any) -> None:
-        self._loader = loader
-        self._count = 0
-
-    def build(self, node: yaml.Node, depth: int) -> Any:
-        self._count += 1
-        if self._count > MAX_YAML_VALUES:
-            raise _Refused(
-                f"expands to more than {MAX_YAML_VALUES:,} values (aliases "
-                "inside aliases?); cbrun writes no aliases"
-            )
-        if depth > MAX_DEPTH:
-            raise _Refused(_too_deep())
-        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
-            # Scalars' tags are checked by the safe constructor itself.
-            raise _Refused(f"YAML tag {node.tag[:_SHOWN]} is not allowed")
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, depth + 1) for item in node.value]
-        if isinstance(node, yaml.MappingNode):
-            result = {}
-            for key, value in node.value:
-                if not isinstance(key, yaml.ScalarNode):
-                    raise _Refused("a mapping key is a list or a mapping")
-                result[self._loader.construct_object(key)] = self.build(
-                    value, depth + 1
-                )
-            return result
-        return self._loader.construct_object(node)
-
-
-def _check_events(text: str) -> None:
-    """Refuse deep or huge documents from the event stream, before composing.
-
-    PyYAML's composer recurses once per level and builds every node first;
-    the event parser does neither, so this pass stops early.
-    """
-    depth = nodes = 0
-    for event in yaml.parse(text, Loader=_YAML_LOADER):
-        if isinstance(event, yaml.NodeEvent):
-            nodes += 1
-            if nodes > MAX_YAML_VALUES:
-                raise _Refused(f"has more than {MAX_YAML_VALUES:,} values")
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise _Refused(_too_deep())
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+    return data
 
 
 def _decode(path: Path, raw: bytes) -> str:
