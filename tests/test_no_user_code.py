@@ -748,11 +748,11 @@ def test_resume_keeps_the_path_rule_when_run_json_names_the_folder(
     """run.json names the config's folder; a hostile one must not widen it."""
     import json
 
+    import numpy as np
+
     from cbrun import api
     from cbrun.training.resume import ResumeError
     from tests.conftest import MINIMAL
-
-    import numpy as np
 
     project = tmp_path / "project"
     project.mkdir()
