@@ -622,7 +622,10 @@ def main() -> None:
         _echo_err(f"Interrupted ({name})." if name else "Aborted.")
         sys.exit(getattr(cause, "exit_code", ExitCode.INTERRUPTED))
     except CbrunError as exc:
-        _echo_err(f"cbrun: {exc}")
+        from cbrun.runs.printable import printable_lines
+
+        # Messages quote files cbrun did not write: no raw control sequence.
+        _echo_err(f"cbrun: {printable_lines(str(exc))}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
         # A SIGTERM outside a run arrives as a KeyboardInterrupt carrying 143.
