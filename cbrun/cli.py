@@ -225,6 +225,17 @@ def train(
         _train(targets, overrides, runs_dir, verbose, allow, cluster)
 
 
+def _error_line(exc: Exception) -> str:
+    """``cbrun: <message>``, control characters escaped.
+
+    Messages quote files cbrun did not write (a config from a pull request, a
+    run dir): no raw escape sequence may reach the terminal or a CI log.
+    """
+    from cbrun.runs.printable import printable_lines
+
+    return f"cbrun: {printable_lines(str(exc))}"
+
+
 def _say(message: str) -> None:
     """Cbrun's own lines during a run: on stderr, apart from Keras's stdout."""
     click.echo(f"cbrun: {message}", err=True)
@@ -275,7 +286,7 @@ def _train(
         except CbrunError as exc:
             if exc.exit_code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
                 raise
-            _echo_err(f"cbrun: {exc}")
+            _echo_err(_error_line(exc))
             worst = max(worst, exc.exit_code)
     sys.exit(worst)
 
@@ -301,7 +312,7 @@ def _resume(
             command=_command(),
         )
     except AlreadyFinished as exc:
-        _echo_err(f"cbrun: {exc}")
+        _echo_err(_error_line(exc))
         sys.exit(ExitCode.OK)
 
 
@@ -622,10 +633,7 @@ def main() -> None:
         _echo_err(f"Interrupted ({name})." if name else "Aborted.")
         sys.exit(getattr(cause, "exit_code", ExitCode.INTERRUPTED))
     except CbrunError as exc:
-        from cbrun.runs.printable import printable_lines
-
-        # Messages quote files cbrun did not write: no raw control sequence.
-        _echo_err(f"cbrun: {printable_lines(str(exc))}")
+        _echo_err(_error_line(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
         # A SIGTERM outside a run arrives as a KeyboardInterrupt carrying 143.
