@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "qmc")
 PRUNERS = ("median", "hyperband", "successive_halving", "none")
+# What Optuna stores as a categorical value, as JSON Schema types.
+_SCALAR_TYPES = ("string", "number", "integer", "boolean", "null")
+# A space key: --set syntax (overrides.py), not reaching `sweep`, `name` or
+# `backend` (refused by sweep_checks, where the message says why).
+_SPACE_KEY_PATTERN = r"^(?!(sweep|backend)(\.|$)|name$)[A-Za-z_][\w-]*(\.[\w-]+)*$"
 
 
 class FloatRange(StrictModel):
@@ -82,7 +87,11 @@ class Choice(StrictModel):
     """One of a list of values: ``{choice: [adam, sgd]}``."""
 
     values: list[Any] = Field(
-        alias="choice", min_length=1, description="The candidate values."
+        alias="choice",
+        min_length=1,
+        description="The candidate values: numbers, strings, booleans or null, "
+        "each valid for the field the key addresses.",
+        json_schema_extra={"items": {"type": list(_SCALAR_TYPES)}},
     )
 
     @model_validator(mode="after")
@@ -158,8 +167,21 @@ class SweepConfig(StrictModel):
     )
     space: dict[str, SpaceItem] = Field(
         min_length=1,
-        description="--set keys to search, each {float: [lo, hi]}, "
-        "{int: [lo, hi]} or {choice: [...]}.",
+        description="What to search: --set keys of this config (fit.batch_size, "
+        "model.layers.1.units, callbacks.EarlyStopping.patience), each "
+        "{float: [lo, hi], log, step}, {int: [lo, hi], step, log} or "
+        "{choice: [...]}.",
+        examples=[
+            {
+                "compile.optimizer.learning_rate": {
+                    "float": [1.0e-4, 1.0e-2],
+                    "log": True,
+                },
+                "model.layers.1.units": {"int": [32, 256], "step": 32},
+                "callbacks.EarlyStopping.patience": {"choice": [2, 3, 5]},
+            }
+        ],
+        json_schema_extra={"propertyNames": {"pattern": _SPACE_KEY_PATTERN}},
     )
 
     def infinite_keys(self) -> list[str]:
