@@ -6,6 +6,7 @@ The library API mirrors the CLI (see :mod:`cbrun.api`)::
 
     cbrun.validate("configs/").valid
     result = cbrun.train("configs/earlystop.yaml")
+    best = cbrun.sweep("configs/sweep.yaml").record.best
     for run in cbrun.list_runs("runs"):
         print(run.name, run.status)
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         load_config,
         resume,
         smoke,
+        sweep,
         train,
         validate,
     )
@@ -40,6 +42,7 @@ __all__ = [
     "load_config",
     "resume",
     "smoke",
+    "sweep",
     "train",
     "validate",
 ]

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from cbrun.cluster import Cluster
     from cbrun.config.loading import LoadedConfig
     from cbrun.runs.listing import RunSummary
+    from cbrun.sweep.runner import SweepResult
+    from cbrun.sweep.trials import TrialOutcome
     from cbrun.training.lifecycle import RunResult
     from cbrun.training.reporting import Echo
     from cbrun.training.smoke import SmokeResult
@@ -374,6 +376,92 @@ def smoke(
         report or (lambda _: None),
         allow_user_code=_allow(allow_user_code),
     )
+
+
+def sweep(
+    source: ConfigSource | None = None,
+    *,
+    runs_dir: PathLike | None = "runs",
+    overrides: Sequence[str] = (),
+    trials: int | None = None,
+    timeout: float | None = None,
+    storage: str | None = None,
+    study: str | None = None,
+    smoke: bool = False,
+    resume_dir: PathLike | None = None,
+    verbose: bool = False,
+    echo: Echo | None = None,
+    on_trial: Callable[[TrialOutcome], None] | None = None,
+    allow_user_code: bool | None = None,
+    command: Sequence[str] | None = None,
+) -> SweepResult:
+    """Search the config's ``sweep.space`` with Optuna, as ``cbrun sweep``.
+
+    Trials run in this process, each a normal run dir in
+    ``runs_dir/<name>/sweep-<time>/trials/<number>/``, until the study (every
+    worker sharing it) has ``trials`` trials or ``timeout`` seconds passed.
+
+    Args:
+        source: A config file or mapping with a ``sweep`` section (None with
+            ``resume_dir``).
+        runs_dir: Where the sweep dir goes; None with ``smoke``: a temporary
+            folder, removed afterwards.
+        overrides: ``KEY=VALUE`` strings as for ``--set``, on the base config.
+        trials: Trials in the whole study; default ``sweep.trials``.
+        timeout: Seconds after which no trial starts; default ``sweep.timeout``.
+        storage: A journal file path or an RDB URL (``sqlite:///s.db``,
+            ``postgresql://...``) shared by workers; default a journal file
+            in the sweep dir.
+        study: The study's name; default the config's name.
+        smoke: Two trials, each a smoke run (two epochs of two batches).
+        resume_dir: Continue this sweep dir instead (``--resume``).
+        verbose: TensorFlow's and Optuna's logs and each run's own lines.
+        echo: Receives cbrun's lines; by default the ``cbrun`` logger.
+        on_trial: Called with each trial's outcome as it ends.
+        allow_user_code: As for :func:`load_config`.
+        command: The command line recorded; defaults to ``sys.argv``.
+
+    Returns:
+        The sweep dir, its status, sweep.json and this process's trials.
+
+    Raises:
+        cbrun.sweep.SweepError: Optuna is missing, or the storage, study or
+            sweep dir cannot be used (exit code 2).
+        ConfigError: The config is invalid or has no ``sweep`` section.
+        cbrun.training.signals.Interrupted: SIGINT or SIGTERM; recorded.
+    """
+    from cbrun.sweep import require_optuna
+
+    require_optuna()
+    import tempfile
+
+    from cbrun.sweep import runner
+    from cbrun.training.reporting import log_line
+
+    options = runner.SweepOptions(
+        trials=trials,
+        timeout=timeout,
+        storage=storage,
+        study=study,
+        smoke=smoke,
+        verbose=verbose,
+        allow_user_code=_allow(allow_user_code),
+        command=list(sys.argv if command is None else command),
+    )
+    say, told = echo or log_line, on_trial or (lambda _: None)
+    if resume_dir is not None:
+        return runner.resume_sweep(Path(resume_dir), options, echo=say, on_trial=told)
+    if source is None:
+        raise ValueError("sweep() needs a config source or resume_dir")
+    loaded = load_config(source, overrides, allow_user_code=allow_user_code)
+    for warning in loaded.warnings:
+        say(warning.format())
+    if runs_dir is not None:
+        return runner.new_sweep(
+            loaded, Path(runs_dir), options, echo=say, on_trial=told
+        )
+    with tempfile.TemporaryDirectory(prefix="cbrun-sweep-") as scratch:
+        return runner.new_sweep(loaded, Path(scratch), options, echo=say, on_trial=told)
 
 
 def list_runs(runs_dir: PathLike = "runs") -> list[RunSummary]:

@@ -344,6 +344,113 @@ def _smoke(
     sys.exit(smoke.exit_code(results))
 
 
+@cli.command("sweep")
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@set_option
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    help="Trials in the whole study (default: sweep.trials).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Start no trial after this many seconds (default: sweep.timeout).",
+)
+@click.option(
+    "--storage",
+    metavar="URL",
+    help="Share a study between workers: a journal file path (on a shared "
+    "file system) or sqlite:///FILE, postgresql://... Default: a journal file "
+    "in the sweep dir.",
+)
+@click.option(
+    "--study",
+    metavar="NAME",
+    help="The study's name in --storage (default: the config's name).",
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The sweep goes to RUNS_DIR/<name>/sweep-<time>/ (default: runs).",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(path_type=Path),
+    metavar="SWEEP_DIR",
+    help="Continue this killed or interrupted sweep to its trial count.",
+)
+@click.option(
+    "--smoke",
+    is_flag=True,
+    help="Two trials, each two epochs of two batches, in a temporary runs dir "
+    "unless --runs-dir is given.",
+)
+@click.option("--no-user-code", is_flag=True, help=NO_USER_CODE_HELP)
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="TensorFlow's and Optuna's logs and each trial's own lines.",
+)
+def sweep_command(
+    config: Path | None,
+    overrides: tuple[str, ...],
+    trials: int | None,
+    timeout: float | None,
+    storage: str | None,
+    study: str | None,
+    runs_dir: Path | None,
+    resume_dir: Path | None,
+    smoke: bool,
+    no_user_code: bool,
+    verbose: bool,
+) -> None:
+    """Search the config's sweep: space with Optuna, one run dir per trial.
+
+    Trials run in this process until the study has its trials (every worker's
+    counted) or the timeout passes; each is a normal run dir in
+    runs/<name>/sweep-<time>/trials/<number>/. One line per trial, then the
+    best trial; sweep.json, trials.csv, best.yaml and pictures are in the
+    sweep dir. Exit codes: 0 done (failed trials included), 1 invalid config,
+    2 usage (no Optuna, bad storage, another config's study), 130/143 signal.
+
+    \b
+    Examples:
+      cbrun sweep configs/sweep.yaml
+      cbrun sweep configs/sweep.yaml --trials 50 --timeout 3600
+      cbrun sweep --smoke configs/sweep.yaml
+      cbrun sweep --resume runs/digits-sweep/sweep-20261130-170000
+      cbrun sweep configs/sweep.yaml --storage sqlite:///sweep.db --study lr
+    """
+    if (config is None) == (resume_dir is None):
+        raise click.UsageError("give a CONFIG, or --resume SWEEP_DIR (not both)")
+    from cbrun import api
+    from cbrun.sweep.lines import closing_lines, trial_line
+    from cbrun.training.signals import sigterm_like_ctrl_c
+
+    sigterm_like_ctrl_c()
+    temporary = smoke and runs_dir is None and resume_dir is None
+    result = api.sweep(
+        config,
+        runs_dir=None if temporary else (runs_dir or Path("runs")),
+        overrides=overrides,
+        trials=trials,
+        timeout=timeout,
+        storage=storage,
+        study=study,
+        smoke=smoke,
+        resume_dir=resume_dir,
+        verbose=verbose,
+        echo=_say,
+        on_trial=lambda outcome: click.echo(trial_line(outcome)),
+        allow_user_code=_allow_user_code(no_user_code),
+        command=_command(),
+    )
+    click.echo("\n".join(closing_lines(result, temporary)))
+
+
 @cli.command()
 @click.argument("name", required=False)
 def callbacks(name: str | None) -> None:

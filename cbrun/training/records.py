@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from cbrun.atomic import write_text_atomic
+from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.loading import LoadedConfig
 from cbrun.runs import manifest as runs
 from cbrun.runs.layout import CONFIG_FILE
@@ -17,9 +18,20 @@ from cbrun.training.reporting import Echo
 from cbrun.training.resume import ResumePoint
 
 
+def resolved_data(experiment: ExperimentConfig) -> dict[str, Any]:
+    """The config with defaults filled, as YAML data that validates again.
+
+    By alias: a sweep space item's bounds are written ``float:``/``int:``
+    as in the file (their field name, ``bounds``, is no input key). The
+    serializer's warning about the space items' callable discriminator is
+    noise: each item is dumped whole either way.
+    """
+    return experiment.model_dump(mode="json", by_alias=True, warnings=False)
+
+
 def write_resolved_config(run_dir: Path, loaded: LoadedConfig) -> None:
     """Write config.yaml: the config with defaults filled and overrides applied."""
-    resolved = loaded.experiment.model_dump(mode="json")
+    resolved = resolved_data(loaded.experiment)
     header = f"# Resolved from {loaded.path}"
     if loaded.overrides:
         header += " with " + " ".join(f"--set {o}" for o in loaded.overrides)
