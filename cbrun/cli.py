@@ -551,7 +551,8 @@ def schema(output: Path | None) -> None:
     "names",
     multiple=True,
     metavar="NAME",
-    help="Only runs of this experiment; a pattern such as 'mnist*' works. Repeatable.",
+    help="Only runs and sweeps of this experiment; a pattern such as 'mnist*' "
+    "works. Repeatable.",
 )
 @click.option(
     "--status",
@@ -572,7 +573,8 @@ def schema(output: Path | None) -> None:
         ]
     ),
     help="Only runs with this status. Repeatable. dead: running, but its "
-    "process on this machine is gone; corrupt: run.json is unreadable.",
+    "process on this machine is gone; corrupt: run.json is unreadable. A "
+    "sweep is listed if it or any of its trials has it, with those trials.",
 )
 @click.option(
     "--format",
@@ -580,63 +582,84 @@ def schema(output: Path | None) -> None:
     type=click.Choice(["table", "json"]),
     default="table",
     show_default=True,
-    help="table: aligned columns; json: a list of objects for tools.",
+    help="table: aligned columns; json: a list of objects for tools (a sweep "
+    'has "kind": "sweep" and its trials nested).',
+)
+@click.option(
+    "--trials/--no-trials",
+    default=True,
+    show_default=True,
+    help="List each sweep's trials under it, indented; --no-trials: one row a sweep.",
 )
 def runs_command(
     runs_dir: Path,
     names: tuple[str, ...],
     statuses: tuple[str, ...],
     output_format: str,
+    trials: bool,
 ) -> None:
-    """List the runs, newest first: status, epochs, best value, test metrics.
+    """List the runs and sweeps, newest first: status, epochs, best value.
 
     Reads only each run's run.json: fast, and no TensorFlow. RUNS_DIR
-    (default: runs) holds <name>/<time>/ run dirs; it may also be one
-    experiment's folder or one run dir. A running run whose process is gone
-    is listed as dead (resume it with cbrun train --resume RUN_DIR), a run
-    with an unreadable run.json as corrupt.
+    (default: runs) holds <name>/<time>/ run dirs and <name>/sweep-<time>/
+    sweeps; it may also be one experiment's folder, one run dir or one
+    sweep. A sweep is one row (trials finished of planned, best trial) with
+    its trials under it. A running run whose process is gone is listed as
+    dead (resume it with cbrun train --resume RUN_DIR), a run with an
+    unreadable run.json as corrupt.
 
     \b
     Examples:
       cbrun runs
       cbrun runs /tmp/runs --name 'mnist*' --status stopped_early
       cbrun runs --status dead
-      cbrun runs --format json
+      cbrun runs --no-trials --format json
     """
-    from cbrun import api
-    from cbrun.runs.listing import (
-        empty_message,
-        filter_runs,
-        format_table,
-        rows_as_json,
+    from cbrun.runs.overview import (
+        entries_as_json,
+        filter_entries,
+        format_entries,
+        list_entries,
+        nothing_listed,
     )
 
-    rows = api.list_runs(runs_dir)
-    shown = filter_runs(rows, names, statuses)
+    entries = list_entries(runs_dir)
+    shown = filter_entries(entries, names, statuses)
     if output_format == "json":
-        click.echo(rows_as_json(shown))
+        click.echo(entries_as_json(shown))
     elif shown:
-        click.echo(format_table(shown))
+        click.echo(format_entries(shown, trials=trials))
     if not shown:
-        _echo_err(empty_message(runs_dir, rows, names, statuses))
+        _echo_err(nothing_listed(runs_dir, entries, names, statuses))
 
 
 @cli.command("show")
-@click.argument("run_dir", type=click.Path(path_type=Path))
-def show_command(run_dir: Path) -> None:
-    """Show one run: its summary, resolved config (config.yaml) and files.
+@click.argument("run_dir", type=click.Path(path_type=Path), metavar="RUN_OR_SWEEP_DIR")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: for people; json: the object cbrun runs --format json lists for it.",
+)
+def show_command(run_dir: Path, output_format: str) -> None:
+    """Show one run (summary, config.yaml, files) or one sweep.
 
-    RUN_DIR is a folder holding run.json, as `cbrun runs` lists them. A
-    corrupt run.json or a missing history is reported, not fatal.
+    RUN_OR_SWEEP_DIR is a folder holding run.json, as `cbrun runs` lists
+    them, or a sweep's folder (sweep.json): its study, best trial and a
+    table of its trials with their params. A corrupt run.json or sweep.json
+    or a missing history is reported, not fatal.
 
     \b
     Examples:
       cbrun show runs/earlystop/20261126-150248
-      cbrun show /tmp/runs/mnist/20261126-093000-1
+      cbrun show runs/sweep/sweep-20261130-170000
+      cbrun show /tmp/runs/mnist/20261126-093000-1 --format json
     """
-    from cbrun.runs.show import show_run
+    from cbrun.runs.show import show
 
-    click.echo(show_run(run_dir))
+    click.echo(show(run_dir, "json" if output_format == "json" else "text"))
 
 
 @cli.command("plot")

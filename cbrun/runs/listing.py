@@ -31,13 +31,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from cbrun.atomic import RunFileError
 from cbrun.errors import CbrunError, ExitCode
 from cbrun.runs.layout import RUN_FILE, STAMP_FORMAT
 from cbrun.runs.manifest import RUNNING, STATUSES, RunRecord, load_record
 from cbrun.runs.printable import printable, printable_json
+from cbrun.runs.sweep_layout import SWEEP_FILE, SWEEP_PREFIX, TRIALS_DIR
 
 __all__ = [
     "CORRUPT",
@@ -49,12 +50,19 @@ __all__ = [
     "empty_message",
     "filter_runs",
     "find_run_dirs",
+    "footer_lines",
     "format_duration",
     "format_table",
     "format_value",
+    "is_run_dir",
+    "is_sweep_folder",
     "list_runs",
+    "reason_cell",
+    "render_table",
     "require_run_dir",
+    "row_cells",
     "rows_as_json",
+    "subfolders",
     "summarize",
 ]
 
@@ -79,6 +87,13 @@ _HEADERS: Final = (
     "REASON",
 )
 _RIGHT_ALIGNED: Final = frozenset({"EPOCHS", "DURATION"})
+
+
+class _Named(Protocol):
+    """Anything listed under an experiment name: a run or a sweep."""
+
+    @property
+    def name(self) -> str: ...
 
 
 class RunsError(CbrunError):
@@ -181,7 +196,9 @@ def list_runs(runs_dir: Path, now: float | None = None) -> list[RunSummary]:
 def find_run_dirs(runs_dir: Path) -> list[Path]:
     """Return the run dirs (folders holding run.json) at most two levels down.
 
-    Dotfiles and dot-folders are skipped. Order is unspecified.
+    Dotfiles and dot-folders are skipped, and so are sweep folders: a
+    sweep's trials are listed under their sweep (:mod:`cbrun.runs.sweeps`),
+    never as runs of their own. Order is unspecified.
 
     Args:
         runs_dir: As for :func:`list_runs`.
@@ -197,14 +214,16 @@ def find_run_dirs(runs_dir: Path) -> list[Path]:
         )
     if not runs_dir.is_dir():
         raise RunsError(f"{runs_dir} is not a folder; {RUN_DIR_CONTENT}")
-    if _is_run_dir(runs_dir):
+    if is_run_dir(runs_dir):
         return [runs_dir]
+    if is_sweep_folder(runs_dir):
+        return []
     found: list[Path] = []
-    for child in _subfolders(runs_dir):
-        if _is_run_dir(child):
+    for child in subfolders(runs_dir):
+        if is_run_dir(child):
             found.append(child)
-        else:
-            found.extend(filter(_is_run_dir, _subfolders(child)))
+        elif not is_sweep_folder(child):
+            found.extend(filter(is_run_dir, subfolders(child)))
     return found
 
 
@@ -277,17 +296,19 @@ def filter_runs(
 
 def empty_message(
     runs_dir: Path,
-    rows: Sequence[RunSummary],
+    rows: Sequence[_Named],
     names: Sequence[str] = (),
     statuses: Sequence[str] = (),
+    noun: str = "runs",
 ) -> str:
     """Explain why nothing is listed: no runs at all, or none matches the filters.
 
     Args:
         runs_dir: The folder listed.
-        rows: All its runs, before filtering.
+        rows: All its runs (or runs and sweeps), before filtering.
         names: The ``--name`` filters given.
         statuses: The ``--status`` filters given.
+        noun: What ``rows`` are, in the message.
     """
     if not rows:
         return f"no runs in {runs_dir}"
@@ -301,7 +322,7 @@ def empty_message(
 
         hint = did_you_mean(names[0], known)
     return (
-        f"none of the {len(rows)} runs in {runs_dir} match {filters}{hint} "
+        f"none of the {len(rows)} {noun} in {runs_dir} match {filters}{hint} "
         f"(names: {', '.join(known)})"
     )
 
@@ -321,13 +342,24 @@ def format_table(rows: Sequence[RunSummary]) -> str:
         The table and, after a blank line, what to do about dead or corrupt
         runs; no trailing newline.
     """
-    cells = [_cells(r) for r in rows]
+    return render_table([row_cells(r) for r in rows], footer_lines(rows))
+
+
+def render_table(cells: Sequence[list[str]], footer: Sequence[str] = ()) -> str:
+    """Align rows of cells (already escaped) under the ``cbrun runs`` headers.
+
+    Args:
+        cells: One list of 8 cells per row, as :func:`row_cells` makes them.
+        footer: Lines printed after a blank line, if any.
+
+    Returns:
+        The table, no trailing newline.
+    """
     widths = [
         max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(_HEADERS)
     ]
     lines = [_join_row(list(_HEADERS), widths)]
     lines.extend(_join_row(c, widths) for c in cells)
-    footer = _footer(rows)
     return "\n".join(lines + (["", *footer] if footer else []))
 
 
@@ -361,7 +393,7 @@ def require_run_dir(path: Path) -> Path:
         )
     if not path.is_dir():
         raise RunsError(f"{path} is not a run dir but a file; {RUN_DIR_CONTENT}")
-    if not _is_run_dir(path):
+    if not is_run_dir(path):
         raise RunsError(
             f"{path} is not a run dir (no {RUN_FILE}); {_inside_hint(path)}"
         )
@@ -421,14 +453,30 @@ def resume_command(run_dir: Path) -> str:
     return f"cbrun train --resume {run_dir}"
 
 
-def _is_run_dir(folder: Path) -> bool:
+def is_run_dir(folder: Path) -> bool:
+    """Whether ``folder`` holds a run.json (of any kind: it may be corrupt)."""
     # Any run.json makes a run dir: a folder, FIFO or dangling link there is
     # then reported as corrupt instead of hiding the run. os.path.lexists is
     # False on any OSError (Path.exists raises PermissionError).
     return os.path.lexists(os.path.join(folder, RUN_FILE))
 
 
-def _subfolders(folder: Path) -> Iterator[Path]:
+def is_sweep_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a sweep's (sweep.json, or ``sweep-*`` with ``trials/``).
+
+    Like :func:`is_run_dir`, any sweep.json counts (a broken one makes a
+    ``corrupt`` sweep, not hidden trials), and so does a sweep folder whose
+    sweep.json is missing: its trials still belong to it.
+    """
+    if os.path.lexists(os.path.join(folder, SWEEP_FILE)):
+        return True
+    return Path(folder).name.startswith(SWEEP_PREFIX) and os.path.isdir(
+        os.path.join(folder, TRIALS_DIR)
+    )
+
+
+def subfolders(folder: Path) -> Iterator[Path]:
+    """Yield the folders in ``folder``, dot-folders skipped; none if unreadable."""
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -509,21 +557,35 @@ def _fallback_time(run_dir: Path) -> float:
         return 0.0
 
 
-def _cells(row: RunSummary) -> list[str]:
-    reason = row.stop_reason or row.error or ""
-    reason = printable(reason.strip().split("\n")[0]) if reason.strip() else "-"
-    if len(reason) > _REASON_WIDTH:
-        reason = reason[: _REASON_WIDTH - 3] + "..."
+def row_cells(
+    row: RunSummary, label: str | None = None, best: str | None = None
+) -> list[str]:
+    """The cells of one run's row in the ``cbrun runs`` table, escaped.
+
+    Args:
+        row: The run.
+        label: The RUN cell; defaults to ``name/stamp``.
+        best: The BEST cell; defaults to the run's monitored best.
+    """
     cells = [
-        row.label,
+        row.label if label is None else label,
         format_started(row.started_at),
         row.status,
         "-" if row.epochs_run is None else str(row.epochs_run),
-        format_best(row.best),
+        format_best(row.best) if best is None else best,
         format_metrics(row.test_metrics),
         format_duration(row.duration),
     ]
-    return [*map(printable, cells), reason]
+    return [*map(printable, cells), reason_cell(row.stop_reason or row.error)]
+
+
+def reason_cell(text: str | None) -> str:
+    """The REASON cell: the first line of ``text``, escaped and shortened."""
+    reason = (text or "").strip()
+    reason = printable(reason.split("\n")[0]) if reason else "-"
+    if len(reason) > _REASON_WIDTH:
+        reason = reason[: _REASON_WIDTH - 3] + "..."
+    return reason
 
 
 def _join_row(cells: list[str], widths: list[int]) -> str:
@@ -534,7 +596,8 @@ def _join_row(cells: list[str], widths: list[int]) -> str:
     return "  ".join(padded).rstrip()
 
 
-def _footer(rows: Sequence[RunSummary]) -> list[str]:
+def footer_lines(rows: Sequence[RunSummary]) -> list[str]:
+    """What to do about the dead and corrupt runs among ``rows``, escaped."""
     lines = []
     for row in rows:
         if row.status == DEAD:
@@ -553,7 +616,7 @@ def _sibling_hint(path: Path) -> str:
     parent = path.parent
     if not parent.is_dir():
         return ""
-    return printable(did_you_mean(path.name, (p.name for p in _subfolders(parent))))
+    return printable(did_you_mean(path.name, (p.name for p in subfolders(parent))))
 
 
 def _inside_hint(path: Path) -> str:

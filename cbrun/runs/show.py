@@ -4,14 +4,16 @@ Reads run.json, history.json (only its keys and length) and config.yaml
 with the hardened readers (:mod:`cbrun.runs.reading`); any of them may be
 missing, corrupt or hostile, and the output then says so instead of failing.
 Every line is escaped (:func:`cbrun.runs.printable.printable_lines`).
+:func:`show` also opens a sweep's folder (:mod:`cbrun.runs.sweep_show`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, Literal
 
 from cbrun.atomic import CorruptFileError, MissingFileError
 from cbrun.runs.layout import CONFIG_FILE
@@ -23,18 +25,51 @@ from cbrun.runs.listing import (
     format_duration,
     format_metrics,
     format_started,
+    is_run_dir,
+    is_sweep_folder,
     require_run_dir,
     resume_command,
     summarize,
 )
 from cbrun.runs.manifest import INTERRUPTED, RunRecord, load_history
-from cbrun.runs.printable import printable, printable_lines
+from cbrun.runs.printable import printable, printable_json, printable_lines
 from cbrun.runs.reading import MAX_CONFIG_BYTES, read_bounded
 
-__all__ = ["show_run"]
+__all__ = ["files_section", "show", "show_run"]
 
 _INDENT: Final = "  "
 _NAMES_SHOWN: Final = 30  # history keys listed by name; more are counted
+
+
+def show(path: Path, output_format: Literal["text", "json"] = "text") -> str:
+    """Describe a run dir or a sweep's folder, whichever ``path`` is.
+
+    Args:
+        path: A run dir (holding run.json) or a sweep folder (holding
+            sweep.json and ``trials/``).
+        output_format: ``text`` for people; ``json`` for tools: the object
+            ``cbrun runs --format json`` lists for that run or sweep.
+
+    Returns:
+        The text to print, without a trailing newline.
+
+    Raises:
+        RunsError: ``path`` is neither.
+    """
+    path = Path(path)
+    if is_run_dir(path) or not is_sweep_folder(path):
+        if output_format == "text":
+            return show_run(path)
+        data = summarize(require_run_dir(path)).as_dict()
+    else:
+        from cbrun.runs.sweep_show import show_sweep
+        from cbrun.runs.sweeps import summarize_sweep
+
+        sweep = summarize_sweep(path)
+        if output_format == "text":
+            return show_sweep(sweep, files_section(path))
+        data = sweep.as_dict()
+    return printable_json(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def show_run(run_dir: Path) -> str:
@@ -54,7 +89,7 @@ def show_run(run_dir: Path) -> str:
     sections = [
         "\n".join([*_summary_lines(summary), _history_line(run_dir)]),
         _config_section(run_dir),
-        _files_section(run_dir),
+        files_section(run_dir),
     ]
     hint = _next_step(summary)
     if hint:
@@ -82,6 +117,7 @@ def _summary_lines(s: RunSummary) -> list[str]:
 def _record_fields(s: RunSummary, r: RunRecord) -> list[tuple[str, str | None]]:
     versions = ", ".join(f"{k} {v}" for k, v in r.versions.items() if v)
     return [
+        ("trial", _trial_text(r.trial)),
         ("reason", r.stop_reason),
         ("error", r.error),
         ("started", format_started(r.started_at)),
@@ -97,6 +133,19 @@ def _record_fields(s: RunSummary, r: RunRecord) -> list[tuple[str, str | None]]:
         ("host", f"{r.host or '?'} (pid {r.pid})" if r.pid else r.host),
         ("versions", versions),
     ]
+
+
+def _trial_text(trial: dict[str, Any] | None) -> str | None:
+    """``3 of its sweep (lr=0.001, units=64)`` for a sweep's trial."""
+    if not trial:
+        return None
+    from cbrun.runs.sweeps import format_param
+
+    params = trial.get("params")
+    items = params.items() if isinstance(params, dict) else ()
+    text = f"{format_param(trial.get('number'))} of its sweep"
+    shown = ", ".join(f"{k}={format_param(v)}" for k, v in items)
+    return f"{text} ({shown})" if shown else text
 
 
 def _history_line(run_dir: Path) -> str:
@@ -127,7 +176,8 @@ def _config_section(run_dir: Path) -> str:
     return f"{CONFIG_FILE}:\n{body}"
 
 
-def _files_section(run_dir: Path) -> str:
+def files_section(run_dir: Path) -> str:
+    """``files:`` and one line per file or folder (with its file count)."""
     lines = ["files:"]
     try:
         entries = sorted(
