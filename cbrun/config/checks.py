@@ -243,6 +243,14 @@ class _Checker:
 
     def check_schedule_runs(self) -> None:
         """Run schedule expressions over the epochs, as Keras will call them."""
+        schedulers = [
+            (path, text)
+            for path, callback in self.callbacks()
+            if callback.type == "LearningRateScheduler"
+            and isinstance(text := getattr(callback, "schedule", None), str)
+        ]
+        if not schedulers:
+            return
         # Imported here: validate loads the expression parser only for
         # configs with a LearningRateScheduler.
         from cbrun.config.expressions import first_failure, parse_schedule
@@ -255,10 +263,7 @@ class _Checker:
             if optimizer.learning_rate is not None:
                 lr = float(optimizer.learning_rate)
         fit = self.config.fit
-        for path, callback in self.callbacks():
-            text = getattr(callback, "schedule", None)
-            if callback.type != "LearningRateScheduler" or not isinstance(text, str):
-                continue
+        for path, text in schedulers:
             failed = first_failure(
                 parse_schedule(text),
                 start_epoch=fit.initial_epoch,
