@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from cbrun.cluster import Cluster
     from cbrun.config.loading import LoadedConfig
     from cbrun.runs.listing import RunSummary
-    from cbrun.sweep.runner import SweepResult
-    from cbrun.sweep.trials import TrialOutcome
+    from cbrun.sweeper.runner import SweepResult
+    from cbrun.sweeper.trials import TrialOutcome
     from cbrun.training.lifecycle import RunResult
     from cbrun.training.reporting import Echo
     from cbrun.training.smoke import SmokeResult
@@ -425,17 +425,17 @@ def sweep(
         The sweep dir, its status, sweep.json and this process's trials.
 
     Raises:
-        cbrun.sweep.SweepError: Optuna is missing, or the storage, study or
+        cbrun.sweeper.SweepError: Optuna is missing, or the storage, study or
             sweep dir cannot be used (exit code 2).
         ConfigError: The config is invalid or has no ``sweep`` section.
         cbrun.training.signals.Interrupted: SIGINT or SIGTERM; recorded.
     """
-    from cbrun.sweep import require_optuna
+    from cbrun.sweeper import require_optuna
 
     require_optuna()
     import tempfile
 
-    from cbrun.sweep import runner
+    from cbrun.sweeper import runner
     from cbrun.training.reporting import log_line
 
     options = runner.SweepOptions(

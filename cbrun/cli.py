@@ -427,7 +427,7 @@ def sweep_command(
     if (config is None) == (resume_dir is None):
         raise click.UsageError("give a CONFIG, or --resume SWEEP_DIR (not both)")
     from cbrun import api
-    from cbrun.sweep.lines import closing_lines, trial_line
+    from cbrun.sweeper.lines import closing_lines, trial_line
     from cbrun.training.signals import sigterm_like_ctrl_c
 
     sigterm_like_ctrl_c()

@@ -60,15 +60,15 @@ def forbidden(importer: str, imported: str) -> str | None:
         return "only cbrun/cli.py imports click (the core reports via a callback)"
     if imported.split(".")[0] in HEAVY and not is_under(importer, "cbrun.keras"):
         return "only the Keras side, cbrun/keras/, imports Keras and its backends"
-    if imported.split(".")[0] == "optuna" and not is_under(importer, "cbrun.sweep"):
-        return "only the sweep engine, cbrun/sweep/, imports Optuna"
-    if is_under(importer, "cbrun.sweep") and is_under(
+    if imported.split(".")[0] == "optuna" and not is_under(importer, "cbrun.sweeper"):
+        return "only the sweep engine, cbrun/sweeper/, imports Optuna"
+    if is_under(importer, "cbrun.sweeper") and is_under(
         imported, "cbrun.keras", "cbrun.api", "cbrun.cli"
     ):
         return "the sweep engine runs trials through training/, below API and CLI"
     if (
-        is_under(imported, "cbrun.sweep")
-        and not is_under(importer, "cbrun.sweep")
+        is_under(imported, "cbrun.sweeper")
+        and not is_under(importer, "cbrun.sweeper")
         and importer not in ("cbrun.api", "cbrun.cli")
     ):
         return "only the API and the CLI use the sweep engine"
@@ -130,9 +130,9 @@ def test_no_import_goes_the_wrong_way():
         ("cbrun.atomic", "cbrun.runs.layout"),
         ("cbrun.training.lifecycle", "optuna"),
         ("cbrun.keras.pruning", "optuna"),
-        ("cbrun.training.lifecycle", "cbrun.sweep.runner"),
-        ("cbrun.sweep.runner", "cbrun.keras.pruning"),
-        ("cbrun.sweep.runner", "cbrun.api"),
+        ("cbrun.training.lifecycle", "cbrun.sweeper.runner"),
+        ("cbrun.sweeper.runner", "cbrun.keras.pruning"),
+        ("cbrun.sweeper.runner", "cbrun.api"),
     ],
 )
 def test_each_rule_catches_its_arrow(importer, imported):
@@ -148,9 +148,9 @@ def test_each_rule_catches_its_arrow(importer, imported):
         ("cbrun.training.assemble", "cbrun.keras.data"),
         ("cbrun.runs.listing", "cbrun.suggest"),
         ("cbrun.api", "cbrun.training.lifecycle"),
-        ("cbrun.sweep.study", "optuna"),
-        ("cbrun.sweep.runner", "cbrun.training.lifecycle"),
-        ("cbrun.api", "cbrun.sweep.runner"),
+        ("cbrun.sweeper.study", "optuna"),
+        ("cbrun.sweeper.runner", "cbrun.training.lifecycle"),
+        ("cbrun.api", "cbrun.sweeper.runner"),
     ],
 )
 def test_the_intended_arrows_are_allowed(importer, imported):

@@ -1,6 +1,6 @@
 """A sweep's pruning callback: report the metric each epoch, stop when told.
 
-Optuna-free: the sweep engine (:mod:`cbrun.sweep`) hands it a ``report``
+Optuna-free: the sweep engine (:mod:`cbrun.sweeper`) hands it a ``report``
 function that feeds the pruner and answers whether to stop, so this module
 knows Keras and nothing of the engine (design section 10).
 """

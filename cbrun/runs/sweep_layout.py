@@ -2,7 +2,7 @@
 
 A sweep lives in ``runs/<name>/sweep-<YYYYmmdd-HHMMSS>/``; each of its trials
 is a normal run dir in ``trials/<number>/``. The engine
-(:mod:`cbrun.sweep`) writes these files and ``runs``/``show`` read them, so
+(:mod:`cbrun.sweeper`) writes these files and ``runs``/``show`` read them, so
 the names and the record's fields are stated once, here (design section 10).
 """
 

@@ -23,8 +23,8 @@ from cbrun.errors import CbrunError
 from cbrun.runs import manifest as runs
 from cbrun.runs.layout import RUN_FILE
 from cbrun.runs.sweep_layout import JOURNAL_FILE, SWEEP_CONFIG_FILE, SweepRecord
-from cbrun.sweep import SweepError
-from cbrun.sweep.records import HOST_ATTR, PID_ATTR, RUN_DIR_ATTR, SWEEP_DIR_ATTR
+from cbrun.sweeper import SweepError
+from cbrun.sweeper.records import HOST_ATTR, PID_ATTR, RUN_DIR_ATTR, SWEEP_DIR_ATTR
 
 
 def base_config(

@@ -41,12 +41,12 @@ from cbrun.runs.sweep_layout import (
     TRIALS_DIR,
     SweepRecord,
 )
-from cbrun.sweep import SweepError, records
-from cbrun.sweep.pictures import draw_pictures
-from cbrun.sweep.pruning import reporter
-from cbrun.sweep.resume import base_config, fail_killed_trials, storage_of
-from cbrun.sweep.space import suggest
-from cbrun.sweep.study import (
+from cbrun.sweeper import SweepError, records
+from cbrun.sweeper.pictures import draw_pictures
+from cbrun.sweeper.pruning import reporter
+from cbrun.sweeper.resume import base_config, fail_killed_trials, storage_of
+from cbrun.sweeper.space import suggest
+from cbrun.sweeper.study import (
     config_hash,
     make_pruner,
     make_sampler,
@@ -54,7 +54,7 @@ from cbrun.sweep.study import (
     open_study,
     sampler_seed,
 )
-from cbrun.sweep.trials import TrialOutcome, TrialRun, anchored
+from cbrun.sweeper.trials import TrialOutcome, TrialRun, anchored
 from cbrun.training.records import resolved_data
 from cbrun.training.reporting import Echo
 from cbrun.training.signals import (

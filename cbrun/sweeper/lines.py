@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cbrun.sweep.runner import SweepResult
-    from cbrun.sweep.trials import TrialOutcome
+    from cbrun.sweeper.runner import SweepResult
+    from cbrun.sweeper.trials import TrialOutcome
 
 _PARAM_CHARS = 40
 _MESSAGE_CHARS = 160

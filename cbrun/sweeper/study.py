@@ -26,8 +26,8 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.sweep import SweepConfig
 from cbrun.runs.sweep_layout import JOURNAL_FILE
-from cbrun.sweep import SweepError
-from cbrun.sweep.space import grid
+from cbrun.sweeper import SweepError
+from cbrun.sweeper.space import grid
 
 HASH_ATTR = "cbrun_config_hash"
 """The study's user attr holding the hash of the config that made it."""

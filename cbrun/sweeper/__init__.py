@@ -1,7 +1,10 @@
 """The sweep engine: ``cbrun sweep`` on Optuna's ask/tell API (design section 10).
 
+Named ``sweeper``, not ``sweep``: a subpackage ``cbrun.sweep`` would replace
+the API function ``cbrun.sweep`` on the package once imported.
+
 The only package that imports Optuna, and only inside its modules, so that
-``import cbrun.sweep`` works without it and :func:`require_optuna` can say
+``import cbrun.sweeper`` works without it and :func:`require_optuna` can say
 what to install. Trials run through :mod:`cbrun.training` like any run:
 
 - ``space``: the ``sweep.space`` section as ``trial.suggest_*`` calls;

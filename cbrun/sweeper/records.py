@@ -34,7 +34,7 @@ from cbrun.runs.sweep_layout import (
     BestTrial,
     SweepRecord,
 )
-from cbrun.sweep import SweepError
+from cbrun.sweeper import SweepError
 
 RUN_DIR_ATTR = "cbrun_run_dir"
 STATUS_ATTR = "cbrun_status"
