@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,13 @@ from cbrun import api
 from cbrun.atomic import write_json_atomic
 from cbrun.errors import ExitCode
 from cbrun.runs.layout import RUN_FILE
-from cbrun.runs.listing import CORRUPT, format_table, list_runs, rows_as_json
+from cbrun.runs.listing import (
+    CORRUPT,
+    DEAD,
+    format_table,
+    list_runs,
+    rows_as_json,
+)
 from cbrun.runs.manifest import COMPLETED, FAILED, PRUNED, write_history
 from cbrun.runs.overview import entries_as_json, format_entries, list_entries
 from cbrun.runs.sweep_layout import SWEEP_FILE, BestTrial, SweepRecord
@@ -42,6 +49,7 @@ from tests.test_hostile_run_dirs import (
     invoke,
     with_raw,
 )
+from tests.test_runs_listing import exited_pid
 
 pytestmark = [pytest.mark.slow, pytest.mark.keras]
 
@@ -367,6 +375,60 @@ def test_without_sweeps_the_listing_is_unchanged(tmp_path: Path, trained: Path):
     assert entries_as_json(entries) == rows_as_json(rows)
 
 
+def test_a_running_sweep_whose_trial_process_is_gone_is_dead(
+    tmp_path: Path, trained: Path
+):
+    counts = {"complete": 2, "pruned": 1, "running": 1}
+    record = sweep_record(status="running", ended_at=None, counts=counts, best=None)
+    sweep_dir = make_sweep(tmp_path, trained, record=record)
+    trial = sweep_dir / "trials" / "3"
+    write_json_atomic(
+        trial / RUN_FILE,
+        {
+            **record_of(trial),
+            "status": "running",
+            "ended_at": None,
+            "pid": exited_pid(),
+            "host": socket.gethostname(),
+        },
+    )
+    assert summarize_sweep(sweep_dir).status == DEAD
+    listed = invoke("runs", tmp_path)
+    assert_clean("runs", listed)
+    rows = table_rows(listed)
+    assert rows[0].split()[3] == DEAD and rows[4].split()[4] == DEAD
+    assert rows[0].endswith("sweep: 3/4 trials (2 complete, 1 pruned, 1 running)")
+    resume = f"cbrun sweep --resume {sweep_dir}"
+    assert f"iris/{STAMP}: dead (its process is gone); continue: {resume}" in (
+        listed.output
+    )
+    assert table_rows(invoke("runs", tmp_path, "--status", "dead"))[1].startswith(
+        "  trial 3 "
+    )
+    shown = invoke("show", sweep_dir)
+    assert "status:    dead (sweep.json says running, but its process is gone)\n" in (
+        shown.output
+    )
+    assert "trials:    3 of 4 finished: 2 complete, 1 pruned; 1 running\n" in (
+        shown.output
+    )
+    assert f"continue it with: {resume}" in shown.output
+    assert "best trial:" not in shown.output
+
+
+def test_run_commands_given_a_sweep_say_where_its_runs_are(root: Path):
+    sweep_dir = root / "iris" / STAMP
+    plotted = invoke("plot", sweep_dir, "-o", root / "x.png")
+    assert plotted.code == ExitCode.USAGE
+    assert f"it is a sweep: `cbrun show {sweep_dir}` shows it" in plotted.output
+    assert f"{sweep_dir / 'trials'}/<number>/" in plotted.output
+    only_sweeps = root / "iris"
+    shutil.rmtree(only_sweeps / RUN_STAMP)
+    compared = invoke("compare", only_sweeps, sweep_dir / "trials" / "0")
+    assert compared.code == ExitCode.USAGE
+    assert f"holds 1 sweep(s), e.g. {sweep_dir}; `cbrun show" in compared.output
+
+
 # --------------------------------------------------------------------------- #
 # Broken and hostile sweep records
 # --------------------------------------------------------------------------- #
@@ -390,7 +452,7 @@ SWEEP_CASES: dict[str, tuple[str, str]] = {
     ),
     "not an object": ("[1, 2]", "expected a JSON object (a sweep record)"),
     "truncated": ('{"kind": "sweep", "na', "not valid JSON"),
-    "missing fields": ('{"kind": "sweep"}', "missing field 'name'"),
+    "missing fields": ('{"kind": "sweep"}', "missing fields 'name', 'status'"),
     "deep": (_raw("counts", "[" * 1000 + "]" * 1000), "nested deeper than 32"),
     "escapes in a list": (_raw("study", json.dumps([TITLE])), "field 'study'"),
 }

@@ -620,8 +620,19 @@ def _sibling_hint(path: Path) -> str:
 
 
 def _inside_hint(path: Path) -> str:
+    if is_sweep_folder(path):
+        return printable(
+            f"it is a sweep: `cbrun show {path}` shows it, and its trials are "
+            f"run dirs in {Path(path, TRIALS_DIR)}/<number>/"
+        )
     runs = find_run_dirs(path)
     if not runs:
+        sweeps = sorted(filter(is_sweep_folder, subfolders(path)))
+        if sweeps:
+            return printable(
+                f"it holds {len(sweeps)} sweep(s), e.g. {sweeps[-1]}; "
+                f"`cbrun show {sweeps[-1]}` shows one"
+            )
         return RUN_DIR_CONTENT
     example = sorted(runs)[-1]
     return (

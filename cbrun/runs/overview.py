@@ -206,16 +206,15 @@ def _trial_cells(sweep: SweepSummary, trial: TrialSummary) -> list[str]:
 
 def _sweep_footer(sweep: SweepSummary) -> list[str]:
     lines = []
+    resume = f"cbrun sweep --resume {sweep.sweep_dir}"
     if sweep.status == CORRUPT:
         lines.append(f"{sweep.label}: {sweep.error}; see: cbrun show {sweep.sweep_dir}")
+    elif sweep.status == DEAD:
+        lines.append(f"{sweep.label}: dead (its process is gone); continue: {resume}")
     for trial in sweep.trials:
         where = f"{sweep.label} {trial.label}"
-        if trial.status == DEAD:
-            pid = trial.run.record.pid if trial.run.record else "?"
-            lines.append(
-                f"{where}: dead (pid {pid} is gone); continue the sweep with: "
-                f"cbrun sweep --resume {sweep.sweep_dir}"
-            )
+        if trial.status == DEAD and sweep.status != DEAD:
+            lines.append(f"{where}: dead (its process is gone); continue: {resume}")
         elif trial.status == CORRUPT:
             lines.append(
                 f"{where}: {trial.run.error}; see: cbrun show {trial.run.run_dir}"

@@ -13,6 +13,7 @@ from typing import Final
 
 from cbrun.runs.listing import (
     CORRUPT,
+    DEAD,
     format_duration,
     format_started,
     format_value,
@@ -54,10 +55,13 @@ def show_sweep(sweep: SweepSummary, files: str) -> str:
 
 def _summary_lines(s: SweepSummary) -> list[str]:
     r = s.record
+    status = s.status
+    if status == DEAD:
+        status += " (sweep.json says running, but its process is gone)"
     fields: list[tuple[str, str | None]] = [
         ("sweep", str(s.sweep_dir)),
         ("name", s.name),
-        ("status", s.status),
+        ("status", status),
     ]
     if r is None:
         fields.append(("error", s.error))
@@ -182,7 +186,7 @@ def _next_step(s: SweepSummary) -> str:
             "or the disk was full); the trials and files above are what it left"
         )
     hints = []
-    if s.status in ("interrupted", "failed"):
+    if s.status in ("interrupted", "failed", DEAD):
         hints.append(f"continue it with: cbrun sweep --resume {s.sweep_dir}")
     if (s.sweep_dir / BEST_CONFIG).is_file():
         hints.append(f"train the best config: cbrun train {s.sweep_dir / BEST_CONFIG}")

@@ -38,6 +38,7 @@ from cbrun.atomic import CorruptFileError, RunFileError
 from cbrun.runs.layout import STAMP_FORMAT
 from cbrun.runs.listing import (
     CORRUPT,
+    DEAD,
     RunSummary,
     find_run_dirs,
     format_value,
@@ -117,7 +118,9 @@ class SweepSummary:
         sweep_dir: The sweep's folder, as found under the runs dir given.
         name: The experiment name (from sweep.json, else the parent folder).
         stamp: The folder's name, ``sweep-YYYYmmdd-HHMMSS[-N]``.
-        status: sweep.json's status, or ``corrupt`` (unreadable).
+        status: sweep.json's status, or ``corrupt`` (unreadable), or
+            ``dead`` (running, but a trial's process, the sweep's own, is
+            gone on this machine).
         record: The parsed sweep.json, or None when corrupt.
         error: The sweep's error, or why sweep.json is corrupt.
         trials: The trials in ``trials/``, by number.
@@ -242,14 +245,19 @@ def summarize_sweep(
     else:
         error = record.error
     started = _timestamp(record.started_at) if record else None
+    trials = _trials(sweep_dir, record, now, host)
+    status: str = record.status if record else CORRUPT
+    # Trials run in the sweep's own process: a dead trial means a dead sweep.
+    if status == RUNNING and any(t.status == DEAD for t in trials):
+        status = DEAD
     return SweepSummary(
         sweep_dir=sweep_dir,
         name=record.name if record else sweep_dir.absolute().parent.name,
         stamp=sweep_dir.name,
-        status=record.status if record else CORRUPT,
+        status=status,
         record=record,
         error=error,
-        trials=tuple(_trials(sweep_dir, record, now, host)),
+        trials=tuple(trials),
         duration=_duration(record, started, now),
         sort_time=started if started is not None else _fallback_time(sweep_dir),
     )
@@ -395,16 +403,18 @@ def _describe(exc: ValidationError, data: Any) -> str:
     errors = exc.errors(include_url=False)
     if not isinstance(data, dict) or any(not e["loc"] for e in errors):
         return f"expected a JSON object (a sweep record), got {_shown(data)}"
+    missing = [".".join(map(str, e["loc"])) for e in errors if e["type"] == "missing"]
     parts: dict[str, str] = {}
+    if missing:
+        noun = "field" if len(missing) == 1 else "fields"
+        parts[""] = f"missing {noun} {', '.join(map(repr, missing))}"
     for error in errors:
-        field = str(error["loc"][0])
-        dotted = ".".join(map(str, error["loc"]))
-        if error["type"] == "missing":
-            parts.setdefault(field, f"missing field {dotted!r}")
-        else:
+        if error["type"] != "missing":
+            dotted = ".".join(map(str, error["loc"]))
             expected = error["msg"].removeprefix("Input should be ")
             got = _shown(error["input"])
-            parts.setdefault(field, f"field {dotted!r} should be {expected}, got {got}")
+            text = f"field {dotted!r} should be {expected}, got {got}"
+            parts.setdefault(str(error["loc"][0]), text)
     return "; ".join(parts.values())
 
 
