@@ -589,7 +589,8 @@ def schema(output: Path | None) -> None:
     "--trials/--no-trials",
     default=True,
     show_default=True,
-    help="List each sweep's trials under it, indented; --no-trials: one row a sweep.",
+    help="List each sweep's trials under it, indented; --no-trials: one row a "
+    "sweep (the table only: json always nests them).",
 )
 def runs_command(
     runs_dir: Path,
@@ -613,7 +614,8 @@ def runs_command(
       cbrun runs
       cbrun runs /tmp/runs --name 'mnist*' --status stopped_early
       cbrun runs --status dead
-      cbrun runs --no-trials --format json
+      cbrun runs --no-trials
+      cbrun runs --format json
     """
     from cbrun.runs.overview import (
         entries_as_json,
