@@ -250,7 +250,7 @@ def test_the_median_pruner_stops_a_worse_trial_after_an_epoch(tmp_path):
 
 NAN = """\
   metric: val_accuracy
-  trials: 2
+  trials: 3
   sampler: grid
   pruner: none
   space:
@@ -262,8 +262,10 @@ NAN = """\
 @pytest.mark.keras
 def test_a_nan_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     config = sweep_config(tmp_path, NAN, name="nan", optimizer="SGD")
-    result = cbrun.sweep(config, runs_dir=tmp_path / "runs", echo=lambda _: None)
+    said: list[str] = []
+    result = cbrun.sweep(config, runs_dir=tmp_path / "runs", echo=said.append)
     assert result.status == "completed"
+    assert "the grid is done" in said  # 2 points, though 3 trials were asked
     by_rate = {o.params["compile.optimizer.learning_rate"]: o for o in result.outcomes}
     assert sorted(by_rate) == [0.05, 1e12]
     failed = by_rate[1e12]
@@ -278,6 +280,20 @@ def test_a_nan_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     }
     assert rows["1000000000000.0"]["status"] == "terminated_nan"
     assert rows["1000000000000.0"]["state"] == "fail"
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_no_trial_starts_after_the_timeout(tmp_path):
+    config = sweep_config(tmp_path, name="timed")
+    said: list[str] = []
+    result = cbrun.sweep(
+        config, runs_dir=tmp_path / "runs", timeout=0.01, echo=said.append
+    )
+    assert [o.number for o in result.outcomes] == [0]
+    assert "timeout: 0.01 s passed; no new trial" in said
+    record = sweep_json(result.sweep_dir)
+    assert (record["status"], record["counts"]) == ("completed", {"complete": 1})
 
 
 # --- kill -9, --resume, signals -------------------------------------------------
@@ -296,7 +312,7 @@ SLOW = """\
 def test_kill_9_then_resume_fails_the_killed_trial_and_runs_no_number_twice(
     tmp_path,
 ):
-    config = sweep_config(tmp_path, SLOW, name="killed", epochs=120)
+    config = sweep_config(tmp_path, SLOW, name="killed", epochs=60)
     runs = tmp_path / "runs"
     process = cbrun_process("sweep", str(config), "--runs-dir", str(runs))
     run_dir, _ = wait_for_record(
@@ -333,7 +349,7 @@ def test_kill_9_then_resume_fails_the_killed_trial_and_runs_no_number_twice(
 @pytest.mark.slow
 @pytest.mark.keras
 def test_sigint_stops_the_sweep_with_130_and_truthful_statuses(tmp_path):
-    config = sweep_config(tmp_path, SLOW, name="stopped", epochs=120)
+    config = sweep_config(tmp_path, SLOW, name="stopped", epochs=60)
     runs = tmp_path / "runs"
     process = cbrun_process("sweep", str(config), "--runs-dir", str(runs))
     run_dir, _ = wait_for_record(

@@ -322,6 +322,10 @@ class _Sweep:
                 stopped = exc if isinstance(exc, Interrupted) else as_signal_stop(exc)
                 with stop.shielded():
                     self._close("interrupted", f"interrupted by {stopped.signal_name}")
+                self.echo(
+                    f"sweep interrupted; continue it with: cbrun sweep --resume "
+                    f"{self.sweep_dir}"
+                )
                 raise
             except BaseException as exc:
                 with stop.shielded():
