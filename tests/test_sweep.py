@@ -282,6 +282,44 @@ def test_a_nan_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert rows["1000000000000.0"]["state"] == "fail"
 
 
+# Each value is valid alone (validate checks them one by one); one pair is not.
+PAIRS = """\
+  metric: loss
+  trials: 4
+  sampler: grid
+  pruner: none
+  space:
+    fit.validation_split: {choice: [0.2, 0.0]}
+    callbacks.EarlyStopping.monitor: {choice: [loss, val_loss]}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_an_invalid_pair_of_values_fails_its_trial_and_the_sweep_goes_on(tmp_path):
+    config = sweep_config(tmp_path, PAIRS, name="pairs", epochs=2)
+    text = config.read_text().replace(
+        "  - {type: TerminateOnNaN}", "  - {type: EarlyStopping, monitor: loss}"
+    )
+    config.write_text(text)
+    assert cbrun.validate(config).valid
+    result = cbrun.sweep(config, runs_dir=tmp_path / "runs", echo=lambda _: None)
+    (invalid,) = [o for o in result.outcomes if o.state == "fail"]
+    assert invalid.params == {
+        "fit.validation_split": 0.0,
+        "callbacks.EarlyStopping.monitor": "val_loss",
+    }
+    assert invalid.status == "invalid"
+    assert invalid.run_dir is None
+    assert "'val_loss' is logged only with validation data" in invalid.message
+    assert sorted(trial_dirs(result.sweep_dir)) == sorted(
+        o.number for o in result.outcomes if o is not invalid
+    )
+    assert sweep_json(result.sweep_dir)["counts"] == {"complete": 3, "fail": 1}
+    row = table(result.sweep_dir)[invalid.number]
+    assert (row["state"], row["status"], row["run_dir"]) == ("fail", "invalid", "")
+
+
 @pytest.mark.slow
 @pytest.mark.keras
 def test_no_trial_starts_after_the_timeout(tmp_path):

@@ -400,6 +400,8 @@ class _Sweep:
         self, study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome
     ) -> None:
         trial.set_user_attr(records.STATUS_ATTR, outcome.status)
+        if outcome.run_dir is None:  # an invalid config: no run dir was made
+            trial.set_user_attr(records.RUN_DIR_ATTR, "")
         trial.set_user_attr(records.SECONDS_ATTR, round(outcome.seconds, 3))
         if outcome.message:
             trial.set_user_attr(records.MESSAGE_ATTR, records.short(outcome.message))
