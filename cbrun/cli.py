@@ -413,8 +413,9 @@ def sweep_command(
     counted) or the timeout passes; each is a normal run dir in
     runs/<name>/sweep-<time>/trials/<number>/. One line per trial, then the
     best trial; sweep.json, trials.csv, best.yaml and pictures are in the
-    sweep dir. Exit codes: 0 done (failed trials included), 1 invalid config,
-    2 usage (no Optuna, bad storage, another config's study), 130/143 signal.
+    sweep dir. Exit codes: 0 done (some trials may have failed), 1 invalid
+    config, 2 usage (no Optuna, bad storage, another config's study), 3 no
+    trial of the study completed, 130 Ctrl-C, 143 SIGTERM.
 
     \b
     Examples:
@@ -426,6 +427,10 @@ def sweep_command(
     """
     if (config is None) == (resume_dir is None):
         raise click.UsageError("give a CONFIG, or --resume SWEEP_DIR (not both)")
+    if resume_dir is not None and (overrides or smoke):
+        raise click.UsageError(
+            "--resume continues a sweep as it was: no --set or --smoke"
+        )
     from cbrun import api
     from cbrun.sweeper.lines import closing_lines, trial_line
     from cbrun.training.signals import sigterm_like_ctrl_c
@@ -449,6 +454,7 @@ def sweep_command(
         command=_command(),
     )
     click.echo("\n".join(closing_lines(result, temporary)))
+    sys.exit(ExitCode.OK if result.record.best else ExitCode.TRAINING_FAILED)
 
 
 @cli.command()

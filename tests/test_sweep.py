@@ -281,6 +281,14 @@ def test_a_nan_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert rows["1000000000000.0"]["status"] == "terminated_nan"
     assert rows["1000000000000.0"]["state"] == "fail"
 
+    # A sweep whose every trial failed is a failed command (exit 3).
+    only_nan = NAN.replace("0.05, 1.0e+12", "1.0e+12")
+    config = sweep_config(tmp_path, only_nan, name="all-nan", optimizer="SGD")
+    code, output = invoke("sweep", config, "--runs-dir", tmp_path / "runs")
+    assert code == 3, output
+    assert "trial 0: terminated_nan in " in output
+    assert "no complete trial: no best.yaml" in output
+
 
 # Each value is valid alone (validate checks them one by one); one pair is not.
 PAIRS = """\

@@ -287,6 +287,8 @@ class _Sweep:
         self.echo = echo
         self.on_trial = on_trial
         self.outcomes: list[TrialOutcome] = []
+        # Signals between trials; a trial's run routes them to its own.
+        self.stop = StopRequest(echo)
         self.study: optuna.Study | None = None
         self.timeout = options.timeout or sweep.timeout
         self.runner = TrialRun(
@@ -313,7 +315,7 @@ class _Sweep:
         """Open the study, run trials until it is full, write the results."""
         if not self.options.verbose:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
-        stop = StopRequest(self.echo)
+        stop = self.stop
         with signals_routed(stop), stop.deferred(_BETWEEN):
             try:
                 self._open(storage, opened, resumed)
@@ -388,12 +390,14 @@ class _Sweep:
                 trial.number, params, self.sweep_dir / folder, reporter(trial)
             )
         except Interrupted:
-            trial.set_user_attr(records.STATUS_ATTR, "interrupted")
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            with self.stop.shielded():  # the study is told, whatever comes
+                trial.set_user_attr(records.STATUS_ATTR, "interrupted")
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise
-        self._tell(study, trial, outcome)
-        self.outcomes.append(outcome)
-        self._write()
+        with self.stop.shielded():
+            self._tell(study, trial, outcome)
+            self.outcomes.append(outcome)
+            self._write()
         self.on_trial(outcome)
 
     def _tell(
