@@ -199,6 +199,40 @@ def test_a_sweep_records_every_trial_and_best_yaml_retrains_the_best(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.keras
+def test_relative_data_paths_are_made_absolute_for_the_sweep_dir(tmp_path):
+    import numpy as np
+    from sklearn.datasets import load_iris
+
+    x, y = load_iris(return_X_y=True)
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "iris.npz", x_train=x.astype("float32"), y_train=y)
+    config = sweep_config(tmp_path, SEARCH.replace("trials: 4", "trials: 1"))
+    config.write_text(
+        config.read_text().replace(
+            "{source: sklearn, name: iris, test_size: 0.2}",
+            "{source: npz, path: data/iris.npz, test_size: 0.2}",
+        )
+    )
+    result = cbrun.sweep(config, runs_dir=tmp_path / "runs", echo=lambda _: None)
+    assert [o.state for o in result.outcomes] == ["complete"]
+    data_file = str(tmp_path / "data" / "iris.npz")
+    best = yaml.safe_load((result.sweep_dir / BEST_CONFIG).read_text())
+    assert best["data"]["path"] == data_file
+    trial = yaml.safe_load((result.outcomes[0].run_dir / "config.yaml").read_text())
+    assert trial["data"]["path"] == data_file
+    assert cbrun.validate(result.sweep_dir / BEST_CONFIG).valid
+    # With user code refused, absolute paths are refused: they stay relative
+    # to the config's folder, where the trials are validated and find it.
+    confined = cbrun.sweep(
+        config, runs_dir=tmp_path / "runs", echo=lambda _: None, allow_user_code=False
+    )
+    assert [o.state for o in confined.outcomes] == ["complete"]
+    best = yaml.safe_load((confined.sweep_dir / BEST_CONFIG).read_text())
+    assert best["data"]["path"] == "data/iris.npz"
+
+
+@pytest.mark.slow
+@pytest.mark.keras
 def test_train_of_a_sweep_config_trains_the_base_config(tmp_path):
     config = sweep_config(tmp_path)
     result = cbrun.train(config, runs_dir=tmp_path / "runs", echo=lambda _: None)

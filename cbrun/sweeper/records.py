@@ -163,8 +163,9 @@ def write_best_config(
 ) -> Path:
     """Write ``best.yaml``: the base config with the best params, no ``sweep``.
 
-    Its data and model paths are absolute (the base data's were anchored),
-    so ``cbrun train best.yaml`` trains the best trial again from anywhere.
+    Its relative data and model paths were made absolute (unless user code
+    is refused, see :func:`cbrun.sweeper.trials.anchored`), so ``cbrun train
+    best.yaml`` trains the best trial again from anywhere.
     """
     data = apply_params(base_data, trial.params, file=config_file)
     header = [
@@ -173,8 +174,9 @@ def write_best_config(
         f"# {config_file} with these params applied and no sweep section:",
         *(f"#   {key}: {value!r}" for key, value in trial.params.items()),
         "# Relative data and model paths were made absolute, so this file",
-        "# trains from anywhere; code it names (package.module:Name) is imported",
-        "# from this file's folder, or PYTHONPATH.",
+        "# trains from anywhere (under --no-user-code they stay relative to",
+        f"# {Path(config_file).parent}: copy this file there); code it names",
+        "# (package.module:Name) is imported from this file's folder or PYTHONPATH.",
         f"# Train it again: cbrun train {sweep_dir / BEST_CONFIG}",
     ]
     text = "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False)

@@ -55,7 +55,6 @@ from cbrun.sweeper.study import (
     sampler_seed,
 )
 from cbrun.sweeper.trials import TrialOutcome, TrialRun, anchored
-from cbrun.training.records import resolved_data
 from cbrun.training.reporting import Echo
 from cbrun.training.signals import (
     Interrupted,
@@ -135,7 +134,7 @@ def new_sweep(
     """
     sweep = _sweep_section(loaded)
     metric, direction = sweep_objective(loaded.experiment)
-    base_data = anchored(resolved_data(loaded.experiment), loaded.base_dir)
+    base_data = _base_data(loaded, options)
     record = SweepRecord(
         name=loaded.name,
         status="running",
@@ -182,7 +181,7 @@ def resume_sweep(
     with _locked(sweep_dir):
         loaded = base_config(sweep_dir, record, allow_user_code=options.allow_user_code)
         sweep = _sweep_section(loaded)
-        base_data = anchored(resolved_data(loaded.experiment), loaded.base_dir)
+        base_data = _base_data(loaded, options)
         record = record.model_copy(
             update={
                 "status": "running",
@@ -230,6 +229,20 @@ def _study(
     return study, shown
 
 
+def _base_data(loaded: LoadedConfig, options: SweepOptions) -> dict[str, Any]:
+    """The config as written (``--set`` applied), named, paths anchored.
+
+    As written rather than with every default filled: best.yaml then reads
+    like the user's file, and a default spelt out can mean something else
+    (an npz source's default ``keys`` list test arrays the file may lack).
+    """
+    data = anchored(
+        loaded.data, loaded.base_dir, allow_user_code=options.allow_user_code
+    )
+    data["name"] = loaded.name
+    return data
+
+
 def _sweep_section(loaded: LoadedConfig) -> SweepConfig:
     sweep = loaded.experiment.sweep
     if sweep is None:
@@ -255,11 +268,14 @@ def _locked(sweep_dir: Path) -> Iterator[None]:
 
 
 def _write_base(sweep_dir: Path, loaded: LoadedConfig, base: dict[str, Any]) -> None:
-    """config.yaml: the resolved base config that --resume reads back."""
+    """config.yaml: the base config, as --resume reads it back."""
     header = f"# The base config of this sweep: {loaded.path}"
     if loaded.overrides:
         header += " with " + " ".join(f"--set {o}" for o in loaded.overrides)
-    header += "\n# (data and model paths made absolute)\n"
+    header += (
+        "\n# (relative data and model paths made absolute, unless user code "
+        "is refused)\n"
+    )
     text = header + yaml.safe_dump(base, sort_keys=False)
     write_text_atomic(sweep_dir / SWEEP_CONFIG_FILE, text)
 

@@ -62,13 +62,19 @@ class TrialOutcome:
     message: str | None = None
 
 
-def anchored(data: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
+def anchored(
+    data: Mapping[str, Any], base_dir: Path, *, allow_user_code: bool = True
+) -> dict[str, Any]:
     """A copy of ``data`` whose relative data and model paths are absolute.
 
     A trial's config and best.yaml live in the sweep dir, not beside the
     config they came from; absolute paths let them train from anywhere.
+    Under ``--no-user-code`` absolute paths are refused, so they stay
+    relative (to the config's folder, where the trials are validated).
     """
     result = copy.deepcopy(dict(data))
+    if not allow_user_code:
+        return result
     for section, key in PATH_KEYS:
         part = result.get(section)
         value = part.get(key) if isinstance(part, dict) else None
@@ -88,7 +94,7 @@ def trial_config(
 
     Args:
         base: The sweep's base config (its file and folder).
-        base_data: Its data, paths anchored, ``name`` set.
+        base_data: Its resolved data (see :func:`anchored`).
         params: The trial's params.
         allow_user_code: False refuses configs that name code to import.
 
@@ -127,7 +133,7 @@ class TrialRun:
 
     Attributes:
         base: The base config.
-        base_data: Its data, paths anchored and ``name`` set.
+        base_data: Its resolved data (see :func:`anchored`).
         sweep_dir: The sweep's folder.
         metric: The metric a trial's value is made of.
         direction: Which way is better.
