@@ -618,3 +618,15 @@ def test_sweep_needs_a_config_or_resume_not_both(tmp_path):
     assert "give a CONFIG, or --resume SWEEP_DIR (not both)" in output
     code, output = invoke("sweep", "x.yaml", "--resume", tmp_path)
     assert code == 2
+
+
+@pytest.mark.skipif(
+    __import__("importlib.util").util.find_spec("cmaes") is not None,
+    reason="cmaes is installed",
+)
+def test_the_cmaes_sampler_without_its_package_says_what_to_install(tmp_path):
+    config = sweep_config(tmp_path, SEARCH.replace("random", "cmaes"))
+    code, output = invoke("sweep", config, "--runs-dir", tmp_path / "runs")
+    assert code == 2
+    assert "sampler cmaes needs the cmaes package: pip install cmaes" in output
+    assert not (tmp_path / "runs").exists()

@@ -47,6 +47,7 @@ from cbrun.sweeper.pruning import reporter
 from cbrun.sweeper.resume import base_config, fail_killed_trials, storage_of
 from cbrun.sweeper.space import suggest
 from cbrun.sweeper.study import (
+    check_sampler,
     config_hash,
     make_pruner,
     make_sampler,
@@ -133,6 +134,7 @@ def new_sweep(
         Interrupted: SIGINT or SIGTERM (recorded).
     """
     sweep = _sweep_section(loaded)
+    check_sampler(sweep)
     metric, direction = sweep_objective(loaded.experiment)
     base_data = _base_data(loaded, options)
     record = SweepRecord(

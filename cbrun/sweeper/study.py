@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,12 +131,31 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def check_sampler(sweep: SweepConfig) -> None:
+    """Refuse, before a sweep dir exists, a sampler whose package is missing.
+
+    Raises:
+        SweepError: ``cmaes`` without the cmaes package.
+    """
+    if sweep.sampler == "cmaes" and importlib.util.find_spec("cmaes") is None:
+        raise SweepError("sampler cmaes needs the cmaes package: pip install cmaes")
+
+
 def make_sampler(sweep: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
     """The configured sampler, seeded.
+
+    Optuna's ExperimentalWarning (QMC) is not for the sweep's user: the
+    sampler is named in the config, and its output is what the sweep says.
 
     Raises:
         SweepError: ``cmaes`` without its package installed.
     """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _sampler(sweep, seed)
+
+
+def _sampler(sweep: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
     name = sweep.sampler
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
@@ -145,8 +165,7 @@ def make_sampler(sweep: SweepConfig, seed: int) -> optuna.samplers.BaseSampler:
         return _AskTellGrid(grid(sweep.space), seed=seed)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
-    if importlib.util.find_spec("cmaes") is None:
-        raise SweepError("sampler cmaes needs the cmaes package: pip install cmaes")
+    check_sampler(sweep)
     return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
 
 
