@@ -428,7 +428,10 @@ def test_kill_9_then_resume_fails_the_killed_trial_and_runs_no_number_twice(
 
 @pytest.mark.slow
 @pytest.mark.keras
-def test_sigint_stops_the_sweep_with_130_and_truthful_statuses(tmp_path):
+@pytest.mark.parametrize(("name", "exit_code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_stops_the_sweep_with_its_code_and_truthful_statuses(
+    tmp_path, name, exit_code
+):
     config = sweep_config(tmp_path, SLOW, name="stopped", epochs=60)
     runs = tmp_path / "runs"
     process = cbrun_process("sweep", str(config), "--runs-dir", str(runs))
@@ -439,14 +442,15 @@ def test_sigint_stops_the_sweep_with_130_and_truthful_statuses(tmp_path):
         lambda r: r["epochs_run"] >= 1,
         "no trial reached its first epoch",
     )
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, name))
     code, _, err = finish(process)
-    assert code == 130, err
+    assert code == exit_code, err
+    assert f"continue it with: cbrun sweep --resume {run_dir.parent.parent}" in err
     assert run_json(run_dir)["status"] == "interrupted"
     sweep_dir = run_dir.parent.parent
     record = sweep_json(sweep_dir)
     assert record["status"] == "interrupted"
-    assert record["error"] == "interrupted by SIGINT"
+    assert record["error"] == f"interrupted by {name}"
     assert record["counts"].get("fail") == 1
     assert "running" not in record["counts"]
     row = table(sweep_dir)[-1]
