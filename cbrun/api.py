@@ -404,8 +404,9 @@ def sweep(
     Args:
         source: A config file or mapping with a ``sweep`` section (None with
             ``resume_dir``).
-        runs_dir: Where the sweep dir goes; None with ``smoke``: a temporary
-            folder, removed afterwards.
+        runs_dir: Where the sweep dir goes; None: a temporary folder,
+            removed afterwards (what ``--smoke`` without ``--runs-dir`` does).
+            Not used with ``resume_dir``.
         overrides: ``KEY=VALUE`` strings as for ``--set``, on the base config.
         trials: Trials in the whole study; default ``sweep.trials``.
         timeout: Seconds after which no trial starts; default ``sweep.timeout``.
