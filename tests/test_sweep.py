@@ -276,6 +276,9 @@ def test_the_median_pruner_stops_a_worse_trial_after_an_epoch(tmp_path):
         )
         history = json.loads((outcome.run_dir / "history.json").read_text())
         assert len(history["val_loss"]) == 2  # kept, up to the pruned epoch
+        code, output = invoke("train", "--resume", outcome.run_dir)
+        assert code == 0  # ended: nothing to resume
+        assert "already finished (pruned, 2 epochs)" in output
     counts = sweep_json(result.sweep_dir)["counts"]
     assert counts["pruned"] == len(pruned)
     assert counts["complete"] + counts["pruned"] == 5

@@ -99,7 +99,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _check_record(run_dir: Path, record: runs.RunRecord) -> None:
-    if record.status in (runs.COMPLETED, runs.STOPPED_EARLY):
+    if record.status in (runs.COMPLETED, runs.STOPPED_EARLY, runs.PRUNED):
         raise AlreadyFinished(
             f"{run_dir} already finished ({record.status}, {record.epochs_run} "
             "epochs); nothing to resume. To train longer, start a new run from "
