@@ -207,22 +207,23 @@ def train(
     if resume_dir is None and not targets:
         raise click.UsageError("Missing argument 'CONFIG_OR_DIR...'.")
     from cbrun.cluster import parse_cluster
-    from cbrun.training.signals import sigterm_like_ctrl_c
+    from cbrun.training.signals import signals_unwind
 
-    sigterm_like_ctrl_c()  # SIGTERM while configs load: exit 143, not killed.
     try:
         cluster = parse_cluster(coordinator, num_processes, process_id)
     except CbrunError as exc:
         raise click.UsageError(str(exc)) from None
     allow = _allow_user_code(no_user_code)
-    if resume_dir is not None:
-        _resume(resume_dir, overrides, verbose, allow, cluster)
-    elif smoke:
-        explicit = ctx.get_parameter_source("runs_dir")
-        given = runs_dir if explicit is click.core.ParameterSource.COMMANDLINE else None
-        _smoke(targets, overrides, given, junit_xml, allow)
-    else:
-        _train(targets, overrides, runs_dir, verbose, allow, cluster)
+    with signals_unwind():  # SIGTERM while configs load: exit 143, not killed.
+        if resume_dir is not None:
+            _resume(resume_dir, overrides, verbose, allow, cluster)
+        elif smoke:
+            explicit = ctx.get_parameter_source("runs_dir")
+            commandline = explicit is click.core.ParameterSource.COMMANDLINE
+            given = runs_dir if commandline else None
+            _smoke(targets, overrides, given, junit_xml, allow)
+        else:
+            _train(targets, overrides, runs_dir, verbose, allow, cluster)
 
 
 def _error_line(exc: Exception) -> str:
@@ -433,26 +434,26 @@ def sweep_command(
         )
     from cbrun import api
     from cbrun.sweeper.lines import closing_lines, trial_line
-    from cbrun.training.signals import sigterm_like_ctrl_c
+    from cbrun.training.signals import signals_unwind
 
-    sigterm_like_ctrl_c()
     temporary = smoke and runs_dir is None and resume_dir is None
-    result = api.sweep(
-        config,
-        runs_dir=None if temporary else (runs_dir or Path("runs")),
-        overrides=overrides,
-        trials=trials,
-        timeout=timeout,
-        storage=storage,
-        study=study,
-        smoke=smoke,
-        resume_dir=resume_dir,
-        verbose=verbose,
-        echo=_say,
-        on_trial=lambda outcome: click.echo(trial_line(outcome)),
-        allow_user_code=_allow_user_code(no_user_code),
-        command=_command(),
-    )
+    with signals_unwind():  # SIGTERM between trials: exit 143, not killed.
+        result = api.sweep(
+            config,
+            runs_dir=None if temporary else (runs_dir or Path("runs")),
+            overrides=overrides,
+            trials=trials,
+            timeout=timeout,
+            storage=storage,
+            study=study,
+            smoke=smoke,
+            resume_dir=resume_dir,
+            verbose=verbose,
+            echo=_say,
+            on_trial=lambda outcome: click.echo(trial_line(outcome)),
+            allow_user_code=_allow_user_code(no_user_code),
+            command=_command(),
+        )
     click.echo("\n".join(closing_lines(result, temporary)))
     sys.exit(ExitCode.OK if result.record.best else ExitCode.TRAINING_FAILED)
 

@@ -44,6 +44,7 @@ from cbrun.config.experiment import DistributeConfig, ExperimentConfig
 from cbrun.config.loading import load_config
 from cbrun.config.model import LayerConfig, ModelConfig
 from cbrun.config.places import describe
+from cbrun.config.sweep import Choice, FloatRange, IntRange, SweepConfig
 from cbrun.config.training import (
     CompileConfig,
     FitConfig,
@@ -122,6 +123,18 @@ _PLACES: dict[type[BaseModel], Place] = {
     ),
     FitConfig: (("fit",), dict(BASE["fit"]), None),
     DistributeConfig: (("distribute",), {"strategy": "mirrored"}, None),
+    SweepConfig: (
+        ("sweep",),
+        {"space": {"callbacks.EarlyStopping.patience": {"choice": [2, 3]}}},
+        None,
+    ),
+    FloatRange: (
+        ("sweep", "space", "fit.validation_split"),
+        {"float": [0.1, 0.2]},
+        SweepConfig,
+    ),
+    IntRange: (("sweep", "space", "fit.epochs"), {"int": [2, 3]}, SweepConfig),
+    Choice: (("sweep", "space", "fit.batch_size"), {"choice": [16, 32]}, SweepConfig),
 }
 _REQUIRED = {
     "LearningRateScheduler": {"schedule": "lr"},
@@ -792,3 +805,18 @@ def test_resume_keeps_the_path_rule_when_run_json_names_the_folder(
     record_path.write_text(json.dumps(record))
     with pytest.raises(ResumeError, match=r"data\.path: .*no-user-code"):
         api.resume(result.run_dir, allow_user_code=False)
+
+
+def test_an_import_path_among_a_sweeps_choices_is_refused(tmp_path):
+    config = _copy(BASE)
+    config["sweep"] = {
+        "space": {"compile.optimizer": {"choice": ["adam", "os:system"]}},
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, allow_user_code=False)
+    assert any(
+        "sweep.space" in p.where and "no-user-code" in p.message
+        for p in refused.value.problems
+    ), [p.format() for p in refused.value.problems]

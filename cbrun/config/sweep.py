@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 
 from cbrun.config.base import PositiveInt, StrictModel
 
@@ -33,6 +33,9 @@ _SPACE_KEY_PATTERN = r"^(?!(sweep|backend)(\.|$)|name$)[A-Za-z_][\w-]*(\.[\w-]+)
 
 class FloatRange(StrictModel):
     """A float between two bounds: ``{float: [1.0e-4, 1.0e-2], log: true}``."""
+
+    # Written back (a run's config.yaml, best.yaml) under the keys users write.
+    model_config = ConfigDict(serialize_by_alias=True)
 
     bounds: list[float] = Field(
         alias="float",
@@ -61,6 +64,9 @@ class FloatRange(StrictModel):
 class IntRange(StrictModel):
     """An integer between two bounds: ``{int: [32, 256], step: 32}``."""
 
+    # Written back (a run's config.yaml, best.yaml) under the keys users write.
+    model_config = ConfigDict(serialize_by_alias=True)
+
     bounds: list[int] = Field(
         alias="int",
         min_length=2,
@@ -85,6 +91,9 @@ class IntRange(StrictModel):
 
 class Choice(StrictModel):
     """One of a list of values: ``{choice: [adam, sgd]}``."""
+
+    # Written back (a run's config.yaml, best.yaml) under the keys users write.
+    model_config = ConfigDict(serialize_by_alias=True)
 
     values: list[Any] = Field(
         alias="choice",
@@ -119,11 +128,15 @@ def _check_bounds(low: float, high: float, log: bool) -> None:
 
 
 def _kind(value: Any) -> str | None:
-    """Tell the three kinds apart by their one required key."""
+    """Tell the three kinds apart by their one required key (or by class).
+
+    Validation sees the mapping as written; serialization sees the models.
+    """
     if isinstance(value, dict):
         found = [key for key in ("float", "int", "choice") if key in value]
         return found[0] if len(found) == 1 else None
-    return None
+    kinds: dict[type, str] = {FloatRange: "float", IntRange: "int", Choice: "choice"}
+    return kinds.get(type(value))
 
 
 SpaceItem = Annotated[

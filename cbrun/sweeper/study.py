@@ -46,7 +46,7 @@ def config_hash(experiment: ExperimentConfig) -> str:
     Workers may ask for more trials or another timeout; anything else that
     differs (data, model, space, seed, ...) makes another study.
     """
-    data = experiment.model_dump(mode="json", by_alias=True, warnings=False)
+    data = experiment.model_dump(mode="json")
     sweep = dict(data.get("sweep") or {})
     sweep.pop("trials", None)
     sweep.pop("timeout", None)

@@ -26,7 +26,7 @@ def resolved_data(experiment: ExperimentConfig) -> dict[str, Any]:
     serializer's warning about the space items' callable discriminator is
     noise: each item is dumped whole either way.
     """
-    return experiment.model_dump(mode="json", by_alias=True, warnings=False)
+    return experiment.model_dump(mode="json")
 
 
 def write_resolved_config(run_dir: Path, loaded: LoadedConfig) -> None:

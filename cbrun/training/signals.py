@@ -199,6 +199,24 @@ def sigterm_like_ctrl_c() -> None:
             signal.signal(sig, stop)
 
 
+@contextmanager
+def signals_unwind() -> Iterator[None]:
+    """:func:`sigterm_like_ctrl_c` for a block; the old handlers put back after.
+
+    A command runs inside it, so a process that calls several commands (a
+    test, a notebook) keeps its own handlers afterwards.
+    """
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+    sigterm_like_ctrl_c()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError, TypeError):  # not the main thread
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def stopped_by() -> SignalStop | None:
     """The signal that stopped the command outside a run, if one did."""
     return _stopped_by
