@@ -32,6 +32,19 @@ fit: {epochs: 2, validation_split: 0.2}
 """
 
 
+def start_cbrun(*args: str, cwd: Path = REPO) -> subprocess.Popen:
+    """Start ``python -m cbrun ARGS`` as a user would; output captured as text."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "cbrun", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
 def python_output(code: str) -> str:
     """Run ``code`` in a fresh interpreter in the repository; its stdout.
 

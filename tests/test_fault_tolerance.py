@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIGS, MINIMAL, REPO, wait_for_epochs, wait_for_record
+from tests.conftest import (
+    CONFIGS,
+    MINIMAL,
+    REPO,
+    wait_for_epochs,
+    wait_for_record,
+)
+from tests.conftest import start_cbrun as cbrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.keras]
 
@@ -49,18 +56,6 @@ fit: {epochs: 3, verbose: 0}
 callbacks:
   - {type: TerminateOnNaN}
 """
-
-
-def cbrun(*args: str, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "cbrun", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=kwargs.get("cwd", REPO),
-    )
 
 
 def finish(process: subprocess.Popen, timeout: float = 180) -> tuple[int, str, str]:

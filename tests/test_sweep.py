@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import fcntl
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from cbrun.runs.sweep_layout import (
     TRIALS_TABLE,
 )
 from tests.conftest import REPO, wait_for_record
+from tests.conftest import start_cbrun as cbrun_process
 
 heavy = [pytest.mark.slow, pytest.mark.keras]
 
@@ -102,18 +102,6 @@ def table(sweep_dir: Path) -> list[dict[str, str]]:
 
 def trial_dirs(sweep_dir: Path) -> dict[int, Path]:
     return {int(p.name): p for p in (sweep_dir / "trials").iterdir()}
-
-
-def cbrun_process(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "cbrun", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
 
 
 def invoke(*args: object) -> tuple[int, str]:

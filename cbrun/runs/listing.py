@@ -27,7 +27,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -214,16 +214,32 @@ def find_run_dirs(runs_dir: Path) -> list[Path]:
         )
     if not runs_dir.is_dir():
         raise RunsError(f"{runs_dir} is not a folder; {RUN_DIR_CONTENT}")
-    if is_run_dir(runs_dir):
-        return [runs_dir]
-    if is_sweep_folder(runs_dir):
+    return folders_down(runs_dir, is_run_dir, besides=is_sweep_folder)
+
+
+def folders_down(
+    root: Path, wanted: Callable[[Path], bool], *, besides: Callable[[Path], bool]
+) -> list[Path]:
+    """The ``wanted`` folders at most two levels down, ``root`` included.
+
+    A runs dir holds ``<name>/<stamp>/`` run dirs and ``<name>/sweep-<stamp>/``
+    sweeps; ``besides`` names the other kind, which is never searched.
+
+    Args:
+        root: Where to look.
+        wanted: Whether a folder is one to return.
+        besides: Whether a folder is of the other kind.
+    """
+    if wanted(root):
+        return [root]
+    if besides(root):
         return []
     found: list[Path] = []
-    for child in subfolders(runs_dir):
-        if is_run_dir(child):
+    for child in subfolders(root):
+        if wanted(child):
             found.append(child)
-        elif not is_sweep_folder(child):
-            found.extend(filter(is_run_dir, subfolders(child)))
+        elif not besides(child):
+            found.extend(filter(wanted, subfolders(child)))
     return found
 
 

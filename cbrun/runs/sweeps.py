@@ -41,6 +41,7 @@ from cbrun.runs.listing import (
     DEAD,
     RunSummary,
     find_run_dirs,
+    folders_down,
     format_value,
     is_run_dir,
     is_sweep_folder,
@@ -209,15 +210,7 @@ def find_sweep_dirs(runs_dir: Path) -> list[Path]:
     """
     runs_dir = Path(runs_dir)
     find_run_dirs(runs_dir)  # the same checks and messages as for runs
-    if is_sweep_folder(runs_dir):
-        return [runs_dir]
-    found: list[Path] = []
-    for child in subfolders(runs_dir):
-        if is_sweep_folder(child):
-            found.append(child)
-        elif not is_run_dir(child):
-            found.extend(filter(is_sweep_folder, subfolders(child)))
-    return found
+    return folders_down(runs_dir, is_sweep_folder, besides=is_run_dir)
 
 
 def summarize_sweep(

@@ -207,6 +207,7 @@ class TrialRun:
                 run_dir=run_dir,
                 trial={"number": number, "params": params},
                 pruning=pruning,
+                draw_plot=False,  # the sweep draws its own pictures
             )
         except CbrunError as exc:
             if isinstance(exc, Interrupted):
