@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,6 +33,20 @@ set_option = click.option(
     metavar="KEY=VALUE",
     help="Override a value, e.g. fit.epochs=3 or callbacks.EarlyStopping.patience=5.",
 )
+
+
+def format_option(choices: tuple[str, str], help_text: str) -> Any:
+    """``--format``: people's form first (the default), then ``json``."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(list(choices)),
+        default=choices[0],
+        show_default=True,
+        help=help_text,
+    )
+
+
 NO_USER_CODE_HELP = (
     "Refuse configs that name code to import (package.module:name); also set by "
     "CBRUN_NO_USER_CODE=1. For configs you do not trust."
@@ -56,13 +70,8 @@ def cli() -> None:
 @cli.command()
 @click.argument("targets", nargs=-1, required=True, metavar="CONFIG_OR_DIR...")
 @set_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: FILE:LINE:COL lines; json: one document for tools.",
+@format_option(
+    ("text", "json"), "text: FILE:LINE:COL lines; json: one document for tools."
 )
 @click.option("--no-user-code", is_flag=True, help=NO_USER_CODE_HELP)
 @click.option(
@@ -583,13 +592,9 @@ def schema(output: Path | None) -> None:
     "process on this machine is gone; corrupt: run.json is unreadable. A "
     "sweep is listed if it or any of its trials has it, with those trials.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="table: aligned columns; json: a list of objects for tools (a sweep "
+@format_option(
+    ("table", "json"),
+    "table: aligned columns; json: a list of objects for tools (a sweep "
     'has "kind": "sweep" and its trials nested).',
 )
 @click.option(
@@ -644,13 +649,9 @@ def runs_command(
 
 @cli.command("show")
 @click.argument("run_dir", type=click.Path(path_type=Path), metavar="RUN_OR_SWEEP_DIR")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: for people; json: the object cbrun runs --format json lists for it.",
+@format_option(
+    ("text", "json"),
+    "text: for people; json: the object cbrun runs --format json lists for it.",
 )
 def show_command(run_dir: Path, output_format: str) -> None:
     """Show one run (summary, config.yaml, files) or one sweep.
