@@ -35,7 +35,7 @@ HASH_ATTR = "cbrun_config_hash"
 
 # A fresh SQLite file opened by two workers at once may race while its tables
 # are created; a short retry lets the second see the first's tables.
-_OPEN_ATTEMPTS = 3
+_OPEN_ATTEMPTS = 5
 _RETRY_SECONDS = 0.5
 _PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
 
@@ -114,8 +114,11 @@ def _journal(path: Path, given: str) -> JournalStorage:
 
 
 def _may_race(exc: Exception) -> bool:
+    """Whether another worker creating the same tables at once explains it."""
     text = str(exc).lower()
-    return "already exists" in text or "locked" in text
+    return any(
+        sign in text for sign in ("already exists", "locked", "unique constraint")
+    )
 
 
 def _unopenable(storage: str, reason: str) -> SweepError:
