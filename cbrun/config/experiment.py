@@ -11,6 +11,7 @@ from cbrun.config.callbacks import CallbackConfig
 from cbrun.config.data import DataConfig
 from cbrun.config.model import ModelConfig
 from cbrun.config.sweep import SweepConfig
+from cbrun.config.tracking import TrackingConfig
 from cbrun.config.training import CompileConfig, FitConfig
 
 RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
@@ -72,6 +73,9 @@ class ExperimentConfig(StrictModel):
     compile: CompileConfig = Field(default_factory=CompileConfig)
     fit: FitConfig = Field(default_factory=FitConfig)
     callbacks: list[CallbackConfig] = Field(default_factory=list)
+    tracking: TrackingConfig | None = Field(
+        None, description="Also show the run in MLflow or TensorBoard's HParams."
+    )
     sweep: SweepConfig | None = Field(
         None,
         description="A hyperparameter search, run by `cbrun sweep`; "
