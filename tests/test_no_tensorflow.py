@@ -1,4 +1,4 @@
-"""The fast commands never import TensorFlow or Keras (click's test_imports twin)."""
+"""Fast commands never import TensorFlow, Keras or MLflow (click's test_imports)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-HEAVY = {{"tensorflow", "keras", "jax", "torch"}}
+HEAVY = {{"tensorflow", "keras", "jax", "torch", "mlflow"}}
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
 print(json.dumps({{"code": code, "heavy": heavy}}), file=sys.stderr)
 """

@@ -23,6 +23,7 @@ from cbrun.config.problems import (
     problems_from_validation,
 )
 from cbrun.config.sweep import check_sweep
+from cbrun.config.tracking import check_tracking
 from cbrun.config.user_code import refusal_message, refusals
 from cbrun.config.yaml_loader import SourceMap, load_yaml_file
 from cbrun.errors import ConfigError, Problem
@@ -181,6 +182,7 @@ def _checked(
         raise ConfigError(problems_from_validation(exc, data, source)) from None
     problems = cross_checks(experiment, data, source)
     problems += check_sweep(experiment, data, source)
+    problems += check_tracking(experiment, data, source)
     problems += backend_checks(experiment, data, source)
     problems += callback_output_problems(
         experiment, data, source, confined=not allow_user_code

@@ -32,6 +32,7 @@ from cbrun.config.experiment import (
 )
 from cbrun.config.model import ModelConfig
 from cbrun.config.places import child, describe, is_absent, value_at
+from cbrun.config.tracking import MlflowTracking, TrackingConfig
 from cbrun.config.training import CompileConfig, FitConfig
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
@@ -51,6 +52,8 @@ _SECTION_SCHEMAS: dict[ConfigPath, type[BaseModel]] = {
     ("fit",): FitConfig,
     ("distribute",): DistributeConfig,
     ("data", "keys"): NpzKeys,
+    ("tracking",): TrackingConfig,
+    ("tracking", "mlflow"): MlflowTracking,
 }
 _PATTERNS = {
     IMPORT_PATH_PATTERN: "an import path like package.module:name",

@@ -164,8 +164,8 @@ class _Walk:
     def here(self, where: ConfigPath) -> str:
         return describe(where, self.data) or "the config"
 
-    def run(self, experiment: ExperimentConfig) -> None:
-        """Raise :class:`_Unaddressed` unless every part resolves."""
+    def run(self, experiment: ExperimentConfig) -> Any:
+        """Return the value addressed; raise :class:`_Unaddressed` if none is."""
         node: Any = experiment
         models: tuple[type[BaseModel], ...] = ()
         where: ConfigPath = ()
@@ -189,6 +189,7 @@ class _Walk:
             else:
                 raise _Unaddressed(self.through_value(node, models, done, where))
             where = (*where, step)
+        return node
 
     def index(self, node: list[Any], done: int, where: ConfigPath) -> int:
         part = self.parts[done]
@@ -472,6 +473,39 @@ def _address_problem(key: str, experiment: ExperimentConfig, data: Any) -> str |
     except _Unaddressed as exc:
         return f"addresses nothing: {exc}"
     return None
+
+
+def resolve_key(key: str, experiment: ExperimentConfig, data: Any) -> Any:
+    """The value a ``--set`` key addresses in a validated config.
+
+    The walk a sweep's space keys take (a declared field, a written key of an
+    open model, ``callbacks.<Type>``), for other sections that name config
+    keys. Unlike a space key, any key may be named (``name``, ``sweep``).
+
+    Args:
+        key: A dotted key, e.g. ``fit.batch_size``.
+        experiment: The validated config.
+        data: The plain data it was validated from.
+
+    Returns:
+        The value there: a scalar, a list, a mapping, a schema object, or
+        None for an unset field.
+
+    Raises:
+        ValueError: The key is malformed or addresses nothing; the message
+            says why, with the closest key.
+    """
+    try:
+        parts = split_key(key, SourceMap("<key>"), key)
+    except ConfigError:
+        raise ValueError(
+            "it is not a dotted key like fit.batch_size or "
+            "callbacks.EarlyStopping.patience"
+        ) from None
+    try:
+        return _Walk(key, data, parts).run(experiment)
+    except _Unaddressed as exc:
+        raise ValueError(f"addresses nothing: {exc}") from None
 
 
 def _not_logged(
