@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cbrun.cli import cli
 from cbrun.config import tracking_checks
@@ -143,8 +145,9 @@ BAD = [
     pytest.param(
         ("sqlite:///mlflow.db", '"sqlite:///mlflow\\x1b.db"'),
         [
-            "config.yaml:14:19: tracking.mlflow.tracking_uri: a control character "
-            "in a URI; remove it (got 'sqlite:///mlflow\\x1b.db')"
+            "config.yaml:14:19: tracking.mlflow.tracking_uri: a control or "
+            "invisible character in a URI; remove it (got "
+            "'sqlite:///mlflow\\x1b.db')"
         ],
         id="control-character",
     ),
@@ -238,7 +241,7 @@ WARNED = [
         [
             "config.yaml:17:37: tracking.tensorboard_hparams[1]: warning: "
             "'model.layers' is a list, not a number, string or boolean; "
-            "TensorBoard's HParams will show it as text"
+            "TensorBoard's HParams will show it as JSON text"
         ],
         id="hparam-list",
     ),
@@ -247,8 +250,8 @@ WARNED = [
         [
             "config.yaml:17:37: tracking.tensorboard_hparams[1]: warning: "
             "'fit.batch_size' is not set (null) in this config, so TensorBoard's "
-            "HParams will show it as text, not the value Keras uses; set it to "
-            "compare runs by it"
+            "HParams will show the text 'null', not the value Keras uses; set it "
+            "to compare runs by it"
         ],
         id="hparam-unset",
     ),
@@ -321,6 +324,10 @@ BAD_URIS = [
     "postgres://db/mlflow",
     "SQLITE:///mlflow.db",
     "mysql+py+mysql://db/mlflow",
+    "http://[::1",
+    "file://[x/y",
+    "sqlite:///mlflow\u2028.db",
+    "https://mlflow\u200b.example.com",
 ]
 
 
@@ -333,6 +340,16 @@ def test_accepted_uris_select_an_mlflow_store(uri):
 @pytest.mark.parametrize("uri", BAD_URIS)
 def test_malformed_uris_are_refused(uri):
     assert uri_problem(uri) is not None
+
+
+_SCHEMES = st.sampled_from(["", "http://", "https://", "sqlite:", "file:", "x:"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SCHEMES, st.text(max_size=40))
+def test_any_uri_gets_an_answer_not_a_traceback(scheme, rest):
+    answer = uri_problem(scheme + rest)
+    assert answer is None or isinstance(answer, str)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ did-you-mean from :mod:`cbrun.config.problems`.
 from __future__ import annotations
 
 import re
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,8 @@ DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
 SCHEMES = (*DATABASES, "http", "https", "file", "databricks", "databricks-uc", "uc")
 _WHOLE_URIS = ("databricks", "databricks-uc", "uc")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Control, format (zero-width, bidi) and line or paragraph separator characters.
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp")
 _FORMS = (
     "sqlite:///mlflow.db, postgresql://user:password@host:5432/db, "
     "http://host:5000, file:///absolute/folder, a plain folder, or databricks"
@@ -144,8 +146,8 @@ def uri_problem(uri: str) -> str | None:
         The reason and the fix (without the URI), or None for a form MLflow
         takes.
     """
-    if _CONTROL.search(uri):
-        return "a control character in a URI; remove it"
+    if any(unicodedata.category(c) in _INVISIBLE for c in uri):
+        return "a control or invisible character in a URI; remove it"
     if uri != uri.strip():
         return "starts or ends with a space; remove it"
     if uri in _WHOLE_URIS:
@@ -168,17 +170,21 @@ def uri_problem(uri: str) -> str | None:
         return _unknown_scheme(uri, scheme, rest)
     if engine == "sqlite":
         return _sqlite_problem(scheme, rest)
+    try:
+        parsed = urllib.parse.urlsplit(uri)
+    except ValueError as exc:  # an unclosed [ of an IPv6 host
+        return f"not a URL: {exc}"
     if engine in DATABASES:
         if not rest.startswith("//"):
             return (
                 f"{scheme} URLs start with {scheme}://, e.g. "
                 f"{scheme}://user:password@host:port/database"
             )
-        return _port_problem(uri)
+        return _port_problem(parsed)
     if engine in ("http", "https"):
-        return _server_problem(uri, scheme)
+        return _server_problem(uri, scheme, parsed)
     if engine == "file":
-        return _file_problem(uri)
+        return _file_problem(uri, parsed)
     if engine == "databricks" and not re.fullmatch(r"//[^/:]+(:[^/]*)?", rest):
         return "write databricks or databricks://PROFILE (a Databricks CLI profile)"
     return None
@@ -212,23 +218,23 @@ def _sqlite_problem(scheme: str, rest: str) -> str | None:
     return None
 
 
-def _server_problem(uri: str, scheme: str) -> str | None:
-    parsed = urllib.parse.urlsplit(uri)
+def _server_problem(
+    uri: str, scheme: str, parsed: urllib.parse.SplitResult
+) -> str | None:
     if not uri.startswith(f"{scheme}://") or not parsed.hostname:
         return f"no host; write {scheme}://HOST:PORT, e.g. {scheme}://localhost:5000"
-    return _port_problem(uri)
+    return _port_problem(parsed)
 
 
-def _port_problem(uri: str) -> str | None:
+def _port_problem(parsed: urllib.parse.SplitResult) -> str | None:
     try:
-        urllib.parse.urlsplit(uri).port  # noqa: B018 (reading it parses it)
+        parsed.port  # noqa: B018 (reading it parses it)
     except ValueError:
         return "the port is not a number from 0 to 65535"
     return None
 
 
-def _file_problem(uri: str) -> str | None:
-    parsed = urllib.parse.urlsplit(uri)
+def _file_problem(uri: str, parsed: urllib.parse.SplitResult) -> str | None:
     absolute = uri.startswith("file://") and parsed.netloc in ("", "localhost")
     if not absolute or parsed.path in ("", "/"):
         return (
@@ -282,11 +288,11 @@ def _not_scalar(key: str, value: Any) -> str:
     if value is None:
         return (
             f"{shown(key)} is not set (null) in this config, so TensorBoard's "
-            "HParams will show it as text, not the value Keras uses; set it to "
-            "compare runs by it"
+            "HParams will show the text 'null', not the value Keras uses; set it "
+            "to compare runs by it"
         )
     kind = "a list" if isinstance(value, list | tuple) else "a mapping"
     return (
         f"{shown(key)} is {kind}, not a number, string or boolean; "
-        "TensorBoard's HParams will show it as text"
+        "TensorBoard's HParams will show it as JSON text"
     )
