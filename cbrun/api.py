@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from cbrun.runs.listing import RunSummary
     from cbrun.sweeper.runner import SweepResult
     from cbrun.sweeper.trials import TrialOutcome
-    from cbrun.training.lifecycle import RunResult
+    from cbrun.training.lifecycle import RunResult, RunTracker
     from cbrun.training.reporting import Echo
     from cbrun.training.smoke import SmokeResult
 
@@ -239,6 +239,7 @@ def train(
     allow_user_code: bool | None = None,
     cluster: Cluster | None = None,
     command: Sequence[str] | None = None,
+    track: str | None = None,
 ) -> RunResult:
     """Train one config into ``runs_dir/<name>/<time>/``, as ``cbrun train``.
 
@@ -254,6 +255,9 @@ def train(
         cluster: This process's place in a ``data_parallel`` job.
         command: The command line recorded in run.json; defaults to
             ``sys.argv``.
+        track: ``"mlflow"``: also log the run to MLflow (as ``--track
+            mlflow``), even without a ``tracking.mlflow`` section; the
+            section's settings apply when present.
 
     Returns:
         The run's directory, status (``completed`` or ``stopped_early``),
@@ -261,6 +265,8 @@ def train(
 
     Raises:
         ConfigError: The config is invalid or cannot be built.
+        cbrun.tracking.TrackingError: Tracking is asked for and MLflow is
+            not installed; raised before the run starts.
         cbrun.training.outcome.TrainingFailed: Training raised or stopped on a
             NaN loss; the run dir records it.
         cbrun.training.signals.Interrupted: SIGINT or SIGTERM; recorded, and
@@ -276,14 +282,33 @@ def train(
         loaded = source
     else:
         loaded = load_config(source, overrides, allow_user_code=allow_user_code)
+    say = echo or log_line
     return run(
         loaded,
         Path(runs_dir),
         command=list(sys.argv if command is None else command),
         verbose=verbose,
-        echo=echo or log_line,
+        echo=say,
         cluster=cluster,
+        tracker=_tracker(loaded, Path(runs_dir), track, say),
     )
+
+
+def _tracker(
+    loaded: LoadedConfig, runs_dir: Path, track: str | None, echo: Echo
+) -> RunTracker | None:
+    """The run's MLflow tracker or None; refuses to start if MLflow is missing."""
+    from cbrun.tracking import mlflow_settings, require_mlflow
+
+    experiment = loaded.experiment
+    settings = mlflow_settings(experiment.tracking, loaded.name, runs_dir, track)
+    if settings is None:
+        return None
+    require_mlflow()
+    from cbrun.tracking.live import MlflowRunTracker
+    from cbrun.training.records import resolved_data
+
+    return MlflowRunTracker(settings, resolved_data(experiment), echo)
 
 
 def resume(

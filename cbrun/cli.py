@@ -47,6 +47,15 @@ def format_option(choices: tuple[str, str], help_text: str) -> Any:
     )
 
 
+# --track: the trackers a run may also be shown in (cbrun.tracking.TRACKERS).
+track_option = click.option(
+    "--track",
+    type=click.Choice(["mlflow"]),
+    help="Also log to MLflow: URI from MLFLOW_TRACKING_URI, else "
+    "sqlite:///mlflow.db beside the runs dir; the config's tracking.mlflow "
+    "settings apply (pip install 'cbrun[mlflow]').",
+)
+
 NO_USER_CODE_HELP = (
     "Refuse configs that name code to import (package.module:name); also set by "
     "CBRUN_NO_USER_CODE=1. For configs you do not trust."
@@ -178,6 +187,7 @@ def _print_report(report: Report) -> None:
     help="Continue this killed, crashed or interrupted run from its last "
     "finished epoch (only fit.epochs and fit.verbose may be --set).",
 )
+@track_option
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -192,6 +202,7 @@ def train(
     coordinator: str | None,
     num_processes: int | None,
     process_id: int | None,
+    track: str | None,
 ) -> None:
     """Train the model of each config, one run directory per run.
 
@@ -206,6 +217,7 @@ def train(
       cbrun train configs/earlystop.yaml --set fit.epochs=5 --runs-dir /tmp/runs
       cbrun train --smoke configs/*.yaml --junit-xml smoke.xml
       cbrun train --resume runs/earlystop/20261126-150248 --set fit.epochs=50
+      cbrun train configs/earlystop.yaml --track mlflow
       cbrun train configs/data_parallel.yaml --coordinator node-0:1234 \\
           --num-processes 2 --process-id 0
     """
@@ -215,6 +227,8 @@ def train(
         raise click.UsageError("--resume takes no config files and no --smoke")
     if resume_dir is None and not targets:
         raise click.UsageError("Missing argument 'CONFIG_OR_DIR...'.")
+    if track and (smoke or resume_dir is not None):
+        raise click.UsageError("--track goes with new runs: not --smoke or --resume")
     from cbrun.cluster import parse_cluster
     from cbrun.training.signals import signals_unwind
 
@@ -232,7 +246,7 @@ def train(
             given = runs_dir if commandline else None
             _smoke(targets, overrides, given, junit_xml, allow)
         else:
-            _train(targets, overrides, runs_dir, verbose, allow, cluster)
+            _train(targets, overrides, runs_dir, verbose, allow, cluster, track)
 
 
 def _error_line(exc: Exception) -> str:
@@ -263,9 +277,11 @@ def _train(
     verbose: bool,
     allow_user_code: bool | None,
     cluster: Cluster,
+    track: str | None = None,
 ) -> None:
     """Check every config first (no TensorFlow yet), then train them in turn."""
     from cbrun import api
+    from cbrun.tracking import require_mlflow
 
     loaded, report = api.load_configs(
         targets, overrides, allow_user_code=allow_user_code
@@ -279,6 +295,13 @@ def _train(
             cluster.check_fits(config.experiment.distribute, config.path)
     except CbrunError as exc:
         raise click.UsageError(str(exc)) from None
+    tracked = [c.experiment.tracking for c in loaded]
+    if track or any(t is not None and t.mlflow is not None for t in tracked):
+        try:
+            require_mlflow()  # before any run starts
+        except CbrunError as exc:
+            _echo_err(_error_line(exc))
+            sys.exit(exc.exit_code)
     worst = ExitCode.OK
     for config in loaded:
         try:
@@ -289,6 +312,7 @@ def _train(
                 echo=_say,
                 cluster=cluster,
                 command=_command(),
+                track=track,
             )
         except ConfigError as exc:
             _echo_err(str(exc))
@@ -733,6 +757,61 @@ def compare_command(run_a: Path, run_b: Path) -> None:
     from cbrun.runs.compare import compare_runs
 
     click.echo(compare_runs(run_a, run_b))
+
+
+@cli.command("track")
+@click.argument(
+    "targets",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="RUN_DIR...",
+)
+@click.option(
+    "--tracking-uri",
+    metavar="URI",
+    help="The MLflow store (default: the run's tracking.mlflow.tracking_uri, "
+    "else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db beside the runs dir).",
+)
+@click.option(
+    "--experiment",
+    metavar="NAME",
+    help="The MLflow experiment (default: the config's, else the run's name).",
+)
+def track_command(
+    targets: tuple[Path, ...], tracking_uri: str | None, experiment: str | None
+) -> None:
+    """Send recorded runs to MLflow, once each (a run MLflow has is skipped).
+
+    RUN_DIR may be a run dir, a sweep dir (its trials) or a runs dir (every
+    run and trial in it). Runs still training are skipped. Each run dir's
+    run.json then holds its MLflow run id. Exit codes: 0 every run sent or
+    skipped, 2 a folder holds no run or MLflow is missing, 3 the store cannot
+    be reached or a run could not be sent.
+
+    \b
+    Examples:
+      cbrun track runs/earlystop/20261126-150248
+      cbrun track runs --tracking-uri sqlite:///mlflow.db
+      cbrun track runs/digits-sweep/sweep-20261130-170000 --experiment digits
+    """
+    from cbrun.tracking import require_mlflow
+    from cbrun.tracking.send import FAILED, find_runs, send_runs
+
+    try:
+        run_dirs = find_runs(targets)
+        require_mlflow()
+        sent = send_runs(
+            run_dirs,
+            tracking_uri,
+            experiment,
+            lambda s: click.echo(f"{s.outcome}: {s.run_dir} ({s.detail})"),
+        )
+    except CbrunError as exc:
+        _echo_err(_error_line(exc))
+        sys.exit(exc.exit_code)
+    failed = any(s.outcome == FAILED for s in sent)
+    sys.exit(ExitCode.TRAINING_FAILED if failed else ExitCode.OK)
 
 
 # Commands whose output is their whole result: a reader that stops early

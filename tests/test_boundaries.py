@@ -62,6 +62,24 @@ def forbidden(importer: str, imported: str) -> str | None:
         return "only the Keras side, cbrun/keras/, imports Keras and its backends"
     if imported.split(".")[0] == "optuna" and not is_under(importer, "cbrun.sweeper"):
         return "only the sweep engine, cbrun/sweeper/, imports Optuna"
+    if imported.split(".")[0] == "mlflow" and not is_under(importer, "cbrun.tracking"):
+        return "only the tracking package, cbrun/tracking/, imports MLflow"
+    if is_under(importer, "cbrun.tracking") and is_under(
+        imported,
+        "cbrun.keras",
+        "cbrun.training",
+        "cbrun.sweeper",
+        "cbrun.api",
+        "cbrun.cli",
+    ):
+        return "tracking/ is a view of run dirs: it uses config/, runs/ and shared"
+    if (
+        is_under(imported, "cbrun.tracking")
+        and not is_under(importer, "cbrun.tracking")
+        and importer not in ("cbrun.api", "cbrun.cli")
+        and not is_under(importer, "cbrun.training", "cbrun.sweeper")
+    ):
+        return "only the API, the CLI, training/ and the sweep engine use tracking/"
     if is_under(importer, "cbrun.sweeper") and is_under(
         imported, "cbrun.keras", "cbrun.api", "cbrun.cli"
     ):
@@ -133,6 +151,12 @@ def test_no_import_goes_the_wrong_way():
         ("cbrun.training.lifecycle", "cbrun.sweeper.runner"),
         ("cbrun.sweeper.runner", "cbrun.keras.pruning"),
         ("cbrun.sweeper.runner", "cbrun.api"),
+        ("cbrun.training.lifecycle", "mlflow"),
+        ("cbrun.runs.listing", "mlflow.entities"),
+        ("cbrun.tracking.live", "cbrun.training.lifecycle"),
+        ("cbrun.tracking.live", "cbrun.keras.recorder"),
+        ("cbrun.runs.listing", "cbrun.tracking"),
+        ("cbrun.config.tracking", "cbrun.tracking.params"),
     ],
 )
 def test_each_rule_catches_its_arrow(importer, imported):
@@ -151,6 +175,12 @@ def test_each_rule_catches_its_arrow(importer, imported):
         ("cbrun.sweeper.study", "optuna"),
         ("cbrun.sweeper.runner", "cbrun.training.lifecycle"),
         ("cbrun.api", "cbrun.sweeper.runner"),
+        ("cbrun.tracking.store", "mlflow"),
+        ("cbrun.tracking.send", "cbrun.runs.manifest"),
+        ("cbrun.tracking", "cbrun.config.tracking"),
+        ("cbrun.api", "cbrun.tracking.live"),
+        ("cbrun.cli", "cbrun.tracking.send"),
+        ("cbrun.sweeper.runner", "cbrun.tracking.live"),
     ],
 )
 def test_the_intended_arrows_are_allowed(importer, imported):

@@ -163,6 +163,10 @@ class RunRecord(BaseModel):
             records of a cbrun that backed up every epoch.
         trial: ``{number, params}`` of a sweep's trial (``cbrun sweep``),
             else None.
+        tracking: ``{mlflow_run_id, tracking_uri, experiment}`` of the MLflow
+            run that shows this run, else None.
+        tracking_error: Why the run could not be logged to the tracker (its
+            first line), else None; ``cbrun track`` sends it later.
     """
 
     # Unknown keys are ignored so that records of a newer cbrun still load.
@@ -188,6 +192,8 @@ class RunRecord(BaseModel):
     distribute: dict[str, Any] | None = None
     backup_epoch: _Count | None = None
     trial: dict[str, Any] | None = None
+    tracking: dict[str, Any] | None = None
+    tracking_error: str | None = None
 
     @field_validator("versions", mode="before")
     @classmethod

@@ -41,7 +41,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cbrun.cluster import Cluster
 from cbrun.config.experiment import ExperimentConfig
@@ -90,6 +90,30 @@ class Pruning:
     pruner: str
 
 
+class RunTracker(Protocol):
+    """A view of the run elsewhere (MLflow: :mod:`cbrun.tracking.live`).
+
+    Its calls must be cheap on the training thread and never raise; it
+    writes what became of it into run.json through ``update``.
+    """
+
+    def start(self, run_dir: Path, record: runs.RunRecord) -> None:
+        """The run's record exists (status ``running``)."""
+
+    def epoch(self, history: dict[str, list[float]]) -> None:
+        """Epochs ended; ``history`` holds all of them so far."""
+
+    def finish(
+        self,
+        run_dir: Path,
+        record: runs.RunRecord,
+        history: dict[str, list[float]],
+        update: Callable[..., runs.RunRecord],
+    ) -> runs.RunRecord:
+        """The final record is written; return it as ``update`` left it."""
+        ...
+
+
 @dataclass
 class RunResult:
     """What one run ended with.
@@ -123,6 +147,7 @@ def train(
     trial: dict[str, Any] | None = None,
     pruning: Pruning | None = None,
     draw_plot: bool = True,
+    tracker: RunTracker | None = None,
 ) -> RunResult:
     """Run one config: build everything, fit, evaluate and record.
 
@@ -146,6 +171,8 @@ def train(
         draw_plot: Draw history.png at the end (~0.15 s of CPU). A sweep's
             trials skip it: the sweep draws its own pictures, and
             ``cbrun plot`` draws a trial's when asked.
+        tracker: Shows the run in a tracker too (a new run's, not a
+            resumed one's); it never costs the run (design section 11).
 
     Returns:
         The result; its status is completed, stopped_early or pruned.
@@ -187,6 +214,7 @@ def train(
                 run = _Run(loaded, built, folder, command, verbose, echo, smoke, stop)
                 run.pruning = pruning
                 run.draw_plot = draw_plot
+                run.tracker = tracker
                 run.open(None, trial)
             return run.go()
 
@@ -306,6 +334,7 @@ class _Run:
         self.pruning: Pruning | None = None
         self.draw_plot = True
         self.extra_callbacks: list[Any] = []  # a sweep's pruning callback
+        self.tracker: RunTracker | None = None
 
     def open(
         self, resume: ResumePoint | None, trial: dict[str, Any] | None = None
@@ -323,6 +352,8 @@ class _Run:
             echo=self.echo,
             trial=trial,
         )
+        if self.tracker is not None:
+            self.tracker.start(self.run_dir, self.manifest.record)
 
     def go(self) -> RunResult:
         """Build the callbacks, fit, evaluate, save and record."""
@@ -379,6 +410,7 @@ class _Run:
 
         monitor = run_monitor(self.config)
         backup = self.backup
+        tracker = self.tracker
 
         def on_epoch(
             epochs_run: int,
@@ -392,6 +424,8 @@ class _Run:
             if backup is not None and backup.saved_epoch is not None:
                 fields["backup_epoch"] = backup.saved_epoch
             self.manifest.update(durable=False, **fields)
+            if tracker is not None:
+                tracker.epoch(history)
 
         resume = self.resume
         return RunRecorder(
@@ -537,6 +571,19 @@ class _Run:
         record = None
         ended_well = False
         with self.stop.shielded():
+            if not self.stop.pending and self.writer:
+                # TensorBoard's HParams dashboard; a failure is one warning line.
+                from cbrun.keras.hparams import write_hparams
+
+                write_hparams(
+                    self.loaded,
+                    self.run_dir,
+                    trial=self.manifest.record.trial,
+                    history=recorder.history,
+                    test_metrics=test_metrics,
+                    best=recorder.best,
+                    echo=self.echo,
+                )
             if not self.stop.pending:
                 record = self._finish(
                     status, stop_reason=reason, test_metrics=test_metrics
@@ -635,15 +682,23 @@ class _Run:
         recorder = self.recorder
         with self.stop.shielded():
             if recorder is None:
-                return finish_safely(self.manifest, status, **fields)
-            return finish_safely(
-                self.manifest,
-                status,
-                history=recorder.history,
-                epochs_run=recorder.epochs_run,
-                best=recorder.best,
-                **fields,
-            )
+                record = finish_safely(self.manifest, status, **fields)
+            else:
+                record = finish_safely(
+                    self.manifest,
+                    status,
+                    history=recorder.history,
+                    epochs_run=recorder.epochs_run,
+                    best=recorder.best,
+                    **fields,
+                )
+            if self.tracker is not None:
+                # Bounded (CBRUN_TRACKING_TIMEOUT); records its own failure.
+                history = {} if recorder is None else recorder.history
+                record = self.tracker.finish(
+                    self.run_dir, record, history, self.manifest.update
+                )
+            return record
 
     def _remove_backup(self) -> None:
         """Remove cbrun's backup folder once the run needs it no more."""

@@ -1,0 +1,185 @@
+"""Tracking in MLflow with the real thing: a local SQLite store, read back.
+
+A run is logged while it trains (params, per-epoch metrics, test metrics,
+tags, artifacts); a store that is down costs the run nothing but a warning
+and ``tracking_error``; ``cbrun track`` sends it afterwards, once.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow.utils.validation as mlflow_limits
+import pytest
+from click.testing import CliRunner
+from mlflow import MlflowClient
+
+import cbrun
+from cbrun.cli import cli
+from cbrun.tracking import params
+from tests.conftest import MINIMAL, REPO
+
+
+def iris(tmp_path: Path, tracking: str = "", epochs: int = 3) -> Path:
+    """A tiny iris config with a ``tracking`` section."""
+    text = MINIMAL.replace("fit: {epochs: 2,", f"fit: {{epochs: {epochs}, verbose: 0,")
+    path = tmp_path / "iris.yaml"
+    path.write_text(f"name: iris\nseed: 1\n{text}{tracking}", encoding="utf-8")
+    return path
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def runs_of(uri: str, experiment: str = "iris") -> list:
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None
+    return client.search_runs([found.experiment_id])
+
+
+def test_limits_are_mlflows():
+    assert params.MAX_PARAM_VALUE == mlflow_limits.MAX_PARAM_VAL_LENGTH
+    assert params.MAX_KEY == mlflow_limits.MAX_ENTITY_KEY_LENGTH
+    assert params.MAX_TAG_VALUE == mlflow_limits.MAX_TAG_VAL_LENGTH
+
+
+def test_params_are_dotted_keys_cut_to_fit():
+    resolved = {
+        "fit": {"epochs": 3, "shuffle": True, "class_weight": None},
+        "callbacks": [{"type": "EarlyStopping", "patience": 2}],
+        "model": {"vocabulary": list(range(128)), "note": "x" * 7000},
+        "odd": {"a=b": 1, "x//y": 2},
+    }
+    found, skipped = params.config_params(resolved)
+    assert found["fit.epochs"] == "3"
+    assert found["fit.shuffle"] == "true"
+    assert found["fit.class_weight"] == "null"
+    assert found["callbacks.0.patience"] == "2"
+    assert found["model.vocabulary"] == "[128 items]"
+    assert len(found["model.note"]) == 6000
+    assert sorted(skipped) == ["odd.a=b", "odd.x//y"]
+
+
+def test_validate_and_a_refused_train_without_mlflow(tmp_path):
+    """No MLflow: validate passes; train refuses before any run (exit 2)."""
+    config = iris(tmp_path, "tracking: {mlflow: {experiment: iris}}\n")
+    code = (
+        "import sys; sys.modules['mlflow'] = None\n"
+        "from cbrun.cli import cli\n"
+        "cli(sys.argv[1:])\n"
+    )
+    runs_dir = tmp_path / "runs"
+
+    def cbrun_without_mlflow(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+            check=False,
+        )
+
+    checked = cbrun_without_mlflow("validate", str(config))
+    assert checked.returncode == 0, checked.stderr
+    refused = cbrun_without_mlflow("train", str(config), "--runs-dir", str(runs_dir))
+    assert refused.returncode == 2
+    assert "tracking needs MLflow: pip install 'cbrun[mlflow]'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not runs_dir.exists()
+
+
+def test_track_refuses_a_folder_without_runs(tmp_path):
+    result = CliRunner().invoke(cli, ["track", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "holds no run" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_a_run_is_logged_to_a_local_store(tmp_path):
+    uri = store(tmp_path)
+    tracking = (
+        f"tracking: {{mlflow: {{tracking_uri: '{uri}', experiment: iris, "
+        "log_model: true}}\n"
+    )
+    result = cbrun.train(iris(tmp_path, tracking), runs_dir=tmp_path / "runs")
+    assert result.status == "completed"
+    record = json.loads((result.run_dir / "run.json").read_text())
+    assert record["tracking_error"] is None
+    run_id = record["tracking"]["mlflow_run_id"]
+    [run] = runs_of(uri)
+    assert run.info.run_id == run_id
+    assert run.info.status == "FINISHED"
+    data = run.data
+    assert data.params["fit.epochs"] == "3"
+    assert data.params["compile.loss"] == "sparse_categorical_crossentropy"
+    assert data.params["data.name"] == "iris"
+    client = MlflowClient(uri)
+    history = result.history
+    for name in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        series = client.get_metric_history(run_id, name)
+        assert [m.step for m in series] == [1, 2, 3]
+        assert [m.value for m in series] == pytest.approx(history[name])
+    test_metrics = result.record.test_metrics or {}
+    assert data.metrics["test_accuracy"] == pytest.approx(test_metrics["accuracy"])
+    assert data.tags["cbrun.status"] == "completed"
+    assert data.tags["cbrun.stop_reason"]
+    assert data.tags["cbrun.version.keras"] == record["versions"]["keras"]
+    assert data.tags["cbrun.version.tensorflow"] == record["versions"]["tensorflow"]
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"config.yaml", "run.json", "history.png", "model.keras"} <= artifacts
+    # Artifacts sit beside the database, not in the working directory.
+    assert (tmp_path / "mlartifacts").is_dir()
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_a_store_that_is_down_costs_nothing_and_track_sends_later(tmp_path):
+    down = f"http://127.0.0.1:{closed_port()}"
+    tracking = f"tracking: {{mlflow: {{tracking_uri: '{down}', experiment: iris}}}}\n"
+    config = iris(tmp_path, tracking)
+    runs_dir = tmp_path / "runs"
+    start = time.perf_counter()
+    result = CliRunner().invoke(
+        cli, ["train", str(config), "--runs-dir", str(runs_dir)]
+    )
+    took = time.perf_counter() - start
+    assert result.exit_code == 0, result.output
+    assert "warning: the run is not (fully) in MLflow" in result.stderr
+    [run_dir] = (runs_dir / "iris").iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert record["tracking"] is None
+    assert "127.0.0.1" in record["tracking_error"]
+    assert took < 30  # bounded: a few seconds of training, no retries
+
+    uri = store(tmp_path)
+    sent = CliRunner().invoke(cli, ["track", str(run_dir), "--tracking-uri", uri])
+    assert sent.exit_code == 0, sent.output
+    assert sent.stdout.startswith("sent: ")
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["tracking_error"] is None
+    [run] = runs_of(uri)
+    assert record["tracking"]["mlflow_run_id"] == run.info.run_id
+    assert run.data.tags["cbrun.status"] == "completed"
+    steps = MlflowClient(uri).get_metric_history(run.info.run_id, "val_loss")
+    assert [m.step for m in steps] == [1, 2, 3]
+
+    again = CliRunner().invoke(cli, ["track", str(runs_dir), "--tracking-uri", uri])
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("already tracked: ")
+    assert len(runs_of(uri)) == 1
