@@ -20,6 +20,8 @@ metrics in the dashboard; a ``hparams/`` sibling would lose them. No
 ``hparams_config`` (experiment) summary is written: the dashboard uses the
 first one it finds for every run under ``--logdir``, so one run's would hide
 the others' hparams. Without one it infers the columns from all sessions.
+A resumed run writes again into the same folder: the dashboard keeps a
+folder's first session start (the same config) and each scalar's last value.
 
 Any failure is one line through ``echo``, never a failed run.
 """
