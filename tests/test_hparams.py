@@ -9,6 +9,7 @@ trial's params) and the final metrics beside Keras's epoch curves.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,14 @@ from click.testing import CliRunner
 
 import cbrun
 from cbrun.cli import cli
-from cbrun.keras.hparams import MISSING, final_scalars, hparam_value, lookup
+from cbrun.config.tracking import TrackingConfig
+from cbrun.keras.hparams import (
+    MISSING,
+    chosen_hparams,
+    final_scalars,
+    hparam_value,
+    lookup,
+)
 from tests.test_sweep import sweep_config
 
 IRIS = """\
@@ -166,6 +174,19 @@ def test_final_scalars_leave_out_what_is_not_a_number():
         "final/test_accuracy": 0.9,
         "best/val_loss": 0.4,
     }
+
+
+def test_chosen_keys_then_a_trials_params_and_one_line_per_key_left_out(tmp_path):
+    loaded = cbrun.load_config(write_iris(tmp_path, TENSORBOARD))
+    tracking = TrackingConfig(tensorboard_hparams=["fit.batch_size", "fit.nope"])
+    experiment = loaded.experiment.model_copy(update={"tracking": tracking})
+    lines: list[str] = []
+    trial = {"number": 1, "params": {"fit.batch_size": 32, "model.layers.0.units": 4}}
+    found = chosen_hparams(replace(loaded, experiment=experiment), trial, lines.append)
+    assert found == {"fit.batch_size": 32, "model.layers.0.units": 4}
+    assert lines == [
+        "tracking.tensorboard_hparams: fit.nope is not in the config; left out"
+    ]
 
 
 # --- real runs -------------------------------------------------------------------
