@@ -419,6 +419,7 @@ def sweep(
     on_trial: Callable[[TrialOutcome], None] | None = None,
     allow_user_code: bool | None = None,
     command: Sequence[str] | None = None,
+    track: str | None = None,
 ) -> SweepResult:
     """Search the config's ``sweep.space`` with Optuna, as ``cbrun sweep``.
 
@@ -446,6 +447,8 @@ def sweep(
         on_trial: Called with each trial's outcome as it ends.
         allow_user_code: As for :func:`load_config`.
         command: The command line recorded; defaults to ``sys.argv``.
+        track: ``"mlflow"``: a parent MLflow run for the sweep with a nested
+            run per trial (as a ``tracking.mlflow`` section does).
 
     Returns:
         The sweep dir, its status, sweep.json and this process's trials.
@@ -453,6 +456,8 @@ def sweep(
     Raises:
         cbrun.sweeper.SweepError: Optuna is missing, or the storage, study or
             sweep dir cannot be used (exit code 2).
+        cbrun.tracking.TrackingError: Tracking is asked for and MLflow is
+            not installed (exit code 2).
         ConfigError: The config is invalid or has no ``sweep`` section.
         cbrun.training.signals.Interrupted: SIGINT or SIGTERM; recorded.
     """
@@ -473,6 +478,7 @@ def sweep(
         verbose=verbose,
         allow_user_code=_allow(allow_user_code),
         command=list(sys.argv if command is None else command),
+        track=track,
     )
     say, told = echo or log_line, on_trial or (lambda _: None)
     if resume_dir is not None:
@@ -482,6 +488,11 @@ def sweep(
     loaded = load_config(source, overrides, allow_user_code=allow_user_code)
     for warning in loaded.warnings:
         say(warning.format())
+    tracking = loaded.experiment.tracking
+    if track or (tracking is not None and tracking.mlflow is not None):
+        from cbrun.tracking import require_mlflow
+
+        require_mlflow()  # before a sweep dir exists
     if runs_dir is not None:
         return runner.new_sweep(
             loaded, Path(runs_dir), options, echo=say, on_trial=told

@@ -428,6 +428,7 @@ def _smoke(
     is_flag=True,
     help="TensorFlow's and Optuna's logs and each trial's own lines.",
 )
+@track_option
 def sweep_command(
     config: Path | None,
     overrides: tuple[str, ...],
@@ -440,6 +441,7 @@ def sweep_command(
     smoke: bool,
     no_user_code: bool,
     verbose: bool,
+    track: str | None,
 ) -> None:
     """Search the config's sweep: space with Optuna, one run dir per trial.
 
@@ -458,13 +460,12 @@ def sweep_command(
       cbrun sweep --smoke configs/sweep.yaml
       cbrun sweep --resume runs/digits-sweep/sweep-20261130-170000
       cbrun sweep configs/sweep.yaml --storage sqlite:///sweep.db --study lr
+      cbrun sweep configs/sweep.yaml --track mlflow
     """
     if (config is None) == (resume_dir is None):
         raise click.UsageError("give a CONFIG, or --resume SWEEP_DIR (not both)")
     if resume_dir is not None and (overrides or smoke):
-        raise click.UsageError(
-            "--resume continues a sweep as it was: no --set or --smoke"
-        )
+        raise click.UsageError("--resume continues a sweep as is: no --set, --smoke")
     from cbrun import api
     from cbrun.sweeper.lines import closing_lines, trial_line
     from cbrun.training.signals import signals_unwind
@@ -486,6 +487,7 @@ def sweep_command(
             on_trial=lambda outcome: click.echo(trial_line(outcome)),
             allow_user_code=_allow_user_code(no_user_code),
             command=_command(),
+            track=track,
         )
     click.echo("\n".join(closing_lines(result, temporary)))
     sys.exit(ExitCode.OK if result.record.best else ExitCode.TRAINING_FAILED)
@@ -795,6 +797,7 @@ def track_command(
       cbrun track runs --tracking-uri sqlite:///mlflow.db
       cbrun track runs/digits-sweep/sweep-20261130-170000 --experiment digits
     """
+    from cbrun.runs.printable import printable
     from cbrun.tracking import require_mlflow
     from cbrun.tracking.send import FAILED, find_runs, send_runs
 
@@ -805,7 +808,7 @@ def track_command(
             run_dirs,
             tracking_uri,
             experiment,
-            lambda s: click.echo(f"{s.outcome}: {s.run_dir} ({s.detail})"),
+            lambda s: click.echo(printable(f"{s.outcome}: {s.run_dir} ({s.detail})")),
         )
     except CbrunError as exc:
         _echo_err(_error_line(exc))

@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 
 import cbrun
 from cbrun.cli import cli
-from cbrun.tracking import params
+from cbrun.tracking import MlflowSettings, mlflow_settings, params, runlog
 from tests.conftest import MINIMAL, REPO
 
 
@@ -71,6 +71,22 @@ def test_params_are_dotted_keys_cut_to_fit():
     assert found["model.vocabulary"] == "[128 items]"
     assert len(found["model.note"]) == 6000
     assert sorted(skipped) == ["odd.a=b", "odd.x//y"]
+
+
+def test_settings_from_track_and_the_config(tmp_path, monkeypatch):
+    from cbrun.config.tracking import TrackingConfig
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    runs_dir = tmp_path / "runs"
+    assert mlflow_settings(None, "iris", runs_dir) is None
+    plain = mlflow_settings(None, "iris", runs_dir, "mlflow")
+    assert plain == MlflowSettings(f"sqlite:///{tmp_path / 'mlflow.db'}", "iris")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracker:5000")
+    section = TrackingConfig.model_validate(
+        {"mlflow": {"experiment": "flowers", "log_model": True}}
+    )
+    both = mlflow_settings(section, "iris", runs_dir, "mlflow")
+    assert both == MlflowSettings("http://tracker:5000", "flowers", None, True)
 
 
 def test_validate_and_a_refused_train_without_mlflow(tmp_path):
@@ -183,3 +199,66 @@ def test_a_store_that_is_down_costs_nothing_and_track_sends_later(tmp_path):
     assert again.exit_code == 0, again.output
     assert again.stdout.startswith("already tracked: ")
     assert len(runs_of(uri)) == 1
+
+
+SWEEP = """\
+sweep:
+  metric: val_accuracy
+  trials: 2
+  sampler: random
+  space:
+    fit.batch_size: {choice: [8, 16]}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_a_sweep_is_a_parent_run_with_nested_trials(tmp_path):
+    uri = store(tmp_path)
+    config = iris(tmp_path, SWEEP, epochs=2)
+    result = CliRunner(env={"MLFLOW_TRACKING_URI": uri}).invoke(
+        cli,
+        [
+            "sweep",
+            str(config),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--track",
+            "mlflow",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    found = runs_of(uri)
+    [parent] = [r for r in found if r.data.tags.get("cbrun.kind") == "sweep"]
+    trials = [r for r in found if r is not parent]
+    assert len(trials) == 2
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["cbrun.status"] == "completed"
+    parent_id = parent.info.run_id
+    assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {parent_id}
+    assert {t.data.params["trial.fit.batch_size"] for t in trials} <= {"8", "16"}
+    client = MlflowClient(uri)
+    artifacts = {a.path for a in client.list_artifacts(parent_id)}
+    assert {"sweep.json", "trials.csv"} <= artifacts
+    [sweep_dir] = (tmp_path / "runs" / "iris").iterdir()
+    ids = {t.info.run_id for t in trials}
+    for trial_dir in (sweep_dir / "trials").iterdir():
+        record = json.loads((trial_dir / "run.json").read_text())
+        assert record["tracking"]["mlflow_run_id"] in ids
+
+    # Sent afterwards to another store: the same parent-and-trials shape.
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    sent = CliRunner().invoke(cli, ["track", str(sweep_dir), "--tracking-uri", other])
+    assert sent.exit_code == 0, sent.output
+    assert sent.stdout.count("sent: ") == 2
+    again = runs_of(other)
+    [copy] = [r for r in again if r.data.tags.get("cbrun.kind") == "sweep"]
+    assert copy.data.tags["cbrun.status"] == "completed"
+    nested = [r for r in again if r is not copy]
+    assert {r.data.tags["mlflow.parentRunId"] for r in nested} == {copy.info.run_id}
+
+
+def test_the_config_s_git_commit():
+    commit = runlog.git_commit(REPO)
+    assert commit is None or len(commit) == 40  # None: a copy without .git
+    assert runlog.git_commit(REPO / "no such folder") is None

@@ -56,6 +56,8 @@ from cbrun.sweeper.study import (
     sampler_seed,
 )
 from cbrun.sweeper.trials import TrialOutcome, TrialRun, anchored
+from cbrun.tracking import mlflow_settings, require_mlflow
+from cbrun.tracking.sweep import SweepTracker
 from cbrun.training.reporting import Echo
 from cbrun.training.signals import (
     Interrupted,
@@ -88,6 +90,8 @@ class SweepOptions:
         verbose: TensorFlow's logs and each run's own lines.
         allow_user_code: False refuses configs that name code to import.
         command: The command line, for sweep.json and each run.json.
+        track: ``mlflow``: a parent MLflow run with a nested run per trial,
+            as the config's ``tracking.mlflow`` does.
     """
 
     trials: int | None = None
@@ -98,6 +102,7 @@ class SweepOptions:
     verbose: bool = False
     allow_user_code: bool = True
     command: Sequence[str] = ()
+    track: str | None = None
 
 
 @dataclass
@@ -282,6 +287,19 @@ def _write_base(sweep_dir: Path, loaded: LoadedConfig, base: dict[str, Any]) -> 
     write_text_atomic(sweep_dir / SWEEP_CONFIG_FILE, text)
 
 
+def _sweep_tracker(
+    loaded: LoadedConfig, sweep_dir: Path, options: SweepOptions, echo: Echo
+) -> SweepTracker | None:
+    """The sweep's MLflow tracker, or None (MLflow is imported on its thread)."""
+    runs_dir = sweep_dir.absolute().parent.parent
+    tracking = loaded.experiment.tracking
+    settings = mlflow_settings(tracking, loaded.name, runs_dir, options.track)
+    if settings is None:
+        return None
+    require_mlflow()
+    return SweepTracker(settings, echo)
+
+
 class _Sweep:
     """One process's part of a study, in its (locked) sweep dir."""
 
@@ -321,6 +339,7 @@ class _Sweep:
             echo=echo,
             smoke=options.smoke,
             allow_user_code=options.allow_user_code,
+            tracking=_sweep_tracker(loaded, sweep_dir, options, echo),
         )
 
     def go(
@@ -370,6 +389,9 @@ class _Sweep:
         for trial in fail_killed_trials(self.study, self.sweep_dir):
             self.echo(f"trial {trial.number}: its process was killed; marked failed")
         self._write()
+        tracking = self.runner.tracking
+        if tracking is not None:
+            tracking.open(self.sweep_dir, self.loaded, self.record.started_at)
 
     def _loop(self, stop: StopRequest) -> None:
         study = self.study
@@ -472,3 +494,5 @@ class _Sweep:
             records.write_record(self.sweep_dir, self.record)
         if status == "completed" and self.study is not None:
             draw_pictures(self.study, self.sweep_dir, self.echo)
+        if self.runner.tracking is not None:
+            self.runner.tracking.close(self.sweep_dir, status)

@@ -143,6 +143,8 @@ class TrialRun:
         echo: Where cbrun's lines go.
         smoke: Each trial a smoke run.
         allow_user_code: False refuses configs that name code to import.
+        tracking: The sweep's MLflow tracker
+            (:class:`cbrun.tracking.sweep.SweepTracker`), or None.
     """
 
     base: LoadedConfig
@@ -156,6 +158,7 @@ class TrialRun:
     echo: Echo
     smoke: bool
     allow_user_code: bool
+    tracking: Any = None
 
     def run(
         self,
@@ -196,6 +199,10 @@ class TrialRun:
         pruning = None
         if self.pruner != "none":
             pruning = Pruning(self.metric, report, self.pruner)
+        trial = {"number": number, "params": params}
+        tracker = None
+        if self.tracking is not None:
+            tracker = self.tracking.trial_tracker(loaded, trial)
         try:
             result = train(
                 loaded,
@@ -205,9 +212,10 @@ class TrialRun:
                 echo=self._trial_echo(),
                 smoke=self.smoke,
                 run_dir=run_dir,
-                trial={"number": number, "params": params},
+                trial=trial,
                 pruning=pruning,
                 draw_plot=False,  # the sweep draws its own pictures
+                tracker=tracker,
             )
         except CbrunError as exc:
             if isinstance(exc, Interrupted):

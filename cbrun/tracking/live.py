@@ -121,6 +121,19 @@ class MlflowRunTracker:
         worker = self.worker
         if worker is None:
             return record
+        try:
+            return self._finish(worker, run_dir, record, history, update)
+        finally:
+            worker.close()
+
+    def _finish(
+        self,
+        worker: Worker,
+        run_dir: Path,
+        record: Any,
+        history: Mapping[str, Sequence[float | None]],
+        update: Callable[..., Any],
+    ) -> Any:
         deadline = time.monotonic() + tracking_timeout()
         self.epoch(history)
         worker.wait(max(0.0, deadline - time.monotonic()))

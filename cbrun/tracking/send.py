@@ -29,11 +29,12 @@ from cbrun.runs.listing import (
 from cbrun.runs.lock import RunLockedError, run_lock
 from cbrun.runs.reading import load_yaml
 from cbrun.runs.sweep_layout import TRIALS_DIR
-from cbrun.runs.sweeps import find_sweep_dirs
+from cbrun.runs.sweeps import find_sweep_dirs, load_sweep_record
 from cbrun.tracking import MlflowSettings, TrackerUnreachable, default_uri
 from cbrun.tracking.params import config_params, run_dir_id, trial_params
 from cbrun.tracking.runlog import close_run, log_epochs, open_run
 from cbrun.tracking.store import client, error_line, experiment_id, find_tracked
+from cbrun.tracking.sweep import close_sweep_run, open_sweep_run
 
 SENT, ALREADY, SKIPPED, FAILED = "sent", "already tracked", "skipped", "failed"
 
@@ -117,9 +118,10 @@ def send_runs(
         TrackerUnreachable: The store cannot be reached (exit 3).
     """
     clients: dict[str, Any] = {}
+    parents: dict[tuple[str, str, Path], str | None] = {}
     results = []
     for run_dir in run_dirs:
-        result = _send_one(Path(run_dir), tracking_uri, experiment, clients)
+        result = _send_one(Path(run_dir), tracking_uri, experiment, clients, parents)
         report(result)
         results.append(result)
     return results
@@ -130,6 +132,7 @@ def _send_one(
     tracking_uri: str | None,
     experiment: str | None,
     clients: dict[str, Any],
+    parents: dict[tuple[str, str, Path], str | None],
 ) -> Sent:
     try:
         record = runs.load_record(run_dir)
@@ -152,7 +155,9 @@ def _send_one(
         ) from None
     try:
         with run_lock(run_dir):
-            return _send_locked(mlflow_client, settings, run_dir, record, resolved)
+            return _send_locked(
+                mlflow_client, settings, run_dir, record, resolved, parents
+            )
     except RunLockedError:
         return Sent(run_dir, SKIPPED, "in use by another process")
     except Exception as exc:
@@ -165,10 +170,11 @@ def _send_locked(
     run_dir: Path,
     record: runs.RunRecord,
     resolved: dict[str, Any],
+    parents: dict[tuple[str, str, Path], str | None],
 ) -> Sent:
     exp = experiment_id(mlflow_client, settings.experiment, settings.tracking_uri)
     found = find_tracked(mlflow_client, exp, run_dir_id(run_dir, record.started_at))
-    if found is not None and _complete(found):
+    if found is not None and _complete(found, record):
         run_id = found.info.run_id
         _write_tracking(run_dir, record, settings, run_id)
         return Sent(run_dir, ALREADY, run_id)
@@ -177,7 +183,14 @@ def _send_locked(
     params, _ = config_params(resolved)
     if record.trial is not None:
         params.update(trial_params(record.trial.get("params") or {}))
-    opened = open_run(mlflow_client, settings, run_dir, record, params)
+    parent = None
+    if record.trial is not None:  # trials/<number>/ in the sweep dir
+        sweep_dir = run_dir.absolute().parent.parent
+        key = (settings.tracking_uri, settings.experiment, sweep_dir)
+        if key not in parents:
+            parents[key] = _sweep_parent(mlflow_client, settings, sweep_dir)
+        parent = parents[key]
+    opened = open_run(mlflow_client, settings, run_dir, record, params, parent)
     try:
         history: dict[str, list[float | None]] = runs.load_history(run_dir)
     except CbrunError:
@@ -188,9 +201,34 @@ def _send_locked(
     return Sent(run_dir, SENT, opened.run_id)
 
 
-def _complete(found: Any) -> bool:
-    """Whether an earlier attempt logged the run to its end (and ended it)."""
-    return bool(found.info.status != "RUNNING")
+def _sweep_parent(
+    mlflow_client: Any, settings: MlflowSettings, sweep_dir: Path
+) -> str | None:
+    """The parent run of a trial's sweep, found or made; None without sweep.json.
+
+    A sweep that has ended gets its status and files at once; a running one
+    keeps its run open for its live trials.
+    """
+    try:
+        sweep = load_sweep_record(sweep_dir)
+    except CbrunError:
+        return None
+    run_id = open_sweep_run(
+        mlflow_client, settings, sweep_dir, sweep.name, sweep.started_at, {}
+    )
+    if sweep.status != "running":
+        close_sweep_run(mlflow_client, run_id, sweep_dir, sweep.status)
+    return run_id
+
+
+def _complete(found: Any, record: runs.RunRecord) -> bool:
+    """Whether an earlier attempt logged the run to the end it has now.
+
+    An attempt cut short leaves the MLflow run open; a run resumed since
+    it was logged has another status now. Either is sent again.
+    """
+    ended = found.info.status != "RUNNING"
+    return bool(ended and found.data.tags.get("cbrun.status") == record.status)
 
 
 def _write_tracking(

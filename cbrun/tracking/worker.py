@@ -34,6 +34,7 @@ class Worker:
         self.error: str | None = None
         self._calls: deque[Call] = deque()
         self._busy = False
+        self._closing = False
         self._changed = threading.Condition()
         self._thread = threading.Thread(
             target=self._serve, name="cbrun-mlflow", daemon=True
@@ -60,11 +61,19 @@ class Worker:
                 self._changed.wait(left)
             return True
 
+    def close(self) -> None:
+        """Let the thread end once its queue is empty (it does not wait)."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+
     def _serve(self) -> None:
         mlflow_client = None
         while True:
             with self._changed:
                 while not self._calls:
+                    if self._closing:
+                        return
                     self._changed.wait()
                 call = self._calls.popleft()
                 self._busy = True
