@@ -26,9 +26,6 @@ def bound_http() -> None:
     """Few retries and short timeouts for MLflow's HTTP calls, unless set."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", HTTP_TIMEOUT)
-    # Its INFO lines (database migrations) are not cbrun's to print.
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def client(tracking_uri: str) -> Any:
@@ -36,6 +33,10 @@ def client(tracking_uri: str) -> Any:
     bound_http()
     from mlflow import MlflowClient
 
+    # Its INFO lines (database migrations) are not cbrun's to print; MLflow
+    # sets its logger's level as it is imported, so this comes after.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return MlflowClient(tracking_uri=tracking_uri)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from cbrun.tracking.store import client, error_line
 
 QUEUE_SIZE = 64
-Call = Callable[[Any], None]
+Call = Callable[[Any], object]
 """An MLflow call: given the ``MlflowClient``."""
 
 
