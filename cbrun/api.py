@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from cbrun.runs.listing import RunSummary
     from cbrun.sweeper.runner import SweepResult
     from cbrun.sweeper.trials import TrialOutcome
-    from cbrun.training.lifecycle import RunResult, RunTracker
+    from cbrun.tracking.live import MlflowRunTracker
+    from cbrun.training.lifecycle import RunResult
     from cbrun.training.reporting import Echo
     from cbrun.training.smoke import SmokeResult
 
@@ -283,20 +284,27 @@ def train(
     else:
         loaded = load_config(source, overrides, allow_user_code=allow_user_code)
     say = echo or log_line
-    return run(
-        loaded,
-        Path(runs_dir),
-        command=list(sys.argv if command is None else command),
-        verbose=verbose,
-        echo=say,
-        cluster=cluster,
-        tracker=_tracker(loaded, Path(runs_dir), track, say),
-    )
+    tracker = None
+    if cluster is None or cluster.is_writer:  # process 0 alone shows the run
+        tracker = _tracker(loaded, Path(runs_dir), track, say)
+    try:
+        return run(
+            loaded,
+            Path(runs_dir),
+            command=list(sys.argv if command is None else command),
+            verbose=verbose,
+            echo=say,
+            cluster=cluster,
+            tracker=tracker,
+        )
+    finally:
+        if tracker is not None:
+            tracker.close()  # its thread, if the run failed before it began
 
 
 def _tracker(
     loaded: LoadedConfig, runs_dir: Path, track: str | None, echo: Echo
-) -> RunTracker | None:
+) -> MlflowRunTracker | None:
     """The run's MLflow tracker or None; refuses to start if MLflow is missing."""
     from cbrun.tracking import mlflow_settings, require_mlflow
 

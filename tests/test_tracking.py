@@ -21,6 +21,7 @@ from mlflow import MlflowClient
 
 import cbrun
 from cbrun.cli import cli
+from cbrun.runs.manifest import RunManifest, load_record, write_history
 from cbrun.tracking import MlflowSettings, mlflow_settings, params, runlog
 from tests.conftest import MINIMAL, REPO
 
@@ -262,3 +263,52 @@ def test_the_config_s_git_commit():
     commit = runlog.git_commit(REPO)
     assert commit is None or len(commit) == 40  # None: a copy without .git
     assert runlog.git_commit(REPO / "no such folder") is None
+
+
+def recorded_run(runs_dir: Path, stamp: str, status: str = "completed") -> Path:
+    """A run dir as a finished run leaves it, without training."""
+    run_dir = runs_dir / "iris" / stamp
+    run_dir.mkdir(parents=True)
+    manifest = RunManifest(run_dir)
+    manifest.start("iris", "iris.yaml", 1, ["cbrun", "train", "iris.yaml"])
+    write_history(run_dir, {"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]})
+    (run_dir / "config.yaml").write_text("name: iris\nfit: {epochs: 2}\n")
+    if status != "running":
+        manifest.finish(status, test_metrics={"loss": 0.6})
+    return run_dir
+
+
+def test_track_sends_recorded_runs_once_and_skips_running_ones(tmp_path):
+    runs_dir = tmp_path / "runs"
+    done = recorded_run(runs_dir, "20261130-100000")
+    recorded_run(runs_dir, "20261130-110000", status="running")
+    uri = store(tmp_path)
+    result = CliRunner().invoke(cli, ["track", str(runs_dir), "--tracking-uri", uri])
+    assert result.exit_code == 0, result.output
+    assert sorted(line.split(":")[0] for line in result.stdout.splitlines()) == [
+        "sent",
+        "skipped",
+    ]
+    assert "still running" in result.stdout
+    [run] = runs_of(uri)
+    assert run.data.params == {"name": "iris", "fit.epochs": "2"}
+    assert run.data.metrics["test_loss"] == pytest.approx(0.6)
+    steps = MlflowClient(uri).get_metric_history(run.info.run_id, "loss")
+    assert [(m.step, m.value) for m in steps] == [(1, 0.9), (2, 0.5)]
+    assert load_record(done).tracking["mlflow_run_id"] == run.info.run_id
+
+    # An attempt cut short left its MLflow run open: it is sent again.
+    MlflowClient(uri).update_run(run.info.run_id, status="RUNNING")
+    again = CliRunner().invoke(cli, ["track", str(done), "--tracking-uri", uri])
+    assert again.stdout.startswith("sent: "), again.output
+    [fresh] = runs_of(uri)
+    assert fresh.info.run_id != run.info.run_id
+
+
+def test_track_says_when_the_store_cannot_be_reached(tmp_path):
+    run_dir = recorded_run(tmp_path / "runs", "20261130-100000")
+    down = f"http://127.0.0.1:{closed_port()}"
+    result = CliRunner().invoke(cli, ["track", str(run_dir), "--tracking-uri", down])
+    assert result.exit_code == 3
+    assert f"cannot reach the MLflow store {down}" in result.stderr
+    assert load_record(run_dir).tracking is None

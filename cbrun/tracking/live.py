@@ -192,6 +192,11 @@ class MlflowRunTracker:
         )
         return update(tracking_error=error)
 
+    def close(self) -> None:
+        """End the worker thread once its queue is empty (it does not wait)."""
+        if self.worker is not None:
+            self.worker.close()
+
     def tracking_field(self, opened: Opened) -> dict[str, Any]:
         """run.json's ``tracking``: the MLflow run that shows this run."""
         return {
