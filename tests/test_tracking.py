@@ -312,3 +312,22 @@ def test_track_says_when_the_store_cannot_be_reached(tmp_path):
     assert result.exit_code == 3
     assert f"cannot reach the MLflow store {down}" in result.stderr
     assert load_record(run_dir).tracking is None
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_a_store_that_never_answers_costs_the_bounded_wait(tmp_path, monkeypatch):
+    """A server that takes the connection and never replies: the run waits
+    CBRUN_TRACKING_TIMEOUT at its end, then records why."""
+    monkeypatch.setenv("CBRUN_TRACKING_TIMEOUT", "1")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections queue; nothing ever reads them
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        tracking = f"tracking: {{mlflow: {{tracking_uri: '{uri}'}}}}\n"
+        result = cbrun.train(iris(tmp_path, tracking), runs_dir=tmp_path / "runs")
+    assert result.status == "completed"
+    assert result.record.tracking is None
+    assert result.record.tracking_error == (
+        f"MLflow at {uri} did not answer within 1 s (CBRUN_TRACKING_TIMEOUT)"
+    )
