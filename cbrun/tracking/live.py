@@ -1,11 +1,12 @@
 """A training run shown in MLflow as it trains, never at the run's cost.
 
 The training thread calls :meth:`MlflowRunTracker.start`, :meth:`epoch` and
-:meth:`finish`; each only queues work for the :class:`Worker` thread (a few
-microseconds). :meth:`finish` waits for MLflow at most
-``CBRUN_TRACKING_TIMEOUT`` seconds (default 10) in all; an error or a
-timeout is one warning and ``tracking_error`` in run.json, and the run keeps
-its status and exit code. ``cbrun track RUN_DIR`` sends it later.
+:meth:`finish`; each only queues work for the :class:`Worker` thread (tens
+of microseconds per epoch, measured by bench/bench_tracking.py).
+:meth:`finish` waits for MLflow at most ``CBRUN_TRACKING_TIMEOUT`` seconds
+(default 10) in all; an error or a timeout is one warning and
+``tracking_error`` in run.json, and the run keeps its status and exit code.
+``cbrun track RUN_DIR`` sends it later.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from cbrun.tracking import MlflowSettings
 from cbrun.tracking.params import config_params, trial_params
 from cbrun.tracking.runlog import Opened, close_run, log_epochs, open_run
-from cbrun.tracking.store import experiment_id
+from cbrun.tracking.store import error_line, experiment_id
 from cbrun.tracking.worker import Worker
 
 DEFAULT_TIMEOUT = 10.0
@@ -125,7 +126,7 @@ class MlflowRunTracker:
             cost = time.monotonic() - began
             self.next_send = time.monotonic() + max(MIN_INTERVAL, cost / SEND_SHARE)
 
-        if self.worker.submit(send):
+        if self.worker.submit(send, force=now):
             self.sent = last
             self.next_send = time.monotonic() + MIN_INTERVAL  # until send says
 
@@ -152,6 +153,9 @@ class MlflowRunTracker:
             return record
         try:
             return self._finish(worker, run_dir, record, history, update)
+        except Exception as exc:  # run.json unwritable: the run's own error
+            self.echo(f"warning: tracking's record not written: {error_line(exc)}")
+            return record
         finally:
             worker.close()
 
@@ -174,7 +178,7 @@ class MlflowRunTracker:
             def close(client: Any) -> None:
                 close_run(client, opened.run_id, run_dir, record, log_model)
 
-            worker.submit(close)
+            worker.submit(close, force=True)
             done = worker.wait(max(0.0, deadline - time.monotonic()))
         else:
             done = False

@@ -41,10 +41,17 @@ class Worker:
         )
         self._thread.start()
 
-    def submit(self, call: Call) -> bool:
-        """Queue ``call``; False when the queue is full or the worker failed."""
+    def submit(self, call: Call, *, force: bool = False) -> bool:
+        """Queue ``call``; False when the queue is full or the worker failed.
+
+        Args:
+            call: The MLflow call.
+            force: Queue it even when the queue is full (the run's last calls).
+        """
         with self._changed:
-            if self.error is not None or len(self._calls) >= QUEUE_SIZE:
+            if self.error is not None:
+                return False
+            if len(self._calls) >= QUEUE_SIZE and not force:
                 return False
             self._calls.append(call)
             self._changed.notify_all()
