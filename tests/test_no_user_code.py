@@ -45,6 +45,7 @@ from cbrun.config.loading import load_config
 from cbrun.config.model import LayerConfig, ModelConfig
 from cbrun.config.places import describe
 from cbrun.config.sweep import Choice, FloatRange, IntRange, SweepConfig
+from cbrun.config.tracking import MlflowTracking, TrackingConfig
 from cbrun.config.training import (
     CompileConfig,
     FitConfig,
@@ -135,6 +136,8 @@ _PLACES: dict[type[BaseModel], Place] = {
     ),
     IntRange: (("sweep", "space", "fit.epochs"), {"int": [2, 3]}, SweepConfig),
     Choice: (("sweep", "space", "fit.batch_size"), {"choice": [16, 32]}, SweepConfig),
+    TrackingConfig: (("tracking",), {}, None),
+    MlflowTracking: (("tracking", "mlflow"), {}, TrackingConfig),
 }
 _REQUIRED = {
     "LearningRateScheduler": {"schedule": "lr"},
