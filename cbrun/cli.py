@@ -503,47 +503,18 @@ def callbacks(name: str | None) -> None:
       cbrun callbacks
       cbrun callbacks ModelCheckpoint
     """
-    click.echo(_callback_table() if name is None else _callback_details(name))
-
-
-def _callback_table() -> str:
     from cbrun.config import catalog
-    from cbrun.config.callbacks import CALLBACK_SCHEMAS
 
-    width = max(len(n) for n in CALLBACK_SCHEMAS)
-    lines = [
-        f"{key:<{width}}  {catalog.origin(schema):<11}  {schema.summary}"
-        for key, schema in CALLBACK_SCHEMAS.items()
-    ]
-    lines.append(
-        f"{'pkg.mod:Class':<{width}}  {'yours':<11}  Your own Callback subclass."
-    )
-    return "\n".join(lines)
-
-
-def _callback_details(name: str) -> str:
-    from cbrun.config import catalog
-    from cbrun.config.callbacks import CALLBACK_SCHEMAS
-    from cbrun.suggest import did_you_mean
-
-    chosen = CALLBACK_SCHEMAS.get(name)
-    if chosen is None:
+    if name is None:
+        click.echo(catalog.table())
+        return
+    details = catalog.details(name)
+    if details is None:
         raise click.UsageError(
-            f"unknown callback {name!r}{did_you_mean(name, CALLBACK_SCHEMAS)}; "
+            f"unknown callback {name!r}{catalog.did_you_mean_callback(name)}; "
             "`cbrun callbacks` lists them"
         )
-    lines = [f"{name} ({catalog.origin(chosen)})\n", catalog.docstring(chosen)]
-    params = catalog.parameters(chosen)
-    if params:
-        lines.append("\nParameters:")
-        for p in params:
-            lines.append(f"  {p.name}: {p.type} = {p.default}")
-            if p.description:
-                lines.append(f"      {p.description}")
-    if chosen.removed_parameters:
-        lines.append("\nFrom the TF 2.0 API, refused with the fix:")
-        lines += [f"  {old}: {fix}" for old, fix in chosen.removed_parameters.items()]
-    return "\n".join(lines)
+    click.echo(details)
 
 
 @cli.command()

@@ -83,3 +83,51 @@ def origin(schema: type[CallbackSchema]) -> str:
 def callback_names() -> list[str]:
     """The callback types a config may name, tutorial order first."""
     return list(CALLBACK_NAMES)
+
+
+def table() -> str:
+    """``cbrun callbacks``: one line per callback a config can name."""
+    from cbrun.config.callbacks import CALLBACK_SCHEMAS
+
+    width = max(len(n) for n in CALLBACK_SCHEMAS)
+    lines = [
+        f"{key:<{width}}  {origin(schema):<11}  {schema.summary}"
+        for key, schema in CALLBACK_SCHEMAS.items()
+    ]
+    lines.append(
+        f"{'pkg.mod:Class':<{width}}  {'yours':<11}  Your own Callback subclass."
+    )
+    return "\n".join(lines)
+
+
+def details(name: str) -> str | None:
+    """``cbrun callbacks NAME``: its docs, parameters and TF 2.0 migrations.
+
+    Returns:
+        The text, or None when no callback has that name.
+    """
+    from cbrun.config.callbacks import CALLBACK_SCHEMAS
+
+    chosen = CALLBACK_SCHEMAS.get(name)
+    if chosen is None:
+        return None
+    lines = [f"{name} ({origin(chosen)})\n", docstring(chosen)]
+    params = parameters(chosen)
+    if params:
+        lines.append("\nParameters:")
+        for p in params:
+            lines.append(f"  {p.name}: {p.type} = {p.default}")
+            if p.description:
+                lines.append(f"      {p.description}")
+    if chosen.removed_parameters:
+        lines.append("\nFrom the TF 2.0 API, refused with the fix:")
+        lines += [f"  {old}: {fix}" for old, fix in chosen.removed_parameters.items()]
+    return "\n".join(lines)
+
+
+def did_you_mean_callback(name: str) -> str:
+    """`` did you mean 'X'?`` over the callback names, or ``""``."""
+    from cbrun.config.callbacks import CALLBACK_SCHEMAS
+    from cbrun.suggest import did_you_mean
+
+    return did_you_mean(name, CALLBACK_SCHEMAS)
