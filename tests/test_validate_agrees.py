@@ -269,3 +269,37 @@ def test_a_relative_model_path_is_read_from_the_config_folder(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)  # Not the config's folder.
     result = CliRunner().invoke(cli, ["validate", "--deep", str(config)])
     assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_a_runs_config_yaml_says_where_its_relative_paths_start(tmp_path):
+    import numpy as np
+
+    from cbrun.api import train
+
+    project = tmp_path / "project"
+    project.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(
+        project / "d.npz",
+        x_train=rng.normal(size=(40, 4)).astype("float32"),
+        y_train=rng.integers(0, 3, 40),
+    )
+    config = project / "config.yaml"
+    config.write_text(
+        MINIMAL.replace(
+            "data: {source: sklearn, name: iris}",
+            "data: {source: npz, path: d.npz, test_size: 0.25}",
+        )
+    )
+    result = train(config, runs_dir=tmp_path / "runs", verbose=False)
+    resolved = result.run_dir / "config.yaml"
+    assert resolved.read_text().splitlines()[1] == (
+        f"# Relative paths are relative to {project.resolve()}"
+    )
+    outcome = CliRunner().invoke(cli, ["validate", "--deep", str(resolved)])
+    assert outcome.exit_code == ExitCode.INVALID_CONFIG
+    assert "this is a run's config.yaml, whose relative paths start in the" in (
+        outcome.stdout
+    )

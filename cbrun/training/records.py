@@ -21,10 +21,8 @@ from cbrun.training.resume import ResumePoint
 def resolved_data(experiment: ExperimentConfig) -> dict[str, Any]:
     """The config with defaults filled, as YAML data that validates again.
 
-    By alias: a sweep space item's bounds are written ``float:``/``int:``
-    as in the file (their field name, ``bounds``, is no input key). The
-    serializer's warning about the space items' callable discriminator is
-    noise: each item is dumped whole either way.
+    A sweep space item's bounds come out as ``float:``/``int:``, as in the
+    file: those models serialize by alias.
     """
     return experiment.model_dump(mode="json")
 
@@ -35,6 +33,9 @@ def write_resolved_config(run_dir: Path, loaded: LoadedConfig) -> None:
     header = f"# Resolved from {loaded.path}"
     if loaded.overrides:
         header += " with " + " ".join(f"--set {o}" for o in loaded.overrides)
+    # Data paths stay as written (--resume and --no-user-code read them so);
+    # say where they start, for whoever trains this file by hand.
+    header += f"\n# Relative paths are relative to {loaded.base_dir.resolve()}"
     text = header + "\n" + yaml.safe_dump(resolved, sort_keys=False)
     # Atomic like run.json: --resume and compare read it back.
     write_text_atomic(run_dir / CONFIG_FILE, text)

@@ -15,6 +15,7 @@ import numpy as np
 
 from cbrun.atomic import NotRegularFileError, file_kind, open_regular
 from cbrun.errors import BuildError, ConfigPath
+from cbrun.runs.layout import RUN_FILE
 
 Task = Literal["classification", "regression"]
 
@@ -94,6 +95,12 @@ def resolve(value: str, base_dir: Path, where: ConfigPath) -> Path:
         kind = file_kind(path.stat().st_mode)
     except FileNotFoundError:
         state, fix = "does not exist", "fix the path or create the file"
+        if relative and (base_dir / RUN_FILE).is_file():
+            fix = (
+                "this is a run's config.yaml, whose relative paths start in the "
+                "original config's folder (its second line says which): train "
+                "the original config, or continue the run with --resume"
+            )
     except (OSError, RuntimeError, ValueError) as error:
         # RuntimeError: a symlink loop; ValueError: a NUL in the name.
         path = base_dir / given
