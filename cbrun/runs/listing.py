@@ -267,7 +267,7 @@ def summarize(
     status = record.status
     if status == RUNNING and _is_dead(record, host):
         status = DEAD
-    started = _timestamp(record.started_at)
+    started = iso_timestamp(record.started_at)
     return RunSummary(
         run_dir=run_dir,
         name=record.name,
@@ -544,7 +544,7 @@ def _duration(
 ) -> float | None:
     if started is None:
         return None
-    end = _timestamp(record.ended_at)
+    end = iso_timestamp(record.ended_at)
     if end is None and status == RUNNING:
         end = now
     elif end is None and status == DEAD:
@@ -553,7 +553,8 @@ def _duration(
     return None if end is None else end - started
 
 
-def _timestamp(iso: str | None) -> float | None:
+def iso_timestamp(iso: str | None) -> float | None:
+    """POSIX time of a record's ISO time, or None if absent or unreadable."""
     if not iso:
         return None
     try:

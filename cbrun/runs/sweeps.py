@@ -45,6 +45,7 @@ from cbrun.runs.listing import (
     format_value,
     is_run_dir,
     is_sweep_folder,
+    iso_timestamp,
     subfolders,
     summarize,
 )
@@ -237,7 +238,7 @@ def summarize_sweep(
         error: str | None = f"{SWEEP_FILE}: {exc.reason}"
     else:
         error = record.error
-    started = _timestamp(record.started_at) if record else None
+    started = iso_timestamp(record.started_at) if record else None
     trials = _trials(sweep_dir, record, now, host)
     status: str = record.status if record else CORRUPT
     # Trials run in the sweep's own process: a dead trial means a dead sweep.
@@ -365,19 +366,10 @@ def _duration(
 ) -> float | None:
     if record is None or started is None:
         return None
-    end = _timestamp(record.ended_at)
+    end = iso_timestamp(record.ended_at)
     if end is None and record.status == RUNNING:
         end = now
     return None if end is None else end - started
-
-
-def _timestamp(iso: str | None) -> float | None:
-    if not iso:
-        return None
-    try:
-        return datetime.fromisoformat(iso).timestamp()
-    except (ValueError, OverflowError, OSError):
-        return None
 
 
 def _fallback_time(sweep_dir: Path) -> float:
