@@ -45,19 +45,26 @@ def start_cbrun(*args: str, cwd: Path = REPO) -> subprocess.Popen:
     )
 
 
-def python_output(code: str) -> str:
-    """Run ``code`` in a fresh interpreter in the repository; its stdout.
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter in the repository, output captured.
 
-    A fresh process is the only honest way to see what an import pulls in.
+    A fresh process is the only honest way to see what an import pulls in,
+    or how a command behaves when a module cannot be imported.
     """
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         cwd=REPO,
         timeout=60,
-        check=True,
+        check=False,
     )
+
+
+def python_output(code: str) -> str:
+    """Run ``code`` with :func:`run_python`; its stdout, which must succeed."""
+    result = run_python(code)
+    result.check_returncode()
     return result.stdout
 
 

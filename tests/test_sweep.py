@@ -12,7 +12,6 @@ import fcntl
 import json
 import signal
 import subprocess
-import sys
 import textwrap
 import traceback
 from pathlib import Path
@@ -33,7 +32,7 @@ from cbrun.runs.sweep_layout import (
     SWEEP_FILE,
     TRIALS_TABLE,
 )
-from tests.conftest import REPO, wait_for_record
+from tests.conftest import run_python, wait_for_record
 from tests.conftest import start_cbrun as cbrun_process
 
 heavy = [pytest.mark.slow, pytest.mark.keras]
@@ -593,14 +592,7 @@ def test_without_optuna_sweep_says_what_to_install(tmp_path):
         main()
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(code)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == (
         "cbrun: cbrun sweep needs Optuna: pip install 'cbrun[sweep]'"

@@ -26,7 +26,7 @@ from cbrun.config.loading import load_config, load_mapping
 from cbrun.config.sweep_apply import apply_params
 from cbrun.config.sweep_checks import sweep_objective, sweep_problems
 from cbrun.errors import ConfigError
-from tests.conftest import CONFIGS, REPO
+from tests.conftest import CONFIGS, REPO, run_python
 
 # 14 lines: the sweep section's own lines start at line 15.
 BASE = """\
@@ -638,14 +638,7 @@ print(json.dumps({{"code": code, "heavy": heavy, "checks": checks}}), file=sys.s
     [("configs/sweep.yaml", True), ("configs/earlystop.yaml", False)],
 )
 def test_validate_imports_no_tensorflow_nor_optuna(target, checks):
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE.format(target=target)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(PROBE.format(target=target))
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert report == {"code": 0, "heavy": [], "checks": checks}, result.stderr
 

@@ -22,7 +22,7 @@ from cbrun.config import tracking_checks
 from cbrun.config.loading import load_config
 from cbrun.config.tracking_checks import uri_problem
 from cbrun.errors import ConfigError
-from tests.conftest import MINIMAL, REPO
+from tests.conftest import MINIMAL, run_python
 from tests.test_no_tensorflow import PROBE
 
 # Lines 10-17 after MINIMAL's nine.
@@ -463,14 +463,7 @@ def _probe(*args: str) -> dict:
         "mods = sorted(m for m in sys.modules if m.startswith('cbrun.config.'))\n"
         "print(json.dumps(mods), file=sys.stderr)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(code)
     *_, report, modules = result.stderr.strip().splitlines()
     return {**json.loads(report), "modules": json.loads(modules)}
 

@@ -9,10 +9,7 @@ checkpoint, and application weights that cannot be downloaded.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +17,7 @@ from click.testing import CliRunner
 from cbrun.api import load_config
 from cbrun.cli import cli
 from cbrun.errors import ConfigError, ExitCode
-from tests.conftest import MINIMAL, REPO, wait_for_epochs
+from tests.conftest import MINIMAL, start_cbrun, wait_for_epochs
 
 SCHEDULED = (
     MINIMAL
@@ -156,29 +153,16 @@ fit:
 def test_resume_of_a_run_with_class_weight(tmp_path, write_config):
     path = write_config(SLOW_WEIGHTED)
     runs_dir = tmp_path / "runs"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, "-m", "cbrun", "train"]
-    process = subprocess.Popen(
-        [*command, str(path), "--runs-dir", str(runs_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    process = start_cbrun("train", str(path), "--runs-dir", str(runs_dir))
     run_dir = wait_for_epochs(runs_dir, 1, process)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == ExitCode.INTERRUPTED, err
     assert "'0': 2.0" in (run_dir / "config.yaml").read_text()
 
-    resumed = subprocess.run(
-        [*command, "--resume", str(run_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-    )
-    assert resumed.returncode == ExitCode.OK, resumed.stderr
+    resumed = start_cbrun("train", "--resume", str(run_dir))
+    _, err = resumed.communicate(timeout=180)
+    assert resumed.returncode == ExitCode.OK, err
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "completed"
     assert record["epochs_run"] == 8
