@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,30 @@ def finish_safely(
             f"cannot record the run in {manifest.run_dir}: {exc.strerror or exc}; "
             "free space or fix the folder's permissions"
         ) from None
+
+
+def start_history_plot(
+    run_dir: Path,
+    history: dict[str, list[float]],
+    *,
+    name: str,
+    status: str,
+    best: dict[str, Any] | None,
+) -> threading.Thread:
+    """Draw history.png on a thread; the caller joins it.
+
+    Keras has imported matplotlib already, so drawing costs ~0.15 s of CPU.
+    That CPU is GIL-bound Python, so the thread does not shorten the run
+    (measured: evaluate and save take 0.04 s alone, 0.185 s with the
+    thread); it lets the picture be drawn even when evaluate or save fails.
+    """
+    from cbrun.runs.plots import draw_history_plot
+
+    thread = threading.Thread(
+        target=draw_history_plot,
+        args=(run_dir, history),
+        kwargs={"name": name, "status": status, "best": best},
+        name="cbrun-history-plot",
+    )
+    thread.start()
+    return thread
