@@ -17,7 +17,7 @@ from cbrun.config.loading import LoadedConfig
 from cbrun.config.problems import make_problem
 from cbrun.errors import BuildError, ConfigError
 from cbrun.training.outcome import TrainingFailed
-from cbrun.training.plan import FitPlan
+from cbrun.training.plan import KERAS_BATCH_SIZE, FitPlan
 from cbrun.training.reporting import Echo, first_line
 
 
@@ -92,7 +92,11 @@ def callback_context(
 
     return BuildContext(
         run_dir=run_dir,
-        train_samples=plan.training_samples(len(data.x_train)),
+        train_samples=(
+            data.train_samples
+            if data.streams is not None
+            else plan.training_samples(data.train_samples)
+        ),
         batch_size=plan.effective_batch_size,
         resumed_epochs=resumed_epochs,
     )
@@ -117,9 +121,7 @@ def assemble(
     record = _start_distribution(config, cluster, echo)
     seed(keras, config)
     try:
-        from cbrun.keras.data import load_data
-
-        data = load_data(config.data, seed=config.seed, base_dir=loaded.base_dir)
+        data = load_data_for(config, loaded.base_dir)
         model, strategy = compiled_model(
             config, data, scoped=True, base_dir=loaded.base_dir
         )
@@ -141,6 +143,19 @@ def assemble(
     return Assembled(keras, data, model, plan, feed, record)
 
 
+def load_data_for(config: ExperimentConfig, base_dir: Path) -> Any:
+    """Load the config's data; streaming sources batch and split as fit asks."""
+    from cbrun.keras.data import load_data
+
+    return load_data(
+        config.data,
+        seed=config.seed,
+        base_dir=base_dir,
+        batch_size=config.fit.batch_size or KERAS_BATCH_SIZE,
+        validation_split=config.fit.validation_split,
+    )
+
+
 def _start_distribution(
     config: ExperimentConfig, cluster: Cluster, echo: Echo
 ) -> dict[str, Any] | None:
@@ -157,8 +172,15 @@ def _feed(
     config: ExperimentConfig, data: Any, plan: FitPlan, cluster: Cluster
 ) -> tuple[FitPlan, str]:
     """The plan with the data feed chosen, and the feed's description."""
-    from cbrun.keras.feeding import as_datasets, choose_feed
+    from cbrun.keras.feeding import DatasetFeed, as_datasets, choose_feed
 
+    if data.streams is not None:
+        streams = data.streams
+        validation = streams.validation
+        if validation is None and plan.validation_data is not None:
+            validation = plan.validation_data  # validation_data: test
+        fed = DatasetFeed(streams.train, validation, streams.test, plan.class_weight)
+        return plan.fed_from(fed), "tf.data (the source's own pipeline)"
     feed, why = choose_feed(
         config.data.feed,
         backend=config.backend,

@@ -43,6 +43,7 @@ def _build_everything(loaded: LoadedConfig) -> list[Problem]:
     from cbrun.training.assemble import (
         callback_context,
         compiled_model,
+        load_data_for,
         seed,
         start_keras,
     )
@@ -50,7 +51,7 @@ def _build_everything(loaded: LoadedConfig) -> list[Problem]:
     config = loaded.experiment
     keras = start_keras(loaded)
     from cbrun.keras.callbacks import build_callbacks
-    from cbrun.keras.data import load_data, missing_cache_files, shape_only_data
+    from cbrun.keras.data import missing_cache_files, shape_only_data
 
     seed(keras, config)
     problems: list[Problem] = []
@@ -69,7 +70,7 @@ def _build_everything(loaded: LoadedConfig) -> list[Problem]:
                 )
             )
     else:
-        data = load_data(config.data, seed=config.seed, base_dir=loaded.base_dir)
+        data = load_data_for(config, loaded.base_dir)
     # No distribution scope: the check builds, it does not train.
     model, _ = compiled_model(config, data, scoped=False, base_dir=loaded.base_dir)
     model.optimizer.build(model.trainable_variables)

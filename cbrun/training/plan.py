@@ -81,13 +81,15 @@ class FitPlan:
         """
         validation_data = None
         if fit.validation_data == "test":
-            if data.x_test is None:
+            streams = getattr(data, "streams", None)
+            test = (data.x_test, data.y_test) if streams is None else streams.test
+            if test is None or (streams is None and data.x_test is None):
                 raise BuildError(
                     "validation_data: test needs a test split, and this data has "
                     "none; set data.test_size or use fit.validation_split",
                     ("fit", "validation_data"),
                 )
-            validation_data = (data.x_test, data.y_test)
+            validation_data = test
         plan = cls(
             **fit.model_dump(exclude={"validation_data"}),
             validation_data=validation_data,

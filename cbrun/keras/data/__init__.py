@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cbrun.config.data import DataConfig
 from cbrun.keras.data import csv, keras_datasets, npz, sklearn, synthetic
-from cbrun.keras.data.common import Dataset, Loader, finish
+from cbrun.keras.data.common import Dataset, Loader, StreamLoader, finish
 from cbrun.keras.data.keras_cache import missing_cache_files
 from cbrun.keras.data.keras_datasets import shape_only_data
 
@@ -31,7 +31,18 @@ _LOADERS: dict[str, Loader] = {
 }
 
 
-def load_data(config: DataConfig, *, seed: int, base_dir: Path) -> Dataset:
+# Sources that batch and split themselves (tf.data pipelines) -> their loader.
+_STREAM_LOADERS: dict[str, StreamLoader] = {}
+
+
+def load_data(
+    config: DataConfig,
+    *,
+    seed: int,
+    base_dir: Path,
+    batch_size: int = 32,
+    validation_split: float = 0.0,
+) -> Dataset:
     """Load the data a config's ``data`` section names.
 
     Args:
@@ -39,6 +50,11 @@ def load_data(config: DataConfig, *, seed: int, base_dir: Path) -> Dataset:
         seed: The run's seed; every split and synthetic sample derives from it.
         base_dir: The config file's folder; relative npz/csv paths resolve
             against it.
+        batch_size: ``fit``'s batch size, for the sources that batch
+            themselves (folders, time series).
+        validation_split: ``fit.validation_split``; the streaming sources
+            make it with their loader's seeded split, Keras makes it for
+            arrays.
 
     Returns:
         The dataset, with ``limit`` and ``scale`` applied.
@@ -47,5 +63,14 @@ def load_data(config: DataConfig, *, seed: int, base_dir: Path) -> Dataset:
         BuildError: The data cannot be loaded; the message says why and how to
             fix it, and ``path`` points into the ``data`` section.
     """
+    stream_loader = _STREAM_LOADERS.get(config.source)
+    if stream_loader is not None:
+        return stream_loader(
+            config,
+            seed=seed,
+            base_dir=base_dir,
+            batch_size=batch_size,
+            validation_split=validation_split,
+        )
     raw = _LOADERS[config.source](config, seed=seed, base_dir=base_dir)
     return finish(raw, scale=config.scale, limit=config.limit)

@@ -23,9 +23,53 @@ Task = Literal["classification", "regression"]
 _MAX_GUESSED_CLASSES = 100
 
 
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input as the data gives it: a sample's shape and its dtype.
+
+    Attributes:
+        shape: One sample's shape; ``None`` for a size that varies.
+        dtype: The Keras dtype name, e.g. ``float32``, ``int64``, ``string``.
+    """
+
+    shape: tuple[int | None, ...]
+    dtype: str
+
+
+@dataclass
+class Streams:
+    """Batched ``tf.data`` pipelines of a source that streams or batches itself.
+
+    Folder sources read their files batch by batch, so memory does not grow
+    with their number; ``timeseries`` cuts windows as Keras's utility does.
+    The loader has already made ``fit.validation_split`` (its seeded split)
+    and batched with ``fit.batch_size``, as the script calling the same Keras
+    utility would.
+
+    Attributes:
+        train: The training pipeline of ``(x, y)`` batches.
+        validation: The validation pipeline, or None.
+        test: The test pipeline, or None.
+        train_samples: Training samples per epoch (for callbacks' step counts).
+        train_labels: The training labels as class indexes when they are
+            known without reading the data (``class_weight: balanced``);
+            else None.
+    """
+
+    train: Any
+    validation: Any
+    test: Any
+    train_samples: int
+    train_labels: np.ndarray | None = None
+
+
 @dataclass
 class Dataset:
-    """Train and test arrays, ready for ``model.fit``.
+    """Train and test data, ready for ``model.fit``: arrays, or streams.
+
+    Array sources fill ``x_*``/``y_*``; a streamed source fills ``streams``
+    and leaves them None. Inputs may be a dict of named arrays (one per model
+    input, ``inputs: columns``), labels a dict by output name.
 
     Attributes:
         x_train: Training inputs, float32 when scaled or floating.
@@ -47,11 +91,51 @@ class Dataset:
     task: Task
     num_classes: int | None
     description: str
+    streams: Streams | None = None
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        """One sample's shape: ``x_train.shape[1:]``."""
-        return tuple(int(size) for size in self.x_train.shape[1:])
+    def input_shape(self) -> tuple[int | None, ...]:
+        """One sample's shape (of the only input): ``x_train.shape[1:]``."""
+        specs = self.input_specs()
+        if isinstance(specs, dict):
+            raise ValueError("this data has several named inputs")
+        return specs.shape
+
+    @property
+    def train_samples(self) -> int:
+        """Training samples: before Keras's validation split, after a loader's."""
+        if self.streams is not None:
+            return self.streams.train_samples
+        return sample_count(self.x_train)
+
+    def input_specs(self) -> InputSpec | dict[str, InputSpec]:
+        """What the model's input(s) receive: one spec, or one per name."""
+        if self.streams is not None:
+            spec = self.streams.train.element_spec[0]
+            if isinstance(spec, dict):
+                return {name: _spec_of_tensor(s) for name, s in spec.items()}
+            return _spec_of_tensor(spec)
+        if isinstance(self.x_train, dict):
+            return {name: _spec_of_array(a) for name, a in self.x_train.items()}
+        return _spec_of_array(self.x_train)
+
+
+def sample_count(x: Any) -> int:
+    """The number of samples of an array or of a dict of same-length arrays."""
+    if isinstance(x, dict):
+        return len(next(iter(x.values()))) if x else 0
+    return len(x)
+
+
+def _spec_of_array(array: np.ndarray) -> InputSpec:
+    kind = array.dtype.kind
+    dtype = "string" if kind in "OUS" else str(array.dtype)
+    return InputSpec(tuple(int(size) for size in array.shape[1:]), dtype)
+
+
+def _spec_of_tensor(spec: Any) -> InputSpec:
+    shape = tuple(None if d is None else int(d) for d in spec.shape[1:])
+    return InputSpec(shape, spec.dtype.name)
 
 
 @dataclass
@@ -64,6 +148,32 @@ class Raw:
     y_test: np.ndarray | None
     origin: str
     task: Task | None = None  # None: infer from the labels
+
+
+class StreamLoader(Protocol):
+    """A streaming source's loader: it batches and splits as Keras's utility does."""
+
+    def __call__(
+        self,
+        config: Any,
+        *,
+        seed: int,
+        base_dir: Path,
+        batch_size: int,
+        validation_split: float,
+    ) -> Dataset:
+        """Build the pipelines a ``data`` section of this source names.
+
+        Args:
+            config: The validated ``data`` section, of this source's model.
+            seed: The run's seed: the loader's split and shuffle use it.
+            base_dir: The config file's folder, for relative paths.
+            batch_size: ``fit``'s batch size (Keras's 32 when unset).
+            validation_split: ``fit.validation_split``, made by the loader.
+
+        Raises:
+            BuildError: The data cannot be read, naming the file.
+        """
 
 
 class Loader(Protocol):
