@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from cbrun.config.backend_checks import backend_checks
 from cbrun.config.callback_outputs import callback_output_problems
 from cbrun.config.checks import cross_checks
+from cbrun.config.data_checks import data_file_checks
 from cbrun.config.experiment import RUN_NAME_PATTERN, ExperimentConfig
 from cbrun.config.overrides import apply_overrides
 from cbrun.config.problems import (
@@ -184,6 +185,7 @@ def _checked(
     problems += check_sweep(experiment, data, source)
     problems += check_tracking(experiment, data, source)
     problems += backend_checks(experiment, data, source)
+    problems += data_file_checks(experiment, data, source, path.parent)
     problems += callback_output_problems(
         experiment, data, source, confined=not allow_user_code
     )

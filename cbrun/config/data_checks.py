@@ -1,0 +1,53 @@
+"""Checks of the data files a config names, made by ``validate`` without TensorFlow.
+
+Each source that reads files registers a checker in :data:`DATA_FILE_CHECKS`:
+folders exist and hold class subfolders, a CSV header holds the named
+columns, and so on. A checker reads as little as it can (a header line, a
+folder listing) and quotes at most 80 characters of any file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cbrun.config.experiment import ExperimentConfig
+from cbrun.config.problems import make_problem
+from cbrun.config.yaml_loader import SourceMap
+from cbrun.errors import ConfigPath, Problem
+
+Report = Callable[..., None]
+"""``report(path, message, severity="error")``: one problem at a config path."""
+
+DataFileCheck = Callable[[Any, Path, Report], None]
+"""A source's checker: its ``data`` section, the config's folder, ``report``."""
+
+DATA_FILE_CHECKS: dict[str, DataFileCheck] = {}
+"""Source name -> the checker of its files (sources without files have none)."""
+
+
+def data_file_checks(
+    config: ExperimentConfig, data: Any, source: SourceMap, base_dir: Path
+) -> list[Problem]:
+    """Check the files the ``data`` section names, as far as validate can.
+
+    Args:
+        config: The validated config.
+        data: The document it was validated from (for positions).
+        source: Where each value came from.
+        base_dir: The config's folder; relative paths start there.
+
+    Returns:
+        Errors and warnings at the ``data`` keys they concern.
+    """
+    check = DATA_FILE_CHECKS.get(config.data.source)
+    if check is None:
+        return []
+    problems: list[Problem] = []
+
+    def report(path: ConfigPath, message: str, severity: str = "error") -> None:
+        problems.append(make_problem(source, data, path, message, severity=severity))
+
+    check(config.data, base_dir, report)
+    return problems
