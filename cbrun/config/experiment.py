@@ -10,6 +10,7 @@ from cbrun.config.base import StrictModel
 from cbrun.config.callbacks import CallbackConfig
 from cbrun.config.data import DataConfig
 from cbrun.config.model import ModelConfig
+from cbrun.config.stages import StageConfig
 from cbrun.config.sweep import SweepConfig
 from cbrun.config.tracking import TrackingConfig
 from cbrun.config.training import CompileConfig, FitConfig
@@ -73,6 +74,12 @@ class ExperimentConfig(StrictModel):
     compile: CompileConfig = Field(default_factory=CompileConfig)
     fit: FitConfig = Field(default_factory=FitConfig)
     callbacks: list[CallbackConfig] = Field(default_factory=list)
+    stages: list[StageConfig] | None = Field(
+        None,
+        description="Train in steps (e.g. a frozen base, then fine-tuning): each "
+        "stage may set layers' trainable and override compile and fit keys; "
+        "epochs count on across stages.",
+    )
     tracking: TrackingConfig | None = Field(
         None, description="Also show the run in MLflow or TensorBoard's HParams."
     )

@@ -18,11 +18,13 @@ from cbrun.config.checks import cross_checks
 from cbrun.config.data_checks import data_file_checks
 from cbrun.config.experiment import RUN_NAME_PATTERN, ExperimentConfig
 from cbrun.config.overrides import apply_overrides
+from cbrun.config.preprocessing_checks import preprocessing_checks
 from cbrun.config.problems import (
     first_problems,
     make_problem,
     problems_from_validation,
 )
+from cbrun.config.stage_checks import check_stages
 from cbrun.config.sweep import check_sweep
 from cbrun.config.tracking import check_tracking
 from cbrun.config.user_code import refusal_message, refusals
@@ -185,6 +187,8 @@ def _checked(
     problems += check_sweep(experiment, data, source)
     problems += check_tracking(experiment, data, source)
     problems += backend_checks(experiment, data, source)
+    problems += preprocessing_checks(experiment, data, source)
+    problems += check_stages(experiment, data, source)
     problems += data_file_checks(experiment, data, source, path.parent)
     problems += callback_output_problems(
         experiment, data, source, confined=not allow_user_code

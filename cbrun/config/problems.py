@@ -32,6 +32,7 @@ from cbrun.config.experiment import (
 )
 from cbrun.config.model import ModelConfig
 from cbrun.config.places import child, describe, is_absent, value_at
+from cbrun.config.stages import StageConfig
 from cbrun.config.tracking import MlflowTracking, TrackingConfig
 from cbrun.config.training import CompileConfig, FitConfig
 from cbrun.config.yaml_loader import SourceMap
@@ -54,6 +55,10 @@ _SECTION_SCHEMAS: dict[ConfigPath, type[BaseModel]] = {
     ("data", "keys"): NpzKeys,
     ("tracking",): TrackingConfig,
     ("tracking", "mlflow"): MlflowTracking,
+}
+_STAGE_SECTIONS: dict[str, type[BaseModel]] = {
+    "compile": CompileConfig,
+    "fit": FitConfig,
 }
 _PATTERNS = {
     IMPORT_PATH_PATTERN: "an import path like package.module:name",
@@ -96,6 +101,10 @@ def schema_at(path: ConfigPath, data: Any) -> type[BaseModel] | None:
     if path == ("data",):
         source = value_at(data, ("data", "source"))
         return _DATA_SCHEMAS.get(source) if isinstance(source, str) else None
+    if path[:1] == ("stages",) and len(path) == 2:
+        return StageConfig
+    if path[:1] == ("stages",) and len(path) == 3:
+        return _STAGE_SECTIONS.get(str(path[2]))
     if len(path) == 2 and path[0] == "callbacks" and isinstance(path[1], int):
         tag = callback_tag(value_at(data, path))
         return None if tag is None else callback_schema(tag)

@@ -1,0 +1,128 @@
+"""Checks of ``stages`` against the rest of a config, without TensorFlow.
+
+Unique stage names, layer names against ``model.layers`` (with did-you-mean)
+and the keys a stage may not change. A saved model's or a builder's layer
+names are only known once it is built: :func:`cbrun.training.stages.check_layers`
+checks those in ``validate --deep`` and at the start of ``train``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from cbrun.config.problems import make_problem
+from cbrun.config.stages import StageConfig
+from cbrun.config.yaml_loader import SourceMap
+from cbrun.errors import ConfigPath, Problem
+from cbrun.suggest import did_you_mean, shorten, shown
+
+# fit keys a stage may not change, and why. The data is loaded and split once
+# per run, and the loop sets each stage's initial_epoch itself.
+FIXED_FIT_KEYS = {
+    "validation_split": "the data is split once for the whole run",
+    "validation_data": "the data is split once for the whole run",
+    "initial_epoch": "epochs count on across stages by themselves",
+}
+# compile keys a stage may not change: history.json is one history, so every
+# epoch logs the same quantities.
+FIXED_COMPILE_KEYS = ("metrics", "weighted_metrics")
+
+
+def layer_names(config: Any) -> list[str] | None:
+    """The names ``model.layers`` gives its layers; None for a saved or built model.
+
+    Keras names unnamed layers itself (``dense_1``), which a config cannot
+    know, so only the names written in the config count.
+    """
+    layers = config.model.layers
+    if layers is None:
+        return None
+    names: list[str] = []
+    for layer in layers:
+        name = getattr(layer, "name", None)
+        if name is None:
+            name = (layer.model_extra or {}).get("name")
+        if isinstance(name, str):
+            names.append(name)
+    return names
+
+
+def unknown_layer_message(name: str, known: list[str]) -> str:
+    """The message for ``trainable`` naming a layer the model does not have."""
+    if not known:
+        return (
+            f"stages names unknown layer {shown(name)}; no layer has a `name`: "
+            "give the layers to freeze or unfreeze a `name` (Keras's own names, "
+            "like dense_1, depend on what else was built)"
+        )
+    listed = shorten(", ".join(known), 200)
+    return (
+        f"stages names unknown layer {shown(name)}; layers named: {listed}"
+        f"{did_you_mean(name, known)}"
+    )
+
+
+def _stages(config: Any) -> Iterator[tuple[ConfigPath, StageConfig]]:
+    for index, stage in enumerate(config.stages or []):
+        yield ("stages", index), stage
+
+
+def check_stages(config: Any, data: Any, source: SourceMap) -> list[Problem]:
+    """Check ``stages`` against the rest of the config, without TensorFlow.
+
+    Args:
+        config: The validated ``ExperimentConfig``.
+        data: The plain config data, for positions.
+        source: Where each value came from.
+
+    Returns:
+        Problems at the stage key they concern.
+    """
+    if config.stages is None:
+        return []
+    problems: list[Problem] = []
+
+    def add(path: ConfigPath, message: str, *, key: bool = False) -> None:
+        problems.append(make_problem(source, data, path, message, key=key))
+
+    if not config.stages:
+        add(("stages",), "stages is empty; give at least one stage or remove it")
+    if config.fit.initial_epoch:
+        add(
+            ("fit", "initial_epoch"),
+            "with stages, epochs count from 0 across the stages; remove "
+            "fit.initial_epoch (--resume continues a stopped run)",
+        )
+    known = layer_names(config)
+    seen: set[str] = set()
+    for where, stage in _stages(config):
+        if stage.name in seen:
+            add((*where, "name"), f"stage name {shown(stage.name)} is used twice")
+        seen.add(stage.name)
+        if known is not None:
+            for layer in stage.trainable:
+                if layer not in known:
+                    add(
+                        (*where, "trainable", layer),
+                        unknown_layer_message(layer, known),
+                        key=True,
+                    )
+        for name in stage.fit_overrides():
+            if name in FIXED_FIT_KEYS:
+                add(
+                    (*where, "fit", name),
+                    f"a stage cannot change fit.{name}: {FIXED_FIT_KEYS[name]}; "
+                    "set it in the top-level fit",
+                    key=True,
+                )
+        for name in stage.compile_overrides():
+            if name in FIXED_COMPILE_KEYS:
+                add(
+                    (*where, "compile", name),
+                    f"a stage cannot change compile.{name}: history.json is one "
+                    "history, so every stage logs the same metrics; set them in "
+                    "the top-level compile",
+                    key=True,
+                )
+    return problems

@@ -1,0 +1,98 @@
+"""Schema and checks of ``stages``: one model trained in steps (fine-tuning).
+
+A staged run is what a script does when it calls ``fit`` more than once on
+the same model, as the Keras transfer-learning guide does: freeze the base,
+compile, fit; unfreeze, compile with a low learning rate, fit again.
+
+- The top-level ``compile`` and ``fit`` are the defaults every stage starts
+  from; a stage's ``compile`` and ``fit`` override only the keys they give.
+- A stage's ``fit.epochs`` is the number of epochs *of that stage* (default:
+  the top-level ``fit.epochs``). Epochs count on across stages: stage two of
+  a 3 + 5 run trains epochs 4 to 8 (``initial_epoch=3, epochs=8`` in Keras's
+  0-based terms), as a script calling ``fit`` twice with ``initial_epoch``.
+- ``trainable`` maps layer names to ``true``/``false``; layers it does not
+  name keep their state from the stage before (or the model's build).
+
+The checks against the rest of the config are in
+:mod:`cbrun.config.stage_checks`; the training loop in
+:mod:`cbrun.training.stages`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, FieldSerializationInfo, field_serializer
+
+from cbrun.config.base import StrictModel
+from cbrun.config.training import CompileConfig, FitConfig
+
+STAGE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class StageConfig(StrictModel):
+    """One stage of a staged run: layers to (un)freeze, compile and fit changes.
+
+    Example:
+        ``{name: fine_tune, trainable: {base: true},
+        compile: {optimizer: {type: Adam, learning_rate: 1.0e-5}},
+        fit: {epochs: 5}}``
+    """
+
+    name: Annotated[str, Field(pattern=STAGE_NAME_PATTERN)] = Field(
+        description="The stage's name, in history.json's `stage` list and run.json."
+    )
+    trainable: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Layer name to trainable (false freezes it) from this stage on.",
+    )
+    compile: CompileConfig | None = Field(
+        None,
+        description="Keys that override the top-level compile in this stage "
+        "(the model is compiled again, with a new optimizer).",
+    )
+    fit: FitConfig | None = Field(
+        None,
+        description="Keys that override the top-level fit in this stage; "
+        "`epochs` is this stage's number of epochs.",
+    )
+
+    @field_serializer("compile", "fit")
+    def _only_given(
+        self, section: StrictModel | None, info: FieldSerializationInfo
+    ) -> dict[str, Any] | None:
+        # A resolved config.yaml must say what the stage overrides, not every
+        # default: those would override the top level when it is read back.
+        if section is None:
+            return None
+        return section.model_dump(mode=info.mode, exclude_unset=True)
+
+    def compile_overrides(self) -> dict[str, Any]:
+        """The compile keys this stage gives, with their validated values."""
+        given = self.compile
+        return {} if given is None else {k: getattr(given, k) for k in _set(given)}
+
+    def fit_overrides(self) -> dict[str, Any]:
+        """The fit keys this stage gives, with their validated values."""
+        given = self.fit
+        return {} if given is None else {k: getattr(given, k) for k in _set(given)}
+
+
+def _set(model: StrictModel) -> list[str]:
+    """The keys a partial section gave, in declaration order."""
+    return [name for name in type(model).model_fields if name in model.model_fields_set]
+
+
+def stage_compile(top: CompileConfig, stage: StageConfig) -> CompileConfig:
+    """The compile section a stage trains with: the top level, then its keys."""
+    return top.model_copy(update=stage.compile_overrides())
+
+
+def stage_fit(top: FitConfig, stage: StageConfig) -> FitConfig:
+    """The fit section a stage trains with: the top level, then its keys."""
+    return top.model_copy(update=stage.fit_overrides())
+
+
+def stage_epochs(top: FitConfig, stages: list[StageConfig]) -> list[int]:
+    """Each stage's number of epochs (its own ``fit.epochs`` or the top level's)."""
+    return [stage_fit(top, stage).epochs for stage in stages]
