@@ -8,7 +8,10 @@ logger (:func:`log_line`), which stays silent until logging is configured.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+
+from cbrun.suggest import shorten
 
 Echo = Callable[[str], None]
 """Receives each of cbrun's own lines (run dir, stop reason, best, files)."""
@@ -25,7 +28,43 @@ def silent(message: str) -> None:
     """An :data:`Echo` that drops every line (smoke runs, worker processes)."""
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message, or its type's name."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+# The most of an exception's text a message or run.json keeps.
+MESSAGE_LIMIT = 300
+
+# Lines of TensorFlow's graph errors that say where, not what: the header, the
+# node, the frames of the stack where the op was defined, the op's name.
+_NOISE = (
+    re.compile(r"^Graph execution error:?$"),
+    re.compile(r"^Detected at node\b"),
+    re.compile(r"^File \"[^\"]*\", line \d+"),
+    re.compile(r"^\(?most recent call last\)?:?$"),
+    re.compile(r"^\[\[.*\]\]"),
+    re.compile(r"^Traceback \(most recent call last\):$"),
+)
+_NODE_SUFFIX = re.compile(r"\s*\[\[\{\{.*$|\s*\[Op:[^\]]*\]\s*$")
+
+
+def informative_lines(text: str) -> list[str]:
+    """The lines of an error's text that say what went wrong.
+
+    TensorFlow's ``InvalidArgumentError`` starts with "Graph execution
+    error:", then the node and the stack frames where the op was defined;
+    Keras's own sentence ("Received a label value of -1 which is outside the
+    valid range of [0, 2)") comes after them.
+    """
+    kept = []
+    for raw in text.splitlines():
+        line = _NODE_SUFFIX.sub("", raw.strip()).strip()
+        if line and not any(pattern.match(line) for pattern in _NOISE):
+            kept.append(line)
+    return kept
+
+
+def first_line(exc: BaseException, limit: int = MESSAGE_LIMIT) -> str:
+    """The informative line of an exception's message, or its type's name.
+
+    Skips what TensorFlow puts before Keras's message (see
+    :func:`informative_lines`) and cuts it to ``limit`` characters.
+    """
+    lines = informative_lines(str(exc))
+    return shorten(lines[0], limit) if lines else type(exc).__name__

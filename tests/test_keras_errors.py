@@ -1,0 +1,93 @@
+"""When Keras raises in training, cbrun keeps the line that says why.
+
+TensorFlow's ``InvalidArgumentError`` starts with "Graph execution error:",
+then the node and the stack frames where the op was defined; Keras's own
+sentence ("Received a label value of -1 which is outside the valid range of
+[0, 2)") comes after them. The CLI's message and run.json's ``error`` keep
+that sentence, without ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cbrun.errors import ExitCode
+from cbrun.training.reporting import MESSAGE_LIMIT, first_line, informative_lines
+from tests.conftest import start_cbrun
+
+_GRAPH_ERROR = """Graph execution error:
+
+Detected at node compile_loss/sparse_categorical_crossentropy/Xent defined at \
+(most recent call last):
+  File "/tmp/script.py", line 6, in <module>
+
+  File "/venv/keras/src/backend/tensorflow/nn.py", line 1438, in \
+sparse_categorical_crossentropy
+
+Received a label value of -1 which is outside the valid range of [0, 2).  \
+Label values: 1 -1 1
+\t [[{{node compile_loss/sparse_categorical_crossentropy/Xent}}]] \
+[Op:__inference_multi_step_on_iterator_538]"""
+
+
+def test_the_graph_error_header_node_and_frames_are_skipped() -> None:
+    assert informative_lines(_GRAPH_ERROR) == [
+        "Received a label value of -1 which is outside the valid range of "
+        "[0, 2).  Label values: 1 -1 1"
+    ]
+
+
+def test_a_plain_message_is_its_first_line_and_is_cut() -> None:
+    assert first_line(ValueError("first\nsecond")) == "first"
+    assert first_line(ValueError("")) == "ValueError"
+    long = first_line(ValueError("x" * 5000))
+    assert len(long) == MESSAGE_LIMIT and long.endswith("...")
+
+
+def test_an_error_with_only_noise_is_named_by_its_type() -> None:
+    assert first_line(RuntimeError("Graph execution error:\n\n")) == "RuntimeError"
+
+
+@pytest.fixture(scope="module")
+def minus_one_labels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A config whose labels are -1 and 1, with sparse_categorical_crossentropy."""
+    folder = tmp_path_factory.mktemp("labels")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    y = np.where(x[:, 0] > 0, 1, -1)
+    np.savez(folder / "data.npz", x_train=x, y_train=y)
+    config = folder / "labels.yaml"
+    config.write_text(
+        "data: {source: npz, path: data.npz}\n"
+        "model:\n"
+        "  layers:\n"
+        "    - {type: Dense, units: 2, activation: softmax}\n"
+        "compile: {optimizer: adam, loss: sparse_categorical_crossentropy}\n"
+        "fit: {epochs: 1, verbose: 0}\n",
+        encoding="utf-8",
+    )
+    return folder, config
+
+
+@pytest.mark.keras
+def test_keras_label_error_reaches_the_cli_and_run_json(
+    minus_one_labels: tuple[Path, Path],
+) -> None:
+    folder, config = minus_one_labels
+    runs = folder / "runs"
+    process = start_cbrun("train", str(config), "--runs-dir", str(runs))
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == ExitCode.TRAINING_FAILED, stderr
+    assert "label value of -1" in stderr
+    assert "Graph execution error" not in stderr
+    assert "Traceback" not in stderr
+    (record_path,) = runs.glob("*/*/run.json")
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "failed"
+    assert "label value of -1" in record["error"]
+    assert record["error"].startswith("InvalidArgumentError: Received a label")
+    assert len(record["error"]) < 400
