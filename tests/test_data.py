@@ -42,9 +42,9 @@ def build_error(base_dir: Path = Path("."), **fields: Any) -> BuildError:
 
 
 def test_every_source_has_a_loader() -> None:
-    from cbrun.keras.data import _LOADERS
+    from cbrun.keras.data import _LOADERS, _STREAM_LOADERS
 
-    assert set(_LOADERS) == set(DATA_SOURCES)
+    assert set(_LOADERS) | set(_STREAM_LOADERS) == set(DATA_SOURCES)
 
 
 # --- sklearn -------------------------------------------------------------------

@@ -6,19 +6,40 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from cbrun.config.base import PositiveInt, StrictModel
+from cbrun.config.base import ImportPath, PositiveInt, StrictModel
+from cbrun.config.data_folders import ImagesData, TextData
 from cbrun.config.dataset_names import (
     SKLEARN_DATASETS,
     KerasDatasetName,
     SklearnDatasetName,
 )
 
-DATA_SOURCES = ("sklearn", "keras", "npz", "csv", "synthetic")
+DATA_SOURCES = (
+    "sklearn",
+    "keras",
+    "npz",
+    "csv",
+    "synthetic",
+    "timeseries",
+    "function",
+    "images",
+    "text",
+)
 
 TestSize = Annotated[
     float,
     Field(gt=0, lt=1, description="Fraction of the samples held out for testing."),
 ]
+OptionalTestSize = Annotated[
+    float,
+    Field(
+        ge=0,
+        lt=1,
+        description="Fraction of the samples held out for testing; 0: no test split.",
+    ),
+]
+LabelValue = int | float | str
+ColumnName = Annotated[str, Field(min_length=1)]
 
 
 def _no_nul(value: str) -> str:
@@ -31,8 +52,40 @@ def _no_nul(value: str) -> str:
 DataPath = Annotated[str, AfterValidator(_no_nul)]
 
 
+class LabelsConfig(StrictModel):
+    """Label transforms applied before training, to every split.
+
+    Example:
+        ``{map: {-1: 0, 1: 1}, one_hot: true, classes: 2}``
+    """
+
+    map: dict[LabelValue, int] | None = Field(
+        None,
+        description="Label value -> class index; a label outside the map is an error.",
+    )
+    one_hot: bool = Field(
+        False, description="One-hot rows (for categorical_crossentropy)."
+    )
+    classes: Annotated[int, Field(ge=2, le=100_000)] | None = Field(
+        None,
+        description="one_hot's width; default: the number of classes after mapping.",
+    )
+
+    @model_validator(mode="after")
+    def _classes_for_one_hot(self) -> LabelsConfig:
+        if self.classes is not None and not self.one_hot:
+            raise ValueError("`classes` is one_hot's width: set `one_hot: true`")
+        if self.map is not None and not self.map:
+            raise ValueError("`map` is empty; give label -> class, e.g. {-1: 0, 1: 1}")
+        return self
+
+
 class _SourceBase(StrictModel):
     """Fields every source takes."""
+
+    labels: LabelsConfig | None = Field(
+        None, description="Label transforms: {map: {...}, one_hot: true, classes: N}."
+    )
 
     scale: float | None = Field(
         None,
@@ -85,13 +138,35 @@ class KerasData(_SourceBase):
     )
 
 
-class NpzKeys(StrictModel):
-    """The array names inside an ``.npz`` file."""
+ArrayNames = str | Annotated[dict[ColumnName, str], Field(min_length=1)]
 
-    x_train: str = "x_train"
-    y_train: str = "y_train"
-    x_test: str = "x_test"
-    y_test: str = "y_test"
+
+class NpzKeys(StrictModel):
+    """The array names inside an ``.npz`` file.
+
+    Each is one array name, or a mapping of input (output) name to array name
+    for a model with several inputs (outputs).
+    """
+
+    x_train: ArrayNames = "x_train"
+    y_train: ArrayNames = "y_train"
+    x_test: ArrayNames = "x_test"
+    y_test: ArrayNames = "y_test"
+
+    @model_validator(mode="after")
+    def _same_names(self) -> NpzKeys:
+        for train, test in (("x_train", "x_test"), ("y_train", "y_test")):
+            a, b = getattr(self, train), getattr(self, test)
+            if test in self.model_fields_set and isinstance(a, dict) != isinstance(
+                b, dict
+            ):
+                raise ValueError(f"{train} and {test} must both be names or mappings")
+            if isinstance(a, dict) and isinstance(b, dict) and a.keys() != b.keys():
+                raise ValueError(
+                    f"{test} must name the same inputs/outputs as {train} "
+                    f"({', '.join(a)})"
+                )
+        return self
 
 
 class NpzData(_SourceBase):
@@ -112,7 +187,7 @@ class NpzData(_SourceBase):
 
 
 class CsvData(_SourceBase):
-    """A CSV file with a header row and a target column.
+    """A table: a CSV (``.csv``), TSV (``.tsv``) or Parquet (``.parquet``) file.
 
     Relative paths are relative to the config file's folder.
 
@@ -121,18 +196,136 @@ class CsvData(_SourceBase):
     """
 
     source: Literal["csv"]
-    path: DataPath = Field(min_length=1, description="The training CSV.")
-    target: str = Field("target", min_length=1, description="The label column.")
-    test_path: DataPath | None = Field(None, description="A separate test CSV.")
-    test_size: TestSize | None = Field(
-        None, description="Split off a test set (default 0.2 without test_path)."
+    path: DataPath = Field(
+        min_length=1, description="The training table (.csv, .tsv or .parquet)."
+    )
+    target: ColumnName | Annotated[list[ColumnName], Field(min_length=1)] = Field(
+        "target",
+        description="The label column, or a list of them for several outputs.",
+    )
+    features: Annotated[list[ColumnName], Field(min_length=1)] | None = Field(
+        None, description="The input columns; default: every other column."
+    )
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] | None = Field(
+        None, description="The separator: default `,`, a tab for .tsv files."
+    )
+    header: bool = Field(True, description="Whether the first line names the columns.")
+    names: Annotated[list[ColumnName], Field(min_length=1)] | None = Field(
+        None, description="The column names of a file without a header line."
+    )
+    inputs: Literal["matrix", "columns"] = Field(
+        "matrix",
+        description=(
+            "`matrix`: one float32 array of the (numeric) features; `columns`: "
+            "one named input per column, any dtype, strings too, each (n, 1)."
+        ),
+    )
+    test_path: DataPath | None = Field(None, description="A separate test table.")
+    test_size: OptionalTestSize | None = Field(
+        None,
+        description="Split off a test set (default 0.2 without test_path; 0: none).",
     )
 
     @model_validator(mode="after")
-    def _one_test_split(self) -> CsvData:
+    def _consistent(self) -> CsvData:
         if self.test_path is not None and self.test_size is not None:
             raise ValueError("give either test_path or test_size, not both")
+        if not self.header and self.names is None:
+            raise ValueError("`header: false` needs `names: [...]`, the column names")
+        if self.header and self.names is not None:
+            raise ValueError(
+                "`names` is for a file without a header: add header: false"
+            )
+        if self.names is not None and len(set(self.names)) != len(self.names):
+            raise ValueError("`names` holds a name twice")
+        targets = [self.target] if isinstance(self.target, str) else self.target
+        if len(set(targets)) != len(targets):
+            raise ValueError("`target` holds a column twice")
+        both = sorted(set(targets) & set(self.features or ()))
+        if both:
+            raise ValueError(f"{', '.join(both)} is both a target and a feature")
         return self
+
+    @property
+    def targets(self) -> list[str]:
+        """The target columns, as a list."""
+        return [self.target] if isinstance(self.target, str) else list(self.target)
+
+
+class TimeseriesSplit(StrictModel):
+    """Chronological fractions of the rows: train first, then validation, test."""
+
+    validation: Annotated[float, Field(ge=0, lt=1)] = 0.15
+    test: Annotated[float, Field(ge=0, lt=1)] = 0.15
+
+    @model_validator(mode="after")
+    def _leaves_training(self) -> TimeseriesSplit:
+        if self.validation + self.test >= 1:
+            raise ValueError("validation + test must leave rows to train on (< 1)")
+        return self
+
+
+class TimeseriesData(_SourceBase):
+    """Windows of a time series, cut by ``keras.utils.timeseries_dataset_from_array``.
+
+    The window starting at row i covers rows i, i + r, ..., i + (L - 1) r
+    (r = ``sampling_rate``, L = ``sequence_length``); its target is row
+    i + (L - 1) r + ``target_offset``. Splits are chronological.
+
+    Example:
+        ``{source: timeseries, path: data/series.csv, target: y,
+        sequence_length: 24}``
+    """
+
+    source: Literal["timeseries"]
+    path: DataPath = Field(min_length=1, description="A .csv (.tsv) or .npz file.")
+    target: ColumnName = Field(description="The column (npz: array) to predict.")
+    features: Annotated[list[ColumnName], Field(min_length=1)] | None = Field(
+        None, description="The input columns; default: every column, target too."
+    )
+    sequence_length: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        description="Rows per window (L)."
+    )
+    sampling_rate: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        1, description="Take every r-th row inside a window (r)."
+    )
+    target_offset: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        1,
+        description="The target is this many rows after the window's last row "
+        "(0: the last row itself).",
+    )
+    split: TimeseriesSplit = Field(
+        default_factory=TimeseriesSplit,
+        description="Chronological validation and test fractions of the rows.",
+    )
+    shuffle: bool = Field(
+        False, description="Shuffle the training windows (seeded); Keras's default: no."
+    )
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] | None = None
+
+
+class FunctionData(_SourceBase):
+    """Data from your own Python function (user code).
+
+    The function gets ``params`` as keyword arguments (and ``base_dir``, the
+    config's folder, if it takes that argument) and returns either arrays,
+    ``{x_train, y_train, x_test?, y_test?}`` (each an array or a dict of
+    named arrays), or ``((x_train, y_train), (x_test, y_test))`` as
+    ``keras.datasets`` do; or batched ``tf.data.Dataset`` s of ``(x, y)``,
+    ``{train, validation?, test?}``.
+
+    Example:
+        ``{source: function, function: my_data:load, params: {rows: 500}}``
+    """
+
+    source: Literal["function"]
+    function: ImportPath
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments for the function."
+    )
+    test_size: OptionalTestSize | None = Field(
+        None, description="Split off a test set from arrays without test arrays."
+    )
 
 
 class SyntheticData(_SourceBase):
@@ -167,6 +360,14 @@ class SyntheticData(_SourceBase):
 
 
 DataConfig = Annotated[
-    SklearnData | KerasData | NpzData | CsvData | SyntheticData,
+    SklearnData
+    | KerasData
+    | NpzData
+    | CsvData
+    | SyntheticData
+    | TimeseriesData
+    | FunctionData
+    | ImagesData
+    | TextData,
     Field(discriminator="source"),
 ]

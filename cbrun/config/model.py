@@ -23,6 +23,10 @@ class LayerConfig(OpenModel):
     type: Annotated[str, known_name("layer type", LAYERS)] = Field(
         description="A keras.layers class name, or pkg.mod:Class."
     )
+    adapt: bool = Field(
+        False,
+        description="Preprocessing layers: adapt on the training split before fit.",
+    )
 
 
 class ModelConfig(StrictModel):

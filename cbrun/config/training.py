@@ -206,9 +206,15 @@ class FitConfig(StrictModel):
     )
     shuffle: bool = True
     class_weight: Annotated[
-        dict[int, Annotated[float, Field(gt=0)]] | None,
+        Literal["balanced"] | dict[int, Annotated[float, Field(gt=0)]] | None,
         BeforeValidator(_class_indexes),
-    ] = Field(None, description="Class index to loss weight.")
+    ] = Field(
+        None,
+        description=(
+            "Class index to loss weight, or `balanced`: n_samples / (n_classes * "
+            "count) from the training labels, as scikit-learn computes it."
+        ),
+    )
     initial_epoch: NonNegativeInt = 0
     steps_per_epoch: PositiveInt | None = None
     validation_steps: PositiveInt | None = None

@@ -42,13 +42,23 @@ def choose_feed(
     Returns:
         The feed and a short reason for the run's log.
     """
+    strings = string_inputs(x)
+    if strings:
+        # Keras's fit refuses NumPy string arrays ("Invalid dtype: object"):
+        # the keras-io structured-data example feeds such columns through
+        # tf.data.Dataset.from_tensor_slices, shuffled and batched.
+        return "tf.data", (
+            f"string columns ({', '.join(strings[:3])}"
+            f"{', ...' if len(strings) > 3 else ''}): Keras's fit takes no NumPy "
+            "strings, so tf.data as the keras-io structured-data example"
+        )
     if feed == "numpy":
         return feed, "the arrays, as a script passes them to fit"
     if feed != "auto":
         return feed, "data.feed"
-    train_bytes = x.nbytes + y.nbytes
+    train_bytes = _nbytes(x) + _nbytes(y)
     size = f"{train_bytes / 1e6:.1f} MB of training arrays"
-    if x.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
+    if not _numeric(x) or not _numeric(y):
         return "numpy", "auto: arrays that are not numbers"
     if backend != "tensorflow":
         return "numpy", f"auto: backend {backend}"
@@ -57,6 +67,35 @@ def choose_feed(
     if train_bytes > AUTO_MAX_BYTES:
         return "numpy", f"auto: {size} (tf.data up to {AUTO_MAX_BYTES >> 20} MiB)"
     return "tf.data", f"auto: {size}"
+
+
+def _values(value: Any) -> list[Any]:
+    return list(value.values()) if isinstance(value, dict) else [value]
+
+
+def _nbytes(value: Any) -> int:
+    return sum(int(array.nbytes) for array in _values(value))
+
+
+def _numeric(value: Any) -> bool:
+    return all(array.dtype.kind in "biuf" for array in _values(value))
+
+
+def string_inputs(x: Any) -> list[str]:
+    """The names of the input columns that hold strings (dict inputs only)."""
+    if not isinstance(x, dict):
+        return []
+    return [name for name, array in x.items() if array.dtype.kind in "OUS"]
+
+
+def _length(value: Any) -> int:
+    return len(_values(value)[0])
+
+
+def _slice(value: Any, start: int | None, stop: int | None) -> Any:
+    if isinstance(value, dict):
+        return {name: array[start:stop] for name, array in value.items()}
+    return value[start:stop]
 
 
 def training_samples(samples: int, validation_split: float) -> int:
@@ -78,7 +117,8 @@ def _batched(x: Any, y: Any, batch: int, processes: int) -> Any:
     """
     import tensorflow as tf
 
-    size = min(batch, len(x) - len(x) % processes) if processes > 1 else batch
+    count = _length(x)
+    size = min(batch, count - count % processes) if processes > 1 else batch
     return (
         tf.data.Dataset.from_tensor_slices((x, y))
         .batch(max(size, processes), drop_remainder=processes > 1)
@@ -138,14 +178,15 @@ def as_datasets(
     x, y = data.x_train, data.y_train
     validation = None
     if validation_split:
-        cut = training_samples(len(x), validation_split)
-        x, y, x_val, y_val = x[:cut], y[:cut], x[cut:], y[cut:]
+        cut = training_samples(_length(x), validation_split)
+        x, x_val = _slice(x, None, cut), _slice(x, cut, None)
+        y, y_val = _slice(y, None, cut), _slice(y, cut, None)
         validation = _batched(x_val, y_val, validation_batch, processes)
     elif validation_data is not None:
         validation = _batched(*validation_data, validation_batch, processes)
     train = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
-        train = train.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        train = train.shuffle(_length(x), seed=seed, reshuffle_each_iteration=True)
     train = train.batch(batch_size, drop_remainder=processes > 1).prefetch(
         tf.data.AUTOTUNE
     )
@@ -156,7 +197,9 @@ def as_datasets(
         train,
         validation,
         test,
-        _every_class(class_weight, y) if class_weight else class_weight,
+        _every_class(class_weight, y)
+        if class_weight and not isinstance(y, dict)
+        else class_weight,
     )
 
 

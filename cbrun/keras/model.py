@@ -54,7 +54,11 @@ def build_layer(layer: LayerConfig, where: ConfigPath) -> Any:
 
 
 def build_model(
-    config: ExperimentConfig, data: Dataset, *, base_dir: Path | None = None
+    config: ExperimentConfig,
+    data: Dataset,
+    *,
+    base_dir: Path | None = None,
+    adapter: Any = None,
 ) -> keras.Model:
     """Build the (uncompiled) model: Sequential layers, a saved file or a builder.
 
@@ -63,6 +67,8 @@ def build_model(
         data: The loaded data (or its shapes).
         base_dir: The config's folder: a relative ``model.path`` is read from
             there, as data paths are.
+        adapter: Adapts the layers with ``adapt: true`` before they are
+            called (``cbrun.keras.adapt.Adapter``); None adapts none.
 
     Raises:
         BuildError: A layer that Keras refuses, a missing file, a builder that
@@ -75,6 +81,8 @@ def build_model(
         for index, layer in enumerate(spec.layers):
             where: ConfigPath = ("model", "layers", index)
             built = build_layer(layer, where)
+            if adapter is not None and layer.adapt:
+                adapter.adapt(built, model if model.layers else None, where)
             try:
                 model.add(built)
             except (ValueError, TypeError) as exc:

@@ -61,7 +61,12 @@ def seed(keras: Any, config: ExperimentConfig) -> None:
 
 
 def compiled_model(
-    config: ExperimentConfig, data: Any, *, scoped: bool, base_dir: Path
+    config: ExperimentConfig,
+    data: Any,
+    *,
+    scoped: bool,
+    base_dir: Path,
+    adapter: Any = None,
 ) -> tuple[Any, Any]:
     """Build and compile the model; check its output against the labels.
 
@@ -70,6 +75,8 @@ def compiled_model(
         data: The loaded data (or its shapes).
         scoped: Build inside the ``distribute`` strategy's scope.
         base_dir: The config's folder, which a relative ``model.path`` is in.
+        adapter: Adapts the ``adapt: true`` layers as they are built (see
+            :func:`adapter_for`); None adapts none.
 
     Returns:
         The model, and the tf.distribute strategy it was built in (or None).
@@ -78,7 +85,7 @@ def compiled_model(
     from cbrun.keras.model import build_model, check_output_fits_labels, compile_model
 
     with distribute.build_scope(config.distribute if scoped else None) as strategy:
-        model = build_model(config, data, base_dir=base_dir)
+        model = build_model(config, data, base_dir=base_dir, adapter=adapter)
         compile_model(model, config)
     check_output_fits_labels(model, config, data)
     return model, strategy
@@ -123,10 +130,16 @@ def assemble(
     try:
         data = load_data_for(config, loaded.base_dir)
         model, strategy = compiled_model(
-            config, data, scoped=True, base_dir=loaded.base_dir
+            config,
+            data,
+            scoped=True,
+            base_dir=loaded.base_dir,
+            adapter=adapter_for(config, data, echo),
         )
         plan = FitPlan.from_config(config.fit, data, smoke=smoke)
         plan, feed = _feed(config, data, plan, cluster)
+        if config.fit.class_weight == "balanced":
+            feed += f"; class_weight balanced: {plan.class_weight}"
     except BuildError as exc:
         problem = make_problem(loaded.source, loaded.data, exc.path, exc.message)
         raise ConfigError([problem]) from None
@@ -143,17 +156,41 @@ def assemble(
     return Assembled(keras, data, model, plan, feed, record)
 
 
+def adapter_for(config: ExperimentConfig, data: Any, echo: Echo | None) -> Any:
+    """What adapts the config's ``adapt: true`` layers on the training split.
+
+    None when no layer says ``adapt: true``, or when the data holds shapes
+    only (``validate --deep`` of a Keras dataset not yet downloaded).
+    """
+    layers = config.model.layers or []
+    if not any(layer.adapt for layer in layers):
+        return None
+    if getattr(data, "streams", None) is None and data.x_train is None:
+        return None
+    from cbrun.keras.adapt import Adapter
+
+    return Adapter.for_training(
+        data,
+        validation_split=config.fit.validation_split,
+        validation_data=config.fit.validation_data,
+        echo=echo,
+    )
+
+
 def load_data_for(config: ExperimentConfig, base_dir: Path) -> Any:
     """Load the config's data; streaming sources batch and split as fit asks."""
     from cbrun.keras.data import load_data
+    from cbrun.keras.data.label_checks import check_labels_fit_loss
 
-    return load_data(
+    data = load_data(
         config.data,
         seed=config.seed,
         base_dir=base_dir,
         batch_size=config.fit.batch_size or KERAS_BATCH_SIZE,
         validation_split=config.fit.validation_split,
     )
+    check_labels_fit_loss(config, data)
+    return data
 
 
 def _start_distribution(

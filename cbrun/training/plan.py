@@ -26,6 +26,55 @@ SMOKE_STEPS: Final = 2
 """A smoke run: this many epochs of this many batches (validation and test too)."""
 
 
+def balanced_class_weight(data: Any, validation_split: float) -> dict[int, float]:
+    """``class_weight: balanced``: n_samples / (n_classes * count) per class.
+
+    The labels are those fit trains on: the arrays before Keras's
+    validation split (the last fraction), or a stream's ``train_labels``.
+    This is scikit-learn's ``compute_class_weight("balanced")`` over the
+    classes present in those labels.
+
+    Raises:
+        BuildError: The labels are not known, or are not class indexes.
+    """
+    import numpy as np
+
+    where = ("fit", "class_weight")
+    streams = getattr(data, "streams", None)
+    if streams is not None:
+        labels = streams.train_labels
+        if labels is None:
+            raise BuildError(
+                "class_weight: balanced needs the training labels, which this "
+                "source does not know before training; give the weights, e.g. "
+                "{0: 1.0, 1: 3.0}",
+                where,
+            )
+    else:
+        labels = data.y_train
+        if isinstance(labels, dict):
+            raise BuildError(
+                "class_weight: balanced takes one output's labels; this data "
+                "has several outputs (Keras's class_weight applies to one output)",
+                where,
+            )
+        labels = labels[: training_samples(len(labels), validation_split)]
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        labels = np.argmax(labels, axis=1)  # one-hot rows
+    labels = labels.reshape(-1)
+    if getattr(data, "task", None) != "classification" or labels.dtype.kind not in (
+        "biu"
+    ):
+        raise BuildError(
+            "class_weight: balanced needs class labels; these are a regression target",
+            where,
+        )
+    classes, counts = np.unique(labels, return_counts=True)
+    weights = len(labels) / (len(classes) * counts.astype(np.float64))
+    return {int(c): float(w) for c, w in zip(classes, weights, strict=True)}
+
+
 @dataclass(frozen=True)
 class FitPlan:
     """The arguments of one run's ``fit`` and ``evaluate`` calls.
@@ -90,10 +139,12 @@ class FitPlan:
                     ("fit", "validation_data"),
                 )
             validation_data = test
-        plan = cls(
-            **fit.model_dump(exclude={"validation_data"}),
-            validation_data=validation_data,
-        )
+        arguments = fit.model_dump(exclude={"validation_data"})
+        if fit.class_weight == "balanced":
+            arguments["class_weight"] = balanced_class_weight(
+                data, fit.validation_split
+            )
+        plan = cls(**arguments, validation_data=validation_data)
         if smoke:
             plan = dataclasses.replace(
                 plan,

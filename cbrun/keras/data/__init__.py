@@ -14,7 +14,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from cbrun.config.data import DataConfig
-from cbrun.keras.data import csv, keras_datasets, npz, sklearn, synthetic
+from cbrun.keras.data import (
+    csv,
+    function,
+    images,
+    keras_datasets,
+    npz,
+    sklearn,
+    synthetic,
+    text,
+    timeseries,
+)
 from cbrun.keras.data.common import Dataset, Loader, StreamLoader, finish
 from cbrun.keras.data.keras_cache import missing_cache_files
 from cbrun.keras.data.keras_datasets import shape_only_data
@@ -28,11 +38,15 @@ _LOADERS: dict[str, Loader] = {
     "npz": npz.load,
     "csv": csv.load,
     "synthetic": synthetic.load,
+    # Arrays, or tf.data streams: load_data calls it itself.
+    "function": function.load,  # type: ignore[dict-item]
 }
 
 
 # Sources that batch and split themselves (tf.data pipelines) -> their loader.
-_STREAM_LOADERS: dict[str, StreamLoader] = {}
+_STREAM_LOADERS: dict[str, StreamLoader] = {"timeseries": timeseries.load}
+_STREAM_LOADERS["images"] = images.load
+_STREAM_LOADERS["text"] = text.load
 
 
 def load_data(
@@ -63,6 +77,14 @@ def load_data(
         BuildError: The data cannot be loaded; the message says why and how to
             fix it, and ``path`` points into the ``data`` section.
     """
+    if config.source == "function":
+        # User code returns arrays (finished below) or tf.data streams.
+        loaded = function.load(config, seed=seed, base_dir=base_dir)
+        if isinstance(loaded, Dataset):
+            return loaded
+        return finish(
+            loaded, scale=config.scale, limit=config.limit, labels=config.labels
+        )
     stream_loader = _STREAM_LOADERS.get(config.source)
     if stream_loader is not None:
         return stream_loader(
@@ -73,4 +95,4 @@ def load_data(
             validation_split=validation_split,
         )
     raw = _LOADERS[config.source](config, seed=seed, base_dir=base_dir)
-    return finish(raw, scale=config.scale, limit=config.limit)
+    return finish(raw, scale=config.scale, limit=config.limit, labels=config.labels)

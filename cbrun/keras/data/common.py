@@ -322,18 +322,44 @@ def _is_one_hot(y: np.ndarray) -> bool:
     return bool(np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1))
 
 
-def finish(raw: Raw, *, scale: float | None, limit: int | None) -> Dataset:
-    """Apply what all sources share: task, labels, limit, scale, description."""
+def finish(
+    raw: Raw, *, scale: float | None, limit: int | None, labels: Any = None
+) -> Dataset:
+    """Apply what all sources share: labels, task, limit, scale, description.
+
+    Inputs may be a dict of named arrays and labels a dict by output name;
+    the task and number of classes are those of the first output.
+    """
     _check_not_empty(raw)
-    task = raw.task or _infer_task(raw.y_train)
-    num_classes = _num_classes(raw) if task == "classification" else None
-    x_train, x_test = raw.x_train[:limit], _head(raw.x_test, limit)
-    y_train, y_test = raw.y_train[:limit], _head(raw.y_test, limit)
+    if labels is not None:
+        from cbrun.keras.data.labels import transform_arrays
+
+        mapped = transform_arrays(
+            labels, {"train": raw.y_train, "test": raw.y_test}, raw.origin
+        )
+        raw = Raw(
+            raw.x_train,
+            mapped["train"],
+            raw.x_test,
+            mapped["test"],
+            raw.origin,
+            raw.task,
+        )
+    first_train = _first(raw.y_train)
+    first_test = None if raw.y_test is None else _first(raw.y_test)
+    task = raw.task or _infer_task(first_train)
+    num_classes = (
+        _num_classes(first_train, first_test) if task == "classification" else None
+    )
+    x_train, x_test = _head(raw.x_train, limit), _head(raw.x_test, limit)
+    y_train, y_test = _head(raw.y_train, limit), _head(raw.y_test, limit)
     dataset = Dataset(
-        x_train=_inputs(x_train, scale),
-        y_train=_labels(y_train, task),
-        x_test=None if x_test is None else _inputs(x_test, scale),
-        y_test=None if y_test is None else _labels(y_test, task),
+        x_train=_each(x_train, lambda x: _inputs(x, scale)),
+        y_train=_each(y_train, lambda y: _labels(y, _task_of(y, task, raw))),
+        x_test=None if x_test is None else _each(x_test, lambda x: _inputs(x, scale)),
+        y_test=None
+        if y_test is None
+        else _each(y_test, lambda y: _labels(y, _task_of(y, task, raw))),
         task=task,
         num_classes=num_classes,
         description="",
@@ -342,27 +368,50 @@ def finish(raw: Raw, *, scale: float | None, limit: int | None) -> Dataset:
     return dataset
 
 
+def _first(y: Any) -> np.ndarray:
+    """The only label array, or the first output's."""
+    return next(iter(y.values())) if isinstance(y, dict) else y
+
+
+def _each(value: Any, transform: Any) -> Any:
+    """Apply ``transform`` to an array or to each array of a dict."""
+    if isinstance(value, dict):
+        return {name: transform(array) for name, array in value.items()}
+    return transform(value)
+
+
+def _task_of(y: np.ndarray, first_task: Task, raw: Raw) -> Task:
+    """Each output's own task (the first output's when it is the only one)."""
+    if not isinstance(raw.y_train, dict):
+        return first_task
+    return raw.task or _infer_task(y)
+
+
 def _check_not_empty(raw: Raw) -> None:
     """Refuse data without training samples."""
-    if len(raw.x_train) == 0:
+    if sample_count(raw.x_train) == 0:
         raise BuildError(f"{raw.origin} has no training samples", ("data",))
 
 
-def _head(array: np.ndarray | None, limit: int | None) -> np.ndarray | None:
-    """Return the first ``limit`` rows of an optional array."""
-    return None if array is None else array[:limit]
+def _head(array: Any, limit: int | None) -> Any:
+    """Return the first ``limit`` rows of an optional array (or dict of them)."""
+    if array is None:
+        return None
+    return _each(array, lambda a: a[:limit])
 
 
-def _num_classes(raw: Raw) -> int:
+def _num_classes(y_train: np.ndarray, y_test: np.ndarray | None) -> int:
     """Count classes: one-hot width, else the largest label + 1."""
-    if _is_one_hot(raw.y_train):
-        return int(raw.y_train.shape[1])
-    labels = [raw.y_train] if raw.y_test is None else [raw.y_train, raw.y_test]
+    if _is_one_hot(y_train):
+        return int(y_train.shape[1])
+    labels = [y_train] if y_test is None or not len(y_test) else [y_train, y_test]
     return int(max(int(np.max(y)) for y in labels)) + 1
 
 
 def _inputs(x: np.ndarray, scale: float | None) -> np.ndarray:
     """Scale inputs as float32; floating inputs become float32 regardless."""
+    if x.dtype.kind not in "biuf":
+        return x  # a column of strings: for a lookup layer, never scaled
     if scale is not None:
         return x.astype(np.float32) * np.float32(scale)
     return x.astype(np.float32) if x.dtype.kind == "f" else x
@@ -378,13 +427,23 @@ def _labels(y: np.ndarray, task: Task) -> np.ndarray:
 
 def _describe(dataset: Dataset, origin: str) -> str:
     """Return e.g. ``sklearn digits: 1437 train, 360 test, x (64,), 10 classes``."""
-    test = "no" if dataset.x_test is None else str(len(dataset.x_test))
+    test = "no" if dataset.x_test is None else str(sample_count(dataset.x_test))
     kind = (
         f"{dataset.num_classes} classes"
         if dataset.task == "classification"
         else "regression"
     )
+    specs = dataset.input_specs()
+    if isinstance(specs, dict):
+        shown = ", ".join(
+            f"{name} {spec.shape}"
+            + ("" if spec.dtype.startswith("float") else f" {spec.dtype}")
+            for name, spec in list(specs.items())[:6]
+        )
+        inputs = f"inputs {{{shown}{', ...' if len(specs) > 6 else ''}}}"
+    else:
+        inputs = f"x {specs.shape}"
     return (
-        f"{origin}: {len(dataset.x_train)} train, {test} test, "
-        f"x {dataset.input_shape}, {kind}"
+        f"{origin}: {sample_count(dataset.x_train)} train, {test} test, "
+        f"{inputs}, {kind}"
     )

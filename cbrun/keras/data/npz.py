@@ -42,8 +42,8 @@ def load(config: NpzData, *, seed: int, base_dir: Path) -> Raw:
     path = resolve(config.path, base_dir, ("data", "path"))
     keys = config.keys
     with _open_npz(path) as npz:
-        x_train = _npz_array(npz, keys.x_train, "x_train", path)
-        y_train = _npz_array(npz, keys.y_train, "y_train", path)
+        x_train = _named_arrays(npz, keys.x_train, "x_train", path)
+        y_train = _named_arrays(npz, keys.y_train, "y_train", path)
         test = _npz_test_arrays(config, npz, path)
     origin = f"npz {path}"
     where: ConfigPath = ("data", "path")
@@ -60,6 +60,24 @@ def load(config: NpzData, *, seed: int, base_dir: Path) -> Raw:
         return Raw(x_train, y_train, x_test, y_test, origin)
     if config.test_size is None:
         return Raw(x_train, y_train, None, None, origin)
+    if isinstance(x_train, dict) or isinstance(y_train, dict):
+        rows = np.arange(_length(y_train))
+        single = None if isinstance(y_train, dict) else y_train
+        train_rows, test_rows, _, _ = split(
+            rows,
+            rows if single is None else single,
+            test_size=config.test_size,
+            seed=seed,
+            stratify=single is not None and looks_like_classes(single),
+            where=("data", "test_size"),
+        )
+        return Raw(
+            _rows(x_train, train_rows),
+            _rows(y_train, train_rows),
+            _rows(x_train, test_rows),
+            _rows(y_train, test_rows),
+            origin,
+        )
     x_train, x_test, y_train, y_test = split(
         x_train,
         y_train,
@@ -69,6 +87,31 @@ def load(config: NpzData, *, seed: int, base_dir: Path) -> Raw:
         where=("data", "test_size"),
     )
     return Raw(x_train, y_train, x_test, y_test, origin)
+
+
+def _length(value: Any) -> int:
+    return len(next(iter(value.values()))) if isinstance(value, dict) else len(value)
+
+
+def _rows(value: Any, rows: np.ndarray) -> Any:
+    if isinstance(value, dict):
+        return {name: array[rows] for name, array in value.items()}
+    return value[rows]
+
+
+def _named_arrays(
+    npz: np.lib.npyio.NpzFile, names: str | dict[str, str], field: str, path: Path
+) -> Any:
+    """One array, or a dict of input (output) name to array for a mapping."""
+    if isinstance(names, str):
+        return _npz_array(npz, names, field, path)
+    return {name: _npz_array(npz, key, field, path) for name, key in names.items()}
+
+
+def _present(names: str | dict[str, str], files: list[str]) -> bool:
+    if isinstance(names, str):
+        return names in files
+    return all(key in files for key in names.values())
 
 
 @contextlib.contextmanager
@@ -141,10 +184,12 @@ def _npz_test_arrays(
     """
     keys = config.keys
     files = npz.files
-    present = {field: getattr(keys, field) in files for field in ("x_test", "y_test")}
+    present = {
+        field: _present(getattr(keys, field), files) for field in ("x_test", "y_test")
+    }
     for field in ("x_test", "y_test"):
         if not present[field] and field in keys.model_fields_set:
-            _npz_array(npz, getattr(keys, field), field, path)  # raises
+            _named_arrays(npz, getattr(keys, field), field, path)  # raises
     if not any(present.values()):
         return None
     if not all(present.values()):
@@ -163,16 +208,25 @@ def _npz_test_arrays(
             ("data", "keys", lacking),
         )
     return (
-        _npz_array(npz, keys.x_test, "x_test", path),
-        _npz_array(npz, keys.y_test, "y_test", path),
+        _named_arrays(npz, keys.x_test, "x_test", path),
+        _named_arrays(npz, keys.y_test, "y_test", path),
     )
 
 
-def _check_pair(
-    x: np.ndarray, y: np.ndarray, what: str, where: ConfigPath
-) -> tuple[np.ndarray, np.ndarray]:
-    """Check that x and y are numeric, non-empty and of the same length."""
-    for name, array in (("x", x), ("y", y)):
+def _check_pair(x: Any, y: Any, what: str, where: ConfigPath) -> tuple[Any, Any]:
+    """Check that x and y are numeric, non-empty and of the same length.
+
+    Either may be a dict of named arrays (several inputs or outputs).
+    """
+    named = [
+        *((f"x[{k!r}]", a) for k, a in (x.items() if isinstance(x, dict) else [])),
+        *((f"y[{k!r}]", a) for k, a in (y.items() if isinstance(y, dict) else [])),
+    ]
+    if not isinstance(x, dict):
+        named.insert(0, ("x", x))
+    if not isinstance(y, dict):
+        named.append(("y", y))
+    for name, array in named:
         if array.dtype.kind not in "biuf":
             raise BuildError(
                 f"{what}: {name} has dtype {array.dtype}; it must be numeric "
@@ -184,19 +238,40 @@ def _check_pair(
                 f"{what}: {name} has shape {array.shape}; it needs one row per sample",
                 where,
             )
-    if len(x) != len(y):
+    lengths = {name: len(array) for name, array in named}
+    if set(lengths) == {"x", "y"} and lengths["x"] != lengths["y"]:
         raise BuildError(
-            f"{what}: x has {len(x)} samples but y has {len(y)}; they must match",
+            f"{what}: x has {lengths['x']} samples but y has {lengths['y']}; they "
+            "must match",
             where,
         )
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{name} {count}" for name, count in lengths.items())
+        raise BuildError(
+            f"{what}: the arrays have different numbers of samples ({shown}); "
+            "they must match",
+            where,
+        )
+
     # A flat x is one feature per sample; Keras layers want (samples, features).
-    return (x.reshape(-1, 1) if x.ndim == 1 else x), y
+    def column(a: np.ndarray) -> np.ndarray:
+        return a.reshape(-1, 1) if a.ndim == 1 else a
+
+    if isinstance(x, dict):
+        return {name: column(a) for name, a in x.items()}, y
+    return column(x), y
 
 
 def _check_same_features(
-    x_train: np.ndarray, x_test: np.ndarray, what: str, where: ConfigPath
+    x_train: Any, x_test: Any, what: str, where: ConfigPath
 ) -> None:
     """Check that test samples have the training samples' shape."""
+    if isinstance(x_train, dict):
+        for name in x_train:
+            _check_same_features(
+                x_train[name], x_test[name], f"{what}[{name!r}]", where
+            )
+        return
     if x_train.shape[1:] != x_test.shape[1:]:
         raise BuildError(
             f"{what}: test samples have shape {x_test.shape[1:]}, training samples "

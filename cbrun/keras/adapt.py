@@ -1,0 +1,200 @@
+"""``adapt: true``: fit preprocessing layers on the training split while building.
+
+A ``Normalization`` learns its mean and variance, a lookup or
+``TextVectorization`` its vocabulary, a ``Discretization`` its bin boundaries
+from ``layer.adapt(values)``. cbrun adapts each such layer just before it is
+called on its inputs while the model is built (as Keras's structured-data
+example adapts before it calls): a lookup's one-hot width is its vocabulary's
+size, which the layers after it are built with.
+
+The values are those that reach the layer: the input's own training data for
+a layer on a model input, else the training data run through the model built
+so far (so a later layer sees the earlier ones adapted). Only the training
+split is used: for arrays, the first ``floor(n * (1 - validation_split))``
+samples, the ones Keras's ``fit`` trains on (the rest are its validation
+split); for a streamed source, its training pipeline. Validation and test
+data never reach ``adapt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from cbrun.errors import BuildError, ConfigPath
+from cbrun.keras.data.common import sample_count
+from cbrun.keras.feeding import training_samples
+
+# Batches of the model built so far, when it computes what reaches a layer.
+_PREDICT_BATCH = 256
+
+
+def _reason(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+class Adapter:
+    """Adapts the layers that say ``adapt: true`` on the training split.
+
+    Attributes:
+        samples: How many training samples each layer is adapted on.
+        adapted: ``(layer name, class name)`` of each layer adapted, in order.
+    """
+
+    def __init__(
+        self, inputs: Any, samples: int, echo: Callable[[str], None] | None = None
+    ) -> None:
+        """Keep the training inputs.
+
+        Args:
+            inputs: The training split's inputs: an array, a dict of named
+                arrays, or a batched ``tf.data`` pipeline of them.
+            samples: How many samples ``inputs`` holds.
+            echo: Receives one line per adapted layer.
+        """
+        self.inputs = inputs
+        self.samples = samples
+        self.echo = echo
+        self.adapted: list[tuple[str, str]] = []
+
+    @classmethod
+    def for_training(
+        cls,
+        data: Any,
+        *,
+        validation_split: float,
+        validation_data: Any,
+        echo: Callable[[str], None] | None = None,
+    ) -> Adapter:
+        """An adapter over the samples ``fit`` trains on.
+
+        Args:
+            data: The loaded ``Dataset`` (arrays or streams).
+            validation_split: ``fit.validation_split``: Keras holds out the
+                last fraction of the arrays (a streamed source has split).
+            validation_data: ``fit.validation_data``; when set, Keras ignores
+                ``validation_split`` and trains on every training sample.
+            echo: Receives one line per adapted layer.
+        """
+        streams = getattr(data, "streams", None)
+        if streams is not None:
+            train = streams.train.map(_features)
+            return cls(train, streams.train_samples, echo)
+        total = sample_count(data.x_train)
+        split = 0.0 if validation_data is not None else validation_split
+        kept = training_samples(total, split)
+        x = data.x_train
+        if kept < total:
+            if isinstance(x, dict):
+                x = {name: array[:kept] for name, array in x.items()}
+            else:
+                x = x[:kept]
+        return cls(x, kept, echo)
+
+    def adapt(
+        self,
+        layer: Any,
+        through: keras.Model | None,
+        where: ConfigPath,
+        input_name: str | None = None,
+    ) -> None:
+        """Adapt ``layer`` on the training values that reach it.
+
+        Args:
+            layer: The layer, not yet called on its inputs.
+            through: The model from the inputs to the layer's input; None when
+                the layer takes a model input directly.
+            where: The layer's place in the config.
+            input_name: With ``through`` None and named inputs: which one.
+
+        Raises:
+            BuildError: The layer cannot adapt, or adapting fails (values of
+                a type it does not take), at ``where``.
+        """
+        label = f"{layer.name} ({type(layer).__name__})"
+        if not callable(getattr(layer, "adapt", None)):
+            raise BuildError(
+                f"{label} cannot adapt (it has no adapt method); remove adapt",
+                (*where, "adapt"),
+            )
+        try:
+            values = self._values(through, input_name)
+            layer.adapt(values)
+        except BuildError:
+            raise
+        except Exception as exc:
+            raise BuildError(
+                f"adapting {label} on the training split failed: {_reason(exc)}",
+                where,
+            ) from None
+        self.adapted.append((layer.name, type(layer).__name__))
+        if self.echo is not None:
+            self.echo(f"adapted {label} on {self.samples} training samples")
+
+    def adapt_in_graph(
+        self, layer: Any, reaching: Any, inputs: Any, where: ConfigPath
+    ) -> None:
+        """Adapt a graph layer that is about to be called on ``reaching``.
+
+        Args:
+            layer: The layer.
+            reaching: The ``KerasTensor`` the layer will be called on.
+            inputs: The model's inputs as given to ``keras.Model`` (a list or
+                dict of ``keras.Input`` tensors).
+            where: The layer's place in the config.
+        """
+        named = inputs.items() if isinstance(inputs, dict) else None
+        flat = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
+        for index, tensor in enumerate(flat):
+            if tensor is reaching:
+                name = None
+                if named is not None:
+                    name = list(inputs)[index]
+                elif isinstance(self._first_inputs(), dict):
+                    name = tensor.name
+                self.adapt(layer, None, where, name)
+                return
+        self.adapt(layer, keras.Model(inputs, reaching), where)
+
+    def _first_inputs(self) -> Any:
+        """The inputs as one sample batch shows them (dict or not)."""
+        if isinstance(self.inputs, dict) or hasattr(self.inputs, "shape"):
+            return self.inputs
+        return self.inputs.element_spec
+
+    def _values(self, through: keras.Model | None, input_name: str | None) -> Any:
+        inputs = self.inputs
+        is_stream = not (isinstance(inputs, dict) or hasattr(inputs, "shape"))
+        if through is not None:
+            if is_stream:
+                return inputs.map(lambda x: through(x, training=False))
+            if _has_strings(inputs):
+                # Keras's array adapter refuses NumPy string arrays; tf.data
+                # takes them, as it does in fit (cbrun's columns feed).
+                import tensorflow as tf
+
+                inputs = tf.data.Dataset.from_tensor_slices(inputs).batch(
+                    _PREDICT_BATCH
+                )
+                return through.predict(inputs, verbose=0)
+            return through.predict(inputs, batch_size=_PREDICT_BATCH, verbose=0)
+        if input_name is None:
+            return inputs
+        if is_stream:
+            return inputs.map(lambda x: x[input_name])
+        return inputs[input_name]
+
+
+def _has_strings(inputs: Any) -> bool:
+    arrays = inputs.values() if isinstance(inputs, dict) else [inputs]
+    return any(
+        getattr(a, "dtype", None) is not None and a.dtype.kind in "OUS" for a in arrays
+    )
+
+
+def _features(x: Any, *rest: Any) -> Any:
+    """The inputs of an ``(x, y[, sample_weight])`` batch."""
+    return x

@@ -1,0 +1,177 @@
+"""``data.labels``: label transforms applied before training (map, one-hot).
+
+Arrays are transformed with NumPy; a ``tf.data`` stream whose labels are not
+known in advance is transformed with ``dataset.map``. A label outside
+``map`` is an error naming the value and where it was first seen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cbrun.config.data import LabelsConfig
+from cbrun.errors import BuildError, ConfigPath
+from cbrun.suggest import shown_data
+
+_WHERE: ConfigPath = ("data", "labels")
+
+
+def map_key(key: Any, numeric: bool) -> Any:
+    """A ``map`` key as the labels hold it.
+
+    A resolved config.yaml comes from a JSON dump whose keys are strings
+    (``'-1': 0``): for numeric labels such a key is read as the number.
+    """
+    if numeric and isinstance(key, str):
+        try:
+            return float(key)
+        except ValueError:
+            return key
+    return key
+
+
+def map_labels(y: np.ndarray, mapping: dict[Any, int], what: str) -> np.ndarray:
+    """Replace each label by its class index from ``mapping``.
+
+    Args:
+        y: The labels, numbers or strings.
+        mapping: ``data.labels.map``.
+        what: Where the labels come from, e.g. ``the training labels of csv x.csv``.
+
+    Raises:
+        BuildError: A label has no entry in the map.
+    """
+    numeric = y.dtype.kind in "biuf"
+    table = {map_key(key, numeric): index for key, index in mapping.items()}
+    values, inverse = np.unique(y, return_inverse=True)
+    indexes = np.empty(len(values), dtype=np.int64)
+    for position, value in enumerate(values):
+        label = value.item() if hasattr(value, "item") else value
+        if label not in table:
+            first = int(np.argmax(inverse.reshape(-1) == position))
+            known = ", ".join(str(key) for key in list(mapping)[:8])
+            raise BuildError(
+                f"{what}: label {shown_data(str(label), 40)} (first at sample "
+                f"{first}) is not in data.labels.map (it maps {known}); add it "
+                "to the map",
+                (*_WHERE, "map"),
+            )
+        indexes[position] = table[label]
+    return indexes[inverse].reshape(y.shape)
+
+
+def one_hot(y: np.ndarray, classes: int, what: str) -> np.ndarray:
+    """Class indexes as float32 one-hot rows of width ``classes``."""
+    flat = np.asarray(y).reshape(len(y))
+    if flat.dtype.kind not in "biu" and not np.all(flat == np.floor(flat)):
+        raise BuildError(
+            f"{what}: one_hot needs class indexes, got non-whole labels; map them "
+            "with data.labels.map",
+            (*_WHERE, "one_hot"),
+        )
+    flat = flat.astype(np.int64)
+    bad = (flat < 0) | (flat >= classes)
+    if bad.any():
+        value = int(flat[np.argmax(bad)])
+        raise BuildError(
+            f"{what}: label {value} is outside 0..{classes - 1} for one_hot with "
+            f"{classes} classes; set data.labels.classes or map the labels",
+            (*_WHERE, "classes"),
+        )
+    return np.eye(classes, dtype=np.float32)[flat]
+
+
+def transform_arrays(
+    config: LabelsConfig, splits: dict[str, Any], origin: str
+) -> dict[str, Any]:
+    """Apply ``data.labels`` to the label arrays of each split.
+
+    Args:
+        config: ``data.labels``.
+        splits: ``{"train": y_train, "test": y_test or None}``; a value may be
+            a dict by output name (each output is transformed).
+        origin: The data's description, for messages.
+
+    Returns:
+        The same keys with transformed labels.
+    """
+    mapped: dict[str, Any] = {}
+    for name, y in splits.items():
+        what = f"the {name} labels of {origin}"
+        mapped[name] = _each_output(
+            y, lambda a, w=what: map_labels(a, config.map, w) if config.map else a
+        )
+    if config.one_hot:
+        width = config.classes or _class_count(mapped)
+        mapped = {
+            name: _each_output(
+                y, lambda a, n=name: one_hot(a, width, f"the {n} labels of {origin}")
+            )
+            for name, y in mapped.items()
+        }
+    return mapped
+
+
+def _each_output(y: Any, transform: Any) -> Any:
+    if y is None:
+        return None
+    if isinstance(y, dict):
+        return {name: transform(np.asarray(a)) for name, a in y.items()}
+    return transform(np.asarray(y))
+
+
+def _class_count(splits: dict[str, Any]) -> int:
+    """Classes after mapping: the largest index in any split + 1 (at least 2)."""
+    largest = 0
+    for y in splits.values():
+        arrays = y.values() if isinstance(y, dict) else [y]
+        for array in arrays:
+            if (
+                array is not None
+                and len(array)
+                and np.asarray(array).dtype.kind in "biuf"
+            ):
+                largest = max(largest, int(np.max(array)))
+    return max(largest + 1, 2)
+
+
+def transform_stream(config: LabelsConfig, dataset: Any, classes: int | None) -> Any:
+    """Apply ``data.labels`` to a batched ``(x, y)`` stream with ``dataset.map``.
+
+    A label outside the map stops the run with TensorFlow's assertion, which
+    prints the batch's labels.
+    """
+    import tensorflow as tf
+
+    if dataset is None:
+        return None
+    label_spec = dataset.element_spec[1]
+    table = None
+    if config.map:
+        numeric = label_spec.dtype != tf.string
+        keys = [map_key(key, numeric) for key in config.map]
+        key_tensor = tf.constant(keys, dtype=label_spec.dtype)
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                key_tensor, tf.constant(list(config.map.values()), dtype=tf.int64)
+            ),
+            default_value=-1,
+        )
+
+    def transform(x: Any, y: Any) -> Any:
+        if table is not None:
+            mapped = table.lookup(y)
+            check = tf.debugging.Assert(
+                tf.reduce_all(mapped >= 0),
+                ["a label is not in data.labels.map; the batch's labels:", y],
+                summarize=20,
+            )
+            with tf.control_dependencies([check]):
+                y = tf.identity(mapped)
+        if config.one_hot and classes:
+            y = tf.one_hot(tf.cast(tf.reshape(y, [-1]), tf.int64), classes)
+        return x, y
+
+    return dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
