@@ -309,6 +309,23 @@ def _names_tables(keras: Any) -> list[Table]:
         )
     )
 
+    applications = sorted(
+        name
+        for name in _public(keras.applications)
+        if name[:1].isupper() and callable(getattr(keras.applications, name))
+    )
+    tables.append(
+        Table(
+            "APPLICATIONS",
+            "tuple[str, ...]",
+            tuple(applications),
+            [
+                "Model constructors in keras.applications (MobileNetV2, ...): "
+                "layers by name."
+            ],
+        )
+    )
+
     opt_base = keras.optimizers.Optimizer
     optimizers = _public_subclasses(keras.optimizers, opt_base)
 

@@ -42,7 +42,7 @@ from cbrun.config.data import (
 )
 from cbrun.config.experiment import DistributeConfig, ExperimentConfig
 from cbrun.config.loading import load_config
-from cbrun.config.model import LayerConfig, ModelConfig
+from cbrun.config.model import InputConfig, LayerConfig, ModelConfig
 from cbrun.config.places import describe
 from cbrun.config.sweep import Choice, FloatRange, IntRange, SweepConfig
 from cbrun.config.tracking import MlflowTracking, TrackingConfig
@@ -107,8 +107,13 @@ _PLACES: dict[type[BaseModel], Place] = {
     NpzKeys: (("data", "keys"), {}, NpzData),
     CsvData: (("data",), {"source": "csv", "path": "d.csv"}, None),
     SyntheticData: (("data",), {"source": "synthetic", "classes": 10}, None),
-    ModelConfig: (("model",), dict(BASE["model"]), None),
+    ModelConfig: (("model",), {**BASE["model"], "inputs": [{"name": "x"}]}, None),
     LayerConfig: (("model", "layers", 0), {"type": "Flatten"}, None),
+    InputConfig: (
+        ("model", "inputs", 0),
+        {"name": "x"},
+        ModelConfig,
+    ),
     CompileConfig: (("compile",), dict(BASE["compile"]), None),
     OptimizerObject: (("compile", "optimizer"), {"type": "Adam"}, None),
     ScheduleObject: (

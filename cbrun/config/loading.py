@@ -17,6 +17,7 @@ from cbrun.config.callback_outputs import callback_output_problems
 from cbrun.config.checks import cross_checks
 from cbrun.config.data_checks import data_file_checks
 from cbrun.config.experiment import RUN_NAME_PATTERN, ExperimentConfig
+from cbrun.config.graph_checks import graph_checks
 from cbrun.config.overrides import apply_overrides
 from cbrun.config.preprocessing_checks import preprocessing_checks
 from cbrun.config.problems import (
@@ -187,6 +188,7 @@ def _checked(
     problems += check_sweep(experiment, data, source)
     problems += check_tracking(experiment, data, source)
     problems += backend_checks(experiment, data, source)
+    problems += graph_checks(experiment, data, source)
     problems += preprocessing_checks(experiment, data, source)
     problems += check_stages(experiment, data, source)
     problems += data_file_checks(experiment, data, source, path.parent)

@@ -1,32 +1,110 @@
-"""Schema of the ``model`` section: layers, a saved model, or a builder."""
+"""Schema of the ``model`` section: layers (Sequential or a graph), a file, a builder.
+
+``layers`` alone is a Sequential model. With ``inputs`` (the model's named
+inputs), ``inputs:`` on a layer (the names it takes), ``outputs``, or
+``call:`` on a layer, the layers form a functional graph (design section 9);
+the graph's references are checked by :mod:`cbrun.config.graph_checks`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from cbrun.config.base import ImportPath, OpenModel, StrictModel, known_name
-from cbrun.config.keras_names import LAYERS
+from cbrun.config.keras_names import APPLICATIONS, LAYERS
 from cbrun.suggest import shown
+
+NODE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$"
+"""A model input's, layer's or output's name: also a Keras name and a log prefix."""
+
+NodeName = Annotated[
+    str,
+    Field(
+        pattern=NODE_NAME_PATTERN,
+        description="A name: letters, digits, '_', '.', '-'; not starting "
+        "with a digit.",
+    ),
+]
+InputDtype = Literal[
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "bool",
+    "string",
+]
+IMPLICIT_INPUT = "input"
+"""The name of a graph's one input when ``model.inputs`` is left out."""
+
+
+class InputConfig(StrictModel):
+    """One named input of a graph model (``keras.Input``).
+
+    Example:
+        ``{name: thal, shape: [1], dtype: string}``
+    """
+
+    name: NodeName = Field(
+        description="The input's name; data given as a dict is matched by it."
+    )
+    shape: list[Annotated[int, Field(gt=0)] | None] | None = Field(
+        None,
+        description="One sample's shape (null for a size that varies); "
+        "default: the data's.",
+    )
+    dtype: InputDtype | None = Field(
+        None, description="The input's dtype; default: the data's."
+    )
 
 
 class LayerConfig(OpenModel):
-    """One layer: ``type`` is a ``keras.layers`` class (or ``pkg.mod:Class``).
+    """One layer: a ``keras.layers`` class, a Keras application or ``pkg.mod:Class``.
 
-    Every other key is passed to the layer's constructor.
+    Every other key is passed to the layer's constructor, except the graph's
+    own keys ``inputs`` and ``call`` and ``trainable`` (set after it is built).
 
     Example:
         ``{type: Dense, units: 10, activation: softmax}``
     """
 
-    type: Annotated[str, known_name("layer type", LAYERS)] = Field(
-        description="A keras.layers class name, or pkg.mod:Class."
+    type: Annotated[str, known_name("layer type", LAYERS, APPLICATIONS)] = Field(
+        description="A keras.layers class name, a keras.applications name "
+        "(MobileNetV2, ...), or pkg.mod:Class."
+    )
+    name: NodeName | None = Field(
+        None, description="The layer's name: other layers and outputs use it."
+    )
+    inputs: NodeName | list[NodeName] | None = Field(
+        None,
+        description="Graph models: the input or layer (or a list of them) this "
+        "layer takes; default: the layer above.",
+    )
+    call: dict[str, Any] | None = Field(
+        None,
+        description="Graph models: keyword arguments of the layer's call, "
+        "e.g. {training: false}.",
+    )
+    trainable: bool | None = Field(
+        None, description="false freezes the layer's weights."
     )
     adapt: bool = Field(
         False,
         description="Preprocessing layers: adapt on the training split before fit.",
     )
+
+    def constructor_params(self) -> dict[str, Any]:
+        """The keyword arguments of the layer's constructor."""
+        params = dict(self.model_extra or {})
+        if self.name is not None:
+            params["name"] = self.name
+        return params
 
 
 class ModelConfig(StrictModel):
@@ -36,10 +114,22 @@ class ModelConfig(StrictModel):
         ``{layers: [{type: Flatten}, {type: Dense, units: 10}]}``
     """
 
+    inputs: list[InputConfig] | None = Field(
+        None,
+        min_length=1,
+        description="Graph models: the named inputs; default one input "
+        "named `input` shaped as the data.",
+    )
     layers: list[LayerConfig] | None = Field(
         None,
         min_length=1,
-        description="A Sequential model; the input shape comes from the data.",
+        description="The layers: a Sequential model, or a graph with inputs, "
+        "names and outputs.",
+    )
+    outputs: NodeName | list[NodeName] | dict[NodeName, NodeName] | None = Field(
+        None,
+        description="Graph models: the output layer's name, a list, or "
+        "{output_name: layer_name}; default the last layer.",
     )
     path: str | None = Field(
         None, min_length=1, description="A saved .keras model to train further."
@@ -48,7 +138,9 @@ class ModelConfig(StrictModel):
         None, description="pkg.mod:function returning an uncompiled keras.Model."
     )
     params: dict[str, Any] = Field(
-        default_factory=dict, description="Keyword arguments for `build`."
+        default_factory=dict,
+        description="Keyword arguments for `build`; {path: file} is a file "
+        "relative to the config's folder.",
     )
 
     @model_validator(mode="after")
@@ -63,4 +155,55 @@ class ModelConfig(StrictModel):
             raise ValueError("`params` is for `build` only")
         if self.path is not None and not self.path.endswith(".keras"):
             raise ValueError(f"`path` must be a .keras file, got {shown(self.path)}")
+        if self.layers is None and (self.inputs or self.outputs):
+            raise ValueError("`inputs` and `outputs` describe a graph of `layers`")
         return self
+
+    @property
+    def is_graph(self) -> bool:
+        """Whether ``layers`` form a functional graph rather than a Sequential."""
+        if self.layers is None:
+            return False
+        return (
+            self.inputs is not None
+            or self.outputs is not None
+            or any(
+                layer.inputs is not None or layer.call is not None
+                for layer in self.layers
+            )
+        )
+
+    def input_names(self) -> list[str]:
+        """The graph's input names (``input`` when ``inputs`` is left out)."""
+        if self.inputs is None:
+            return [IMPLICIT_INPUT]
+        return [spec.name for spec in self.inputs]
+
+    def output_layers(self) -> dict[str, str] | None:
+        """Output name to the layer (or input) giving it, for a graph.
+
+        A single output keeps its layer's name; a list names each output by
+        its layer. ``None`` when the outputs cannot be known without Keras (a
+        saved model or a builder) or the model is Sequential.
+        """
+        if not self.is_graph or self.layers is None:
+            return None
+        outputs = self.outputs
+        if outputs is None:
+            last = self.layers[-1].name or f"layer {len(self.layers) - 1}"
+            return {last: last}
+        if isinstance(outputs, str):
+            return {outputs: outputs}
+        if isinstance(outputs, list):
+            return {name: name for name in outputs}
+        return dict(outputs)
+
+    def output_names(self) -> list[str] | None:
+        """The names Keras logs per-output quantities under, when known.
+
+        A Sequential model has one output; its name does not show in logs.
+        """
+        if self.layers is not None and not self.is_graph:
+            return [self.layers[-1].name or "output"]
+        layers = self.output_layers()
+        return None if layers is None else list(layers)

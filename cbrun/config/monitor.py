@@ -15,7 +15,7 @@ from cbrun.config.keras_names import (
     METRIC_DIRECTIONS,
     METRIC_LOG_NAMES,
 )
-from cbrun.config.training import MetricObject
+from cbrun.config.training import MetricObject, MetricSpec, metrics_by_output
 
 
 @dataclass(frozen=True)
@@ -36,29 +36,66 @@ def compiled_metrics(
 ) -> tuple[list[str], dict[str, str], bool]:
     """The compiled metrics' logged names and their directions.
 
+    With several outputs Keras logs ``<output>_<metric>`` for each output's
+    metrics, and ``<output>_loss`` for each output's loss when more than one
+    output has a loss (besides the total ``loss``).
+
     Returns:
         The names as Keras logs them, each known name's direction (``up`` or
         ``down``), and whether the list is complete: False when a metric comes
-        from user code, whose logged name cannot be known without importing it.
+        from user code, whose logged name cannot be known without importing it,
+        or when the model's outputs cannot be known without building it.
     """
     names: list[str] = []
     directions: dict[str, str] = {}
     complete = True
-    for spec in config.compile.metrics or []:
-        if isinstance(spec, MetricObject):
-            default = METRIC_CLASS_LOG_NAMES.get(spec.type)
-            name = (spec.model_extra or {}).get("name", default)
-            direction = METRIC_DIRECTIONS.get(default or "")
-        else:
-            name = METRIC_LOG_NAMES.get(spec)
-            direction = METRIC_DIRECTIONS.get(name or "")
-        if not isinstance(name, str):
-            complete = False
-            continue
-        names.append(name)
-        if direction:
-            directions[name] = direction
+    spec = config.compile
+    outputs = config.model.output_names()
+    by_output = metrics_by_output(spec.metrics)
+    several = outputs is not None and len(outputs) > 1
+    if by_output is not None and outputs is None:
+        several = len(by_output) > 1
+        complete = len(by_output) > 1
+    if by_output is None:
+        by_output = {"": list(spec.metrics or [])}
+    for loss_output in _loss_outputs(config, outputs):
+        names.append(f"{loss_output}_loss")
+        directions[f"{loss_output}_loss"] = "down"
+    for output, metrics in by_output.items():
+        prefix = f"{output}_" if several and output else ""
+        for metric in metrics:
+            name, direction = _log_name(metric)
+            if name is None:
+                complete = False
+                continue
+            names.append(prefix + name)
+            if direction:
+                directions[prefix + name] = direction
     return names, directions, complete
+
+
+def _log_name(spec: MetricSpec) -> tuple[str | None, str | None]:
+    """A metric's logged name and its direction, when known without Keras."""
+    if isinstance(spec, MetricObject):
+        default = METRIC_CLASS_LOG_NAMES.get(spec.type)
+        name = (spec.model_extra or {}).get("name", default)
+        return (name if isinstance(name, str) else None), METRIC_DIRECTIONS.get(
+            default or ""
+        )
+    name = METRIC_LOG_NAMES.get(spec)
+    return name, METRIC_DIRECTIONS.get(name or "")
+
+
+def _loss_outputs(config: ExperimentConfig, outputs: list[str] | None) -> list[str]:
+    """The outputs Keras logs a loss of their own for (none with one loss)."""
+    loss = config.compile.loss
+    if isinstance(loss, dict):
+        with_loss = list(loss)
+    elif loss is not None and outputs is not None:
+        with_loss = list(outputs)
+    else:
+        with_loss = []
+    return with_loss if len(with_loss) > 1 else []
 
 
 def has_validation(config: ExperimentConfig) -> bool:

@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    Discriminator,
     Field,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -142,6 +144,59 @@ def _metric_name(value: Any) -> Any:
 MetricSpec = str | MetricObject
 
 
+def _loss_kind(value: Any) -> str:
+    """Tell a loss name, a ``{type: ...}`` object and a mapping by output apart.
+
+    A mapping without ``type`` is by output name (``{out_a: mse}``); with it,
+    one loss object. Validation sees the mapping as written, serialization
+    the models.
+    """
+    if isinstance(value, LossObject):
+        return "object"
+    if isinstance(value, dict):
+        return "object" if "type" in value else "by_output"
+    return "name"
+
+
+def _metrics_kind(value: Any) -> str:
+    return "by_output" if isinstance(value, dict) else "list"
+
+
+# In a mapping, each name is checked at its own line.
+_LossName = Annotated[str, AfterValidator(_loss_name)]
+_MetricSpecChecked = Annotated[str, AfterValidator(_metric_name)] | MetricObject
+LossSpec = Annotated[
+    Annotated[_LossName, Tag("name")] | Annotated[LossObject, Tag("object")],
+    Discriminator(_loss_kind),
+]
+LossSetting = Annotated[
+    Annotated[str, Tag("name")]
+    | Annotated[LossObject, Tag("object")]
+    | Annotated[dict[str, LossSpec], Field(min_length=1), Tag("by_output")],
+    Discriminator(_loss_kind),
+]
+"""A loss for every output, or a mapping from output name to its loss."""
+MetricsSetting = Annotated[
+    Annotated[list[MetricSpec], Tag("list")]
+    | Annotated[
+        dict[str, _MetricSpecChecked | list[_MetricSpecChecked]],
+        Field(min_length=1),
+        Tag("by_output"),
+    ],
+    Discriminator(_metrics_kind),
+]
+"""Metrics of the one output, or a mapping from output name to its metrics."""
+
+
+def metrics_by_output(value: Any) -> dict[str, list[MetricSpec]] | None:
+    """A ``metrics`` mapping with each output's metrics as a list, else None."""
+    if not isinstance(value, dict):
+        return None
+    return {
+        out: item if isinstance(item, list) else [item] for out, item in value.items()
+    }
+
+
 class CompileConfig(StrictModel):
     """Arguments of ``keras.Model.compile``.
 
@@ -153,12 +208,18 @@ class CompileConfig(StrictModel):
     optimizer: str | OptimizerObject = Field(
         "rmsprop", description="A name (adam) or {type: Adam, learning_rate: ...}."
     )
-    loss: str | LossObject | None = Field(
-        None, description="A loss name, or {type: LossClass, ...}; required to fit."
+    loss: LossSetting | None = Field(
+        None,
+        description="A loss name, or {type: LossClass, ...}; or a mapping by "
+        "output name; required to fit.",
     )
-    loss_weights: list[float] | dict[str, float] | None = None
-    metrics: list[MetricSpec] | None = Field(
-        None, description="Metric names (logged exactly as written) or objects."
+    loss_weights: list[float] | dict[str, float] | None = Field(
+        None, description="A weight per output: a list, or a mapping by output name."
+    )
+    metrics: MetricsSetting | None = Field(
+        None,
+        description="Metric names (logged exactly as written) or objects; or a "
+        "mapping by output name.",
     )
     weighted_metrics: list[MetricSpec] | None = None
     run_eagerly: bool = False
@@ -174,11 +235,15 @@ class CompileConfig(StrictModel):
     @field_validator("loss")
     @classmethod
     def _known_loss(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return value  # Each name was checked at its line.
         return _loss_name(value)
 
     @field_validator("metrics", "weighted_metrics")
     @classmethod
-    def _known_metrics(cls, value: list[Any] | None) -> list[Any] | None:
+    def _known_metrics(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return value  # Each name was checked at its line.
         for item in value or []:
             _metric_name(item)
         return value

@@ -1,4 +1,8 @@
-"""Build and compile the Keras model that a config describes."""
+"""Build and compile the Keras model that a config describes.
+
+A Sequential model, a graph (:mod:`cbrun.keras.graph`), a saved file or a
+user's builder; layers are created by :mod:`cbrun.keras.layers`.
+"""
 
 from __future__ import annotations
 
@@ -10,47 +14,54 @@ import keras
 from cbrun.atomic import open_regular
 from cbrun.config.base import IMPORT_PATH_RE
 from cbrun.config.experiment import ExperimentConfig
-from cbrun.config.model import LayerConfig
 from cbrun.config.training import (
     LossObject,
     MetricObject,
     OptimizerObject,
     ScheduleObject,
+    metrics_by_output,
 )
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data import Dataset
 from cbrun.keras.downloads import download_failure
+from cbrun.keras.graph import build_graph
 from cbrun.keras.imports import check_parameters, import_object
+from cbrun.keras.layers import build_layer, construct, keras_error
+from cbrun.keras.values import with_functions, with_paths
 from cbrun.suggest import shorten, shown
 
 
-def _keras_error(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _construct(cls: Any, params: dict[str, Any], where: ConfigPath, label: str) -> Any:
-    check_parameters(cls, params, where, label)
-    try:
-        return cls(**params)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise BuildError(f"{label}: {_keras_error(exc)}", where) from None
-    except Exception as exc:
-        # A user class may fetch weights (e.g. wrap keras.applications).
-        download = download_failure(exc, where)
-        if download is None:
-            raise
-        raise download from None
-
-
-def build_layer(layer: LayerConfig, where: ConfigPath) -> Any:
-    """Create one layer from ``{type, ...}``."""
-    params = dict(layer.model_extra or {})
-    if IMPORT_PATH_RE.match(layer.type):
-        cls = import_object(layer.type, (*where, "type"))
-    else:
-        cls = getattr(keras.layers, layer.type)
-    return _construct(cls, params, where, f"layer {layer.type}")
+def _sequential(
+    config: ExperimentConfig,
+    data: Dataset,
+    *,
+    base_dir: Path | None,
+    adapter: Any,
+) -> keras.Model:
+    """``layers`` without a graph: a Sequential model, as a script writes it."""
+    assert config.model.layers is not None
+    model = keras.Sequential(name=config.name)
+    model.add(keras.Input(shape=data.input_shape))
+    for index, layer in enumerate(config.model.layers):
+        where: ConfigPath = ("model", "layers", index)
+        reaching = tuple(model.outputs[0].shape[1:]) if model.layers else None
+        built = build_layer(
+            layer,
+            where,
+            input_shape=reaching or data.input_shape,
+            base_dir=base_dir,
+        )
+        if adapter is not None and layer.adapt:
+            adapter.adapt(built, model if model.layers else None, where)
+        try:
+            model.add(built)
+        except (ValueError, TypeError) as exc:
+            raise BuildError(
+                f"layer {layer.type} does not fit after the previous layers "
+                f"(input shape {data.input_shape}): {keras_error(exc)}",
+                where,
+            ) from None
+    return model
 
 
 def build_model(
@@ -60,13 +71,13 @@ def build_model(
     base_dir: Path | None = None,
     adapter: Any = None,
 ) -> keras.Model:
-    """Build the (uncompiled) model: Sequential layers, a saved file or a builder.
+    """Build the (uncompiled) model: layers (Sequential or graph), a file or a builder.
 
     Args:
         config: The config.
         data: The loaded data (or its shapes).
         base_dir: The config's folder: a relative ``model.path`` is read from
-            there, as data paths are.
+            there, as data paths are, and ``{path: ...}`` builder params.
         adapter: Adapts the layers with ``adapt: true`` before they are
             called (``cbrun.keras.adapt.Adapter``); None adapts none.
 
@@ -75,37 +86,26 @@ def build_model(
             fails, at the config line it comes from.
     """
     spec = config.model
+    if spec.layers is not None and spec.is_graph:
+        return build_graph(config, data, base_dir=base_dir, adapter=adapter)
     if spec.layers is not None:
-        model = keras.Sequential(name=config.name)
-        model.add(keras.Input(shape=data.input_shape))
-        for index, layer in enumerate(spec.layers):
-            where: ConfigPath = ("model", "layers", index)
-            built = build_layer(layer, where)
-            if adapter is not None and layer.adapt:
-                adapter.adapt(built, model if model.layers else None, where)
-            try:
-                model.add(built)
-            except (ValueError, TypeError) as exc:
-                raise BuildError(
-                    f"layer {layer.type} does not fit after the previous layers "
-                    f"(input shape {data.input_shape}): {_keras_error(exc)}",
-                    where,
-                ) from None
-        return model
+        return _sequential(config, data, base_dir=base_dir, adapter=adapter)
     if spec.path is not None:
         path = spec.path if base_dir is None else str(base_dir / spec.path)
         return load_saved_model(path, shown_as=spec.path)
     assert spec.build is not None
     builder = import_object(spec.build, ("model", "build"))
-    check_parameters(builder, spec.params, ("model", "params"), spec.build)
+    where: ConfigPath = ("model", "params")
+    params = with_paths(with_functions(spec.params, where), where, base_dir)
+    check_parameters(builder, params, where, spec.build)
     try:
-        model = builder(**spec.params)
+        model = builder(**params)
     except Exception as exc:
         download = download_failure(exc, ("model", "build"))
         if download is not None:
             raise download from None
         raise BuildError(
-            f"{spec.build} raised {type(exc).__name__}: {_keras_error(exc)}",
+            f"{spec.build} raised {type(exc).__name__}: {keras_error(exc)}",
             ("model", "build"),
         ) from None
     if not isinstance(model, keras.Model):
@@ -146,7 +146,7 @@ def load_saved_model(path: str, *, shown_as: str | None = None) -> keras.Model:
     except (OSError, ValueError, TypeError) as exc:
         # Keras's first sentence says what it refused; the rest of its message
         # suggests turning safe mode off, which cbrun never does.
-        reason = shorten(_keras_error(exc).split(". ")[0], 160)
+        reason = shorten(keras_error(exc).split(". ")[0], 160)
         if "safe_mode" in str(exc):
             raise BuildError(
                 f"model.path {shown(written)} needs what Keras's safe_mode refuses "
@@ -169,7 +169,7 @@ def load_saved_model(path: str, *, shown_as: str | None = None) -> keras.Model:
 
 def _schedule(spec: ScheduleObject, where: ConfigPath) -> Any:
     cls = getattr(keras.optimizers.schedules, spec.type)
-    return _construct(cls, dict(spec.model_extra or {}), where, spec.type)
+    return construct(cls, dict(spec.model_extra or {}), where, spec.type)
 
 
 def build_optimizer(spec: str | OptimizerObject) -> Any:
@@ -177,7 +177,7 @@ def build_optimizer(spec: str | OptimizerObject) -> Any:
     where: ConfigPath = ("compile", "optimizer")
     if isinstance(spec, str):
         if IMPORT_PATH_RE.match(spec):
-            return _construct(import_object(spec, where), {}, where, spec)
+            return construct(import_object(spec, where), {}, where, spec)
         return keras.optimizers.get(spec)
     params = dict(spec.model_extra or {})
     if isinstance(spec.learning_rate, ScheduleObject):
@@ -191,7 +191,7 @@ def build_optimizer(spec: str | OptimizerObject) -> Any:
         if IMPORT_PATH_RE.match(spec.type)
         else getattr(keras.optimizers, spec.type)
     )
-    return _construct(cls, params, where, f"optimizer {spec.type}")
+    return construct(cls, params, where, f"optimizer {spec.type}")
 
 
 def _object(spec: Any, module: Any, where: ConfigPath, kind: str) -> Any:
@@ -202,40 +202,70 @@ def _object(spec: Any, module: Any, where: ConfigPath, kind: str) -> Any:
         if IMPORT_PATH_RE.match(spec.type)
         else getattr(module, spec.type)
     )
-    return _construct(cls, dict(spec.model_extra or {}), where, f"{kind} {spec.type}")
+    return construct(cls, dict(spec.model_extra or {}), where, f"{kind} {spec.type}")
+
+
+def _losses(spec: Any, single: bool) -> Any:
+    """The loss, or a mapping of losses by output name, as Keras takes it."""
+    where: ConfigPath = ("compile", "loss")
+    if isinstance(spec, dict):
+        losses = {
+            out: _object(item, keras.losses, (*where, out), "loss")
+            for out, item in spec.items()
+        }
+        return next(iter(losses.values())) if single else losses
+    if isinstance(spec, str | LossObject):
+        return _object(spec, keras.losses, where, "loss")
+    return None
+
+
+def _metrics(spec: Any, field: str, single: bool) -> Any:
+    """Metrics as a list, or a mapping of lists by output name."""
+    by_output = metrics_by_output(spec)
+    if by_output is None:
+        return [
+            _object(m, keras.metrics, ("compile", field, i), "metric")
+            for i, m in enumerate(spec or [])
+            if isinstance(m, str | MetricObject)
+        ] or None
+    built = {
+        out: [
+            _object(m, keras.metrics, ("compile", field, out, i), "metric")
+            for i, m in enumerate(items)
+        ]
+        for out, items in by_output.items()
+    }
+    return next(iter(built.values())) if single else built
 
 
 def compile_model(model: keras.Model, config: ExperimentConfig) -> None:
-    """Compile ``model`` with the config's optimizer, loss and metrics."""
+    """Compile ``model`` with the config's optimizer, loss and metrics.
+
+    Mappings by output name go to Keras as mappings; for a model with one
+    output, the one entry is given as is (Keras names a single output's
+    logs without a prefix either way).
+    """
     spec = config.compile
-    loss = (
-        _object(spec.loss, keras.losses, ("compile", "loss"), "loss")
-        if isinstance(spec.loss, str | LossObject)
-        else None
-    )
-    metrics = [
-        _object(m, keras.metrics, ("compile", "metrics", i), "metric")
-        for i, m in enumerate(spec.metrics or [])
-    ]
-    weighted = [
-        _object(m, keras.metrics, ("compile", "weighted_metrics", i), "metric")
-        for i, m in enumerate(spec.weighted_metrics or [])
-        if isinstance(m, str | MetricObject)
-    ]
+    single = len(model.outputs) == 1 and not isinstance(model.output, dict)
+    loss_weights: Any = spec.loss_weights
+    if single and isinstance(loss_weights, dict):
+        loss_weights = list(loss_weights.values())
     try:
         model.compile(
             optimizer=build_optimizer(spec.optimizer),
-            loss=loss,
-            loss_weights=spec.loss_weights,
-            metrics=metrics or None,
-            weighted_metrics=weighted or None,
+            loss=_losses(spec.loss, single),
+            loss_weights=loss_weights,
+            metrics=_metrics(spec.metrics, "metrics", single),
+            weighted_metrics=_metrics(
+                spec.weighted_metrics, "weighted_metrics", single
+            ),
             run_eagerly=spec.run_eagerly,
             steps_per_execution=spec.steps_per_execution,
             jit_compile=spec.jit_compile,
             auto_scale_loss=spec.auto_scale_loss,
         )
     except (ValueError, TypeError) as exc:
-        raise BuildError(f"compile failed: {_keras_error(exc)}", ("compile",)) from None
+        raise BuildError(f"compile failed: {keras_error(exc)}", ("compile",)) from None
 
 
 def check_output_fits_labels(

@@ -1,0 +1,111 @@
+"""Keras applications (MobileNetV2, ResNet50, ...) as layers of a config's model.
+
+An application is a ``keras.Model``; in a graph it is called like a layer.
+Its ``input_shape`` defaults to the shape of what reaches it (the data's
+image size and channels). ``weights: imagenet`` makes Keras fetch the
+weights file into ``$KERAS_HOME/models`` unless it is there already;
+offline, that is an error naming the file and the folder to put it in, as
+for a ``keras.datasets`` file (exit 1, also at ``validate --deep``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import keras
+
+from cbrun.config.keras_names import APPLICATIONS
+from cbrun.errors import BuildError, ConfigPath
+from cbrun.keras.downloads import models_dir
+from cbrun.keras.imports import check_parameters
+from cbrun.suggest import shorten
+
+# get_file: "URL fetch failure on {origin}: {errno} -- {reason}".
+_FETCH_FAILURE = re.compile(r"URL fetch failure on (?P<origin>\S+?): (?P<reason>.*)")
+_NAMED_WEIGHTS = ("imagenet",)
+
+
+def is_application(name: str) -> bool:
+    """Whether ``name`` is a ``keras.applications`` model constructor."""
+    return name in APPLICATIONS
+
+
+def build_application(
+    name: str,
+    params: dict[str, Any],
+    where: ConfigPath,
+    *,
+    input_shape: tuple[int | None, ...] | None,
+    base_dir: Path | None,
+) -> keras.Model:
+    """Build ``keras.applications.<name>(**params)``.
+
+    Args:
+        name: The application, e.g. ``MobileNetV2``.
+        params: Its arguments from the config (``weights``, ``include_top``,
+            ``pooling``, ...).
+        where: The layer's place in the config.
+        input_shape: One sample's shape reaching it; the default of
+            ``input_shape``.
+        base_dir: The config's folder: ``weights`` given as a file path is
+            read from there.
+
+    Raises:
+        BuildError: Keras refuses the arguments, or the weights are not in the
+            Keras cache and cannot be downloaded.
+    """
+    constructor = getattr(keras.applications, name)
+    params = dict(params)
+    if "input_shape" not in params and "input_tensor" not in params and input_shape:
+        params["input_shape"] = tuple(input_shape)
+    elif isinstance(params.get("input_shape"), list):
+        params["input_shape"] = tuple(params["input_shape"])
+    weights = params.get("weights", "imagenet")
+    if isinstance(weights, str) and weights not in _NAMED_WEIGHTS:
+        path = Path(weights).expanduser()
+        params["weights"] = str(
+            path if path.is_absolute() or not base_dir else base_dir / path
+        )
+    check_parameters(constructor, params, where, name)
+    try:
+        return constructor(**params)
+    except Exception as exc:
+        raise _application_error(name, weights, exc, where) from None
+
+
+def _application_error(
+    name: str, weights: Any, error: Exception, where: ConfigPath
+) -> BuildError:
+    """Explain a failed application: a missing weights file, or Keras's reason."""
+    text = str(error).strip()
+    first = shorten(text.splitlines()[0] if text else type(error).__name__, 240)
+    match = _FETCH_FAILURE.search(text)
+    folder = models_dir()
+    if match is None:
+        damaged = (
+            f"; if a weights file in {folder} is damaged, delete it so Keras "
+            "downloads it again"
+            if weights is not None
+            else ""
+        )
+        return BuildError(
+            f"keras.applications.{name}: {type(error).__name__}: {first}{damaged}",
+            where,
+        )
+    origin = match["origin"]
+    file_name = Path(urlparse(origin).path).name or origin
+    reason = match["reason"].strip().rstrip(".")
+    state = "missing"
+    if (folder / file_name).exists():
+        state = "found, but not the file Keras expects (hash check failed)"
+    return BuildError(
+        f"keras.applications.{name} weights {weights!r} are not in the Keras cache "
+        f"and downloading them failed ({shorten(reason, 120)}). Put this file in "
+        f"{folder} ($KERAS_HOME/models; KERAS_HOME defaults to ~/.keras):\n"
+        f"  {file_name}: {state}; download {origin}\n"
+        "Or set weights: null to start from random weights",
+        (*where, "weights") if weights is not None else where,
+    )
