@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from cbrun.errors import ExitCode
@@ -52,17 +51,31 @@ def test_an_error_with_only_noise_is_named_by_its_type() -> None:
     assert first_line(RuntimeError("Graph execution error:\n\n")) == "RuntimeError"
 
 
-@pytest.fixture(scope="module")
-def minus_one_labels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A config whose labels are -1 and 1, with sparse_categorical_crossentropy."""
-    folder = tmp_path_factory.mktemp("labels")
+LOADER = """\
+import numpy as np
+import tensorflow as tf
+
+
+def load():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 3)).astype("float32")
     y = np.where(x[:, 0] > 0, 1, -1)
-    np.savez(folder / "data.npz", x_train=x, y_train=y)
+    return {"train": tf.data.Dataset.from_tensor_slices((x, y)).batch(16)}
+"""
+
+
+@pytest.fixture(scope="module")
+def minus_one_labels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Labels -1 and 1 with sparse_categorical_crossentropy, reaching fit.
+
+    A stream from the user's function: cbrun's own label check reads array
+    labels before fit, so this is what only Keras sees.
+    """
+    folder = tmp_path_factory.mktemp("labels")
+    (folder / "minus_one.py").write_text(LOADER, encoding="utf-8")
     config = folder / "labels.yaml"
     config.write_text(
-        "data: {source: npz, path: data.npz}\n"
+        "data: {source: function, function: minus_one:load}\n"
         "model:\n"
         "  layers:\n"
         "    - {type: Dense, units: 2, activation: softmax}\n"
