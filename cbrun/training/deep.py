@@ -1,9 +1,11 @@
 """``cbrun validate --deep``: build everything a run needs, without training.
 
 After the TensorFlow-free checks, this imports Keras and the user's code,
-builds the data shapes, the model, the compiled optimizer and every callback,
-so that what would fail in the first seconds of ``train`` fails here, at the
-config line it comes from.
+builds the data shapes, the model (``adapt: true`` layers adapted as in
+``train``), the compiled optimizer and every callback, and runs one training
+batch through the model and the loss without updating anything, so that
+what would fail in the first seconds of ``train`` fails here, at the config
+line it comes from.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cbrun.config.data import KerasData
+from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.loading import LoadedConfig
 from cbrun.config.problems import make_problem
-from cbrun.errors import BuildError, CbrunError, Problem
+from cbrun.errors import BuildError, CbrunError, ConfigPath, Problem
 from cbrun.training.plan import FitPlan
+from cbrun.training.reporting import first_line
 
 
 def deep_check(loaded: LoadedConfig) -> list[Problem]:
@@ -35,12 +40,13 @@ def deep_check(loaded: LoadedConfig) -> list[Problem]:
     except CbrunError as exc:
         return [Problem(str(loaded.path), 0, 0, "", str(exc))]
     except Exception as exc:
-        message = f"building failed: {type(exc).__name__}: {exc}"
-        return [Problem(str(loaded.path), 0, 0, "", message.splitlines()[0])]
+        message = f"building failed: {type(exc).__name__}: {first_line(exc)}"
+        return [Problem(str(loaded.path), 0, 0, "", message)]
 
 
 def _build_everything(loaded: LoadedConfig) -> list[Problem]:
     from cbrun.training.assemble import (
+        adapter_for,
         callback_context,
         compiled_model,
         load_data_for,
@@ -72,12 +78,115 @@ def _build_everything(loaded: LoadedConfig) -> list[Problem]:
     else:
         data = load_data_for(config, loaded.base_dir)
     # No distribution scope: the check builds, it does not train.
-    model, _ = compiled_model(config, data, scoped=False, base_dir=loaded.base_dir)
+    model, _ = compiled_model(
+        config,
+        data,
+        scoped=False,
+        base_dir=loaded.base_dir,
+        adapter=adapter_for(config, data, None),
+    )
     model.optimizer.build(model.trainable_variables)
     plan = FitPlan.from_config(config.fit, data)
+    one_batch(config, model, data, plan.effective_batch_size)
     scratch = Path(tempfile.mkdtemp(prefix="cbrun-deep-"))
     try:
         build_callbacks(list(config.callbacks), callback_context(plan, data, scratch))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return problems
+
+
+def one_batch(config: ExperimentConfig, model: Any, data: Any, batch_size: int) -> None:
+    """Run the first training batch through the model and the loss; update nothing.
+
+    Args:
+        config: The config (for the places of what fails).
+        model: The compiled model.
+        data: The loaded data.
+        batch_size: ``fit``'s batch size.
+
+    Raises:
+        BuildError: At ``model.inputs`` (or the model) when the batch does not
+            go through the model, at ``compile.loss`` when the loss cannot
+            take the labels and outputs, at ``compile.metrics`` for a metric;
+            with Keras's own line.
+    """
+    from cbrun.keras.first_batch import (
+        batch_loss,
+        evaluate_batch,
+        first_batch,
+        forward,
+    )
+
+    x, y = first_batch(data, batch_size)
+    try:
+        y_pred = forward(model, x)
+    except Exception as exc:
+        raise BuildError(
+            f"one batch of the data ({_shapes(x)}) does not go through the model: "
+            f"{first_line(exc)}",
+            _inputs_place(config),
+        ) from None
+    try:
+        batch_loss(model, x, y, y_pred)
+    except Exception as exc:
+        raise BuildError(
+            f"the loss cannot take one batch of labels {_shapes(y)} with the "
+            f"model's outputs {_shapes(y_pred)}: {first_line(exc)}"
+            f"{_loss_hint(config, y)}",
+            ("compile", "loss"),
+        ) from None
+    try:
+        evaluate_batch(model, x, y)
+    except Exception as exc:
+        metrics = bool(config.compile.metrics)
+        raise BuildError(
+            f"one batch through the compiled loss and metrics failed: "
+            f"{first_line(exc)}",
+            ("compile", "metrics") if metrics else ("compile",),
+        ) from None
+
+
+def _loss_hint(config: ExperimentConfig, y: Any) -> str:
+    """The usual fix when class labels and a crossentropy loss do not match."""
+    loss = config.compile.loss
+    name = str(loss if isinstance(loss, str) else getattr(loss, "type", "")).lower()
+    rank = len(getattr(y, "shape", ()))
+    if "categorical" not in name or isinstance(y, dict):
+        return ""
+    if "sparse" not in name and rank == 1:
+        return (
+            "; integer class labels go with sparse_categorical_crossentropy, or "
+            "make them one-hot rows with data.labels: {one_hot: true}"
+        )
+    if "sparse" in name and rank == 2 and y.shape[-1] > 1:
+        return (
+            "; one-hot labels go with categorical_crossentropy "
+            "(sparse_categorical_crossentropy takes class indexes)"
+        )
+    return ""
+
+
+def _inputs_place(config: ExperimentConfig) -> ConfigPath:
+    """Where the model's inputs are described."""
+    spec = config.model
+    if getattr(spec, "inputs", None) is not None:
+        return ("model", "inputs")
+    if spec.build is not None:
+        return ("model", "build")
+    if spec.path is not None:
+        return ("model", "path")
+    return ("model",)
+
+
+def _shapes(value: Any) -> str:
+    """``(32, 4) float32``, or ``{name: shape dtype, ...}`` for named values."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{name}: {_shapes(item)}" for name, item in value.items())
+        return "{" + inner + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_shapes(item) for item in value) + "]"
+    shape = tuple(getattr(value, "shape", ()))
+    dtype = getattr(value, "dtype", None)
+    name = getattr(dtype, "name", None) or str(dtype)
+    return f"{shape} {name}"
