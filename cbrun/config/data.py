@@ -153,21 +153,6 @@ class NpzKeys(StrictModel):
     x_test: ArrayNames = "x_test"
     y_test: ArrayNames = "y_test"
 
-    @model_validator(mode="after")
-    def _same_names(self) -> NpzKeys:
-        for train, test in (("x_train", "x_test"), ("y_train", "y_test")):
-            a, b = getattr(self, train), getattr(self, test)
-            if test in self.model_fields_set and isinstance(a, dict) != isinstance(
-                b, dict
-            ):
-                raise ValueError(f"{train} and {test} must both be names or mappings")
-            if isinstance(a, dict) and isinstance(b, dict) and a.keys() != b.keys():
-                raise ValueError(
-                    f"{test} must name the same inputs/outputs as {train} "
-                    f"({', '.join(a)})"
-                )
-        return self
-
 
 class NpzData(_SourceBase):
     """Arrays in a NumPy ``.npz`` file (the ``mnist.npz`` layout).
@@ -209,7 +194,11 @@ class CsvData(_SourceBase):
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] | None = Field(
         None, description="The separator: default `,`, a tab for .tsv files."
     )
-    header: bool = Field(True, description="Whether the first line names the columns.")
+    header: bool | None = Field(
+        None,
+        description="Whether the first line names the columns; default: yes, "
+        "unless `names` is given.",
+    )
     names: Annotated[list[ColumnName], Field(min_length=1)] | None = Field(
         None, description="The column names of a file without a header line."
     )
@@ -230,11 +219,11 @@ class CsvData(_SourceBase):
     def _consistent(self) -> CsvData:
         if self.test_path is not None and self.test_size is not None:
             raise ValueError("give either test_path or test_size, not both")
-        if not self.header and self.names is None:
+        if self.header is False and self.names is None:
             raise ValueError("`header: false` needs `names: [...]`, the column names")
         if self.header and self.names is not None:
             raise ValueError(
-                "`names` is for a file without a header: add header: false"
+                "`names` is for a file without a header line: remove header: true"
             )
         if self.names is not None and len(set(self.names)) != len(self.names):
             raise ValueError("`names` holds a name twice")
@@ -245,6 +234,11 @@ class CsvData(_SourceBase):
         if both:
             raise ValueError(f"{', '.join(both)} is both a target and a feature")
         return self
+
+    @property
+    def has_header(self) -> bool:
+        """Whether the file's first line names its columns."""
+        return self.header if self.header is not None else self.names is None
 
     @property
     def targets(self) -> list[str]:

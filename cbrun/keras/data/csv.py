@@ -52,7 +52,7 @@ def load(config: CsvData, *, seed: int, base_dir: Path) -> Raw:
         features = [name for name in header if name not in config.targets]
         if config.features is None and not _is_parquet(test_path):
             test_header = first_line(test_path, where, delimiter_of(config))
-            if config.header and test_header:
+            if config.has_header and test_header:
                 _same_columns(header, test_header, test_path)
         x_test, y_test, _ = _read_table(
             config, test_path, where, config.features or features
@@ -106,11 +106,13 @@ def _read_table(
     the feature columns; default: the config's.
     """
     delimiter = delimiter_of(config)
-    names = None if config.header else config.names
+    names = None if config.has_header else config.names
     targets = config.targets
     features = features or config.features
     parquet = _is_parquet(path)
-    if config.inputs == "matrix" and not parquet:
+    # Labels to map may be strings, which the numeric reader refuses.
+    mapped = config.labels is not None and config.labels.map is not None
+    if config.inputs == "matrix" and not parquet and not mapped:
         header, values = read_csv(
             path,
             where,

@@ -55,6 +55,7 @@ def load(config: NpzData, *, seed: int, base_dir: Path) -> Raw:
                 "remove test_size, which only splits files without them",
                 ("data", "test_size"),
             )
+        _check_same_names((x_train, y_train), test, path)
         x_test, y_test = _check_pair(*test, f"{path} (test)", where)
         _check_same_features(x_train, x_test, f"{path}: {keys.x_test}", where)
         return Raw(x_train, y_train, x_test, y_test, origin)
@@ -87,6 +88,26 @@ def load(config: NpzData, *, seed: int, base_dir: Path) -> Raw:
         where=("data", "test_size"),
     )
     return Raw(x_train, y_train, x_test, y_test, origin)
+
+
+def _check_same_names(
+    train: tuple[Any, Any], test: tuple[Any, Any], path: Path
+) -> None:
+    """Test arrays must be named as the training arrays: both plain or both mappings."""
+    for train_part, test_part, field in zip(train, test, "xy", strict=True):
+        where: ConfigPath = ("data", "keys", f"{field}_test")
+        if isinstance(train_part, dict) != isinstance(test_part, dict):
+            raise BuildError(
+                f"{path}: keys.{field}_train and keys.{field}_test must both be "
+                "array names or both mappings by input/output name",
+                where,
+            )
+        if isinstance(train_part, dict) and train_part.keys() != test_part.keys():
+            raise BuildError(
+                f"{path}: keys.{field}_test must map the names keys.{field}_train "
+                f"maps ({', '.join(train_part)})",
+                where,
+            )
 
 
 def _length(value: Any) -> int:

@@ -1,0 +1,207 @@
+"""Validate's TF-free checks of tables: the ``csv`` and ``timeseries`` sources.
+
+A checker reads the first line (the header) and, for ``inputs: matrix``, a
+few rows to find a column of strings; it quotes at most 80 characters of
+the file. A missing or unreadable file is left to training, which says why
+at the same config line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from cbrun.atomic import open_regular
+from cbrun.errors import ConfigPath
+from cbrun.suggest import DATA_QUOTE_LENGTH, closest, shown_data, shown_names
+
+Report = Callable[..., None]
+
+# Rows read to spot a column of strings under `inputs: matrix`.
+_SAMPLE_ROWS = 20
+# The first bytes read; a header longer than this is checked by training.
+_HEAD_BYTES = 1 << 20
+_SEPARATORS = (("\t", "tab", "\\t"), (";", "semicolon", ";"), ("|", "pipe", "|"))
+
+
+def check_csv(data: Any, base_dir: Path, report: Report) -> None:
+    """Check the header (and a few rows) of a ``csv`` source's files."""
+    delimiter = data.delimiter or ("\t" if data.path.lower().endswith(".tsv") else ",")
+    matrix = data.inputs == "matrix"
+    for key in ("path", "test_path"):
+        value = getattr(data, key)
+        if value is None or value.lower().endswith(".parquet"):
+            continue  # Parquet's schema needs pyarrow: training checks it
+        _check_table(
+            base_dir / value,
+            ("data", key),
+            report,
+            delimiter=delimiter,
+            names=None if data.has_header else data.names,
+            targets=data.targets,
+            target_key=("data", "target"),
+            features=data.features,
+            numeric=matrix,
+            targets_numeric=matrix and (data.labels is None or data.labels.map is None),
+        )
+
+
+def check_timeseries(data: Any, base_dir: Path, report: Report) -> None:
+    """Check the header and a few rows of a ``timeseries`` source's CSV."""
+    if data.path.lower().endswith(".npz"):
+        return
+    delimiter = data.delimiter or ("\t" if data.path.lower().endswith(".tsv") else ",")
+    _check_table(
+        base_dir / data.path,
+        ("data", "path"),
+        report,
+        delimiter=delimiter,
+        names=None,
+        targets=[data.target],
+        target_key=("data", "target"),
+        features=data.features,
+        numeric=True,
+        targets_numeric=data.labels is None or data.labels.map is None,
+    )
+
+
+def _rows(path: Path, delimiter: str) -> list[list[str]] | None:
+    """The first rows of a CSV, or None when validate cannot read it."""
+    try:
+        with open_regular(path) as raw:
+            head = raw.read(_HEAD_BYTES)
+    except OSError:
+        return None
+    text = head.decode("utf-8-sig", errors="replace")
+    lines = text.splitlines()[: _SAMPLE_ROWS + 1]
+    if len(head) == _HEAD_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut
+    try:
+        return [
+            row
+            for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+        ]
+    except csv.Error:
+        return None
+
+
+def _check_table(
+    path: Path,
+    where: ConfigPath,
+    report: Report,
+    *,
+    delimiter: str,
+    names: list[str] | None,
+    targets: Sequence[str],
+    target_key: ConfigPath,
+    features: list[str] | None,
+    numeric: bool,
+    targets_numeric: bool,
+) -> None:
+    rows = _rows(path, delimiter)
+    if not rows:
+        return
+    first = [cell.strip() for cell in rows[0]]
+    shown_path = path.name
+    if names is None:
+        if len(first) == 1 and targets[0] not in first:
+            report(where, _one_column(shown_path, first[0], delimiter, targets[0]))
+            return
+        if targets[0] not in first and all(_is_number(c) for c in first):
+            report(
+                where,
+                f"{shown_path}, line 1 looks like data, not column names: add a "
+                "header row, or set header: false and names: [...]",
+            )
+            return
+        header, body = first, rows[1:]
+    else:
+        if len(first) != len(names):
+            report(
+                ("data", "names"),
+                f"{shown_path}, line 1 has {len(first)} values but names gives "
+                f"{len(names)} columns",
+            )
+            return
+        header, body = list(names), rows
+    for index, name in enumerate(targets):
+        if name not in header:
+            key = target_key if len(targets) == 1 else (*target_key, index)
+            report(key, _missing(shown_path, name, header, "column"))
+    for index, name in enumerate(features or ()):
+        if name not in header:
+            report(
+                ("data", "features", index),
+                _missing(shown_path, name, header, "feature column"),
+            )
+    if not numeric:
+        return
+    used = (
+        list(features)
+        if features is not None
+        else [name for name in header if name not in targets]
+    )
+    if targets_numeric:
+        used += [name for name in targets if name not in used]
+    _check_numbers(shown_path, header, body, used, where, report, names is None)
+
+
+def _check_numbers(
+    shown_path: str,
+    header: list[str],
+    body: list[list[str]],
+    used: list[str],
+    where: ConfigPath,
+    report: Report,
+    has_header: bool,
+) -> None:
+    """Report the first used column whose sampled cells are not numbers."""
+    for offset, row in enumerate(body):
+        if len(row) != len(header):
+            continue  # training names the line and the count
+        for name in used:
+            if name not in header:
+                continue
+            cell = row[header.index(name)].strip()
+            if cell and not _is_number(cell):
+                line = offset + (2 if has_header else 1)
+                half = DATA_QUOTE_LENGTH // 2
+                report(
+                    ("data", "inputs") if where == ("data", "path") else where,
+                    f"{shown_path}, line {line}: column {shown_data(name, half)} "
+                    f"holds strings ({shown_data(cell, half)}); inputs: matrix "
+                    "takes numbers only: use inputs: columns (a named input per "
+                    "column), or leave it out of features",
+                )
+                return
+
+
+def _one_column(shown_path: str, cell: str, delimiter: str, target: str) -> str:
+    guess = ""
+    for separator, name, written in _SEPARATORS:
+        if separator != delimiter and separator in cell:
+            guess = f"; it looks {name}-separated: set delimiter: '{written}'"
+            break
+    quoted = shown_data(cell, DATA_QUOTE_LENGTH // 2)
+    return (
+        f"{shown_path}, line 1 is one column ({quoted}) with no column "
+        f"{target!r}{guess}"
+    )
+
+
+def _missing(shown_path: str, name: str, header: list[str], what: str) -> str:
+    match = closest(name, header)
+    suggestion = f"; did you mean {shown_data(match, 30)}?" if match else ""
+    columns = shown_names(header, DATA_QUOTE_LENGTH - 30, quote=False)
+    return f"{shown_path} has no {what} {name!r}{suggestion} (its columns: {columns})"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
