@@ -34,16 +34,13 @@ from cbrun.config.callbacks import (
 from cbrun.config.callbacks.learning_rate_scheduler import ScheduleFunction
 from cbrun.config.data import (
     CsvData,
-    FunctionData,
     KerasData,
-    LabelsConfig,
     NpzData,
     NpzKeys,
     SklearnData,
     SyntheticData,
-    TimeseriesData,
-    TimeseriesSplit,
 )
+from cbrun.config.data_folders import ImagesData, TextData
 from cbrun.config.experiment import DistributeConfig, ExperimentConfig
 from cbrun.config.loading import load_config
 from cbrun.config.model import InputConfig, LayerConfig, ModelConfig
@@ -60,6 +57,7 @@ from cbrun.config.training import (
 )
 from cbrun.errors import ConfigError, Problem
 from cbrun.suggest import shown
+from scripts.make_example_data import png_bytes
 from tests.conftest import CONFIGS
 
 REFUSED = "refused by --no-user-code"
@@ -73,6 +71,10 @@ def check(
     """Write ``config`` as YAML next to nothing else and return its problems."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    # A folder source's base needs a class folder beside the config.
+    (tmp_path / "d" / "a").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "d" / "a" / "one.txt").write_text("text", encoding="utf-8")
+    (tmp_path / "d" / "a" / "one.png").write_bytes(png_bytes([[(0, 0, 0)]]))
     try:
         loaded = load_config(path, (), display="config.yaml", allow_user_code=allow)
     except ConfigError as exc:
@@ -111,14 +113,8 @@ _PLACES: dict[type[BaseModel], Place] = {
     NpzKeys: (("data", "keys"), {}, NpzData),
     CsvData: (("data",), {"source": "csv", "path": "d.csv"}, None),
     SyntheticData: (("data",), {"source": "synthetic", "classes": 10}, None),
-    LabelsConfig: (("data", "labels"), {"map": {"a": 0}}, CsvData),
-    TimeseriesData: (
-        ("data",),
-        {"source": "timeseries", "path": "s.csv", "target": "y", "sequence_length": 3},
-        None,
-    ),
-    TimeseriesSplit: (("data", "split"), {}, TimeseriesData),
-    FunctionData: (("data",), {"source": "function", "function": "x.y:z"}, None),
+    ImagesData: (("data",), {"source": "images", "path": "d"}, None),
+    TextData: (("data",), {"source": "text", "path": "d"}, None),
     ModelConfig: (("model",), {**BASE["model"], "inputs": [{"name": "x"}]}, None),
     LayerConfig: (("model", "layers", 0), {"type": "Flatten"}, None),
     InputConfig: (
@@ -292,7 +288,7 @@ def test_bases_are_valid(tmp_path: Path) -> None:
         assert check(tmp_path, config, allow=True) == [], schema.__name__
         # Under the flag only the import path a base itself needs is refused.
         refused = [p.message for p in check(tmp_path, config)]
-        code = schema in (CustomCallbackSchema, ScheduleFunction, FunctionData)
+        code = schema in (CustomCallbackSchema, ScheduleFunction)
         assert len(refused) == code and all("(x.y:" in m for m in refused), refused
 
 
