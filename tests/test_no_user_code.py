@@ -34,11 +34,15 @@ from cbrun.config.callbacks import (
 from cbrun.config.callbacks.learning_rate_scheduler import ScheduleFunction
 from cbrun.config.data import (
     CsvData,
+    FunctionData,
     KerasData,
+    LabelsConfig,
     NpzData,
     NpzKeys,
     SklearnData,
     SyntheticData,
+    TimeseriesData,
+    TimeseriesSplit,
 )
 from cbrun.config.data_folders import ImagesData, TextData
 from cbrun.config.experiment import DistributeConfig, ExperimentConfig
@@ -115,6 +119,14 @@ _PLACES: dict[type[BaseModel], Place] = {
     SyntheticData: (("data",), {"source": "synthetic", "classes": 10}, None),
     ImagesData: (("data",), {"source": "images", "path": "d"}, None),
     TextData: (("data",), {"source": "text", "path": "d"}, None),
+    LabelsConfig: (("data", "labels"), {"map": {"a": 0}}, CsvData),
+    TimeseriesData: (
+        ("data",),
+        {"source": "timeseries", "path": "s.csv", "target": "y", "sequence_length": 3},
+        None,
+    ),
+    TimeseriesSplit: (("data", "split"), {}, TimeseriesData),
+    FunctionData: (("data",), {"source": "function", "function": "x.y:z"}, None),
     ModelConfig: (("model",), {**BASE["model"], "inputs": [{"name": "x"}]}, None),
     LayerConfig: (("model", "layers", 0), {"type": "Flatten"}, None),
     InputConfig: (
@@ -288,7 +300,7 @@ def test_bases_are_valid(tmp_path: Path) -> None:
         assert check(tmp_path, config, allow=True) == [], schema.__name__
         # Under the flag only the import path a base itself needs is refused.
         refused = [p.message for p in check(tmp_path, config)]
-        code = schema in (CustomCallbackSchema, ScheduleFunction)
+        code = schema in (CustomCallbackSchema, ScheduleFunction, FunctionData)
         assert len(refused) == code and all("(x.y:" in m for m in refused), refused
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.folder_checks import check_folders
 from cbrun.config.problems import make_problem
+from cbrun.config.table_checks import check_csv, check_timeseries
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
 
@@ -27,6 +28,8 @@ DataFileCheck = Callable[[Any, Path, Report], None]
 DATA_FILE_CHECKS: dict[str, DataFileCheck] = {}
 """Source name -> the checker of its files (sources without files have none)."""
 DATA_FILE_CHECKS["images"] = DATA_FILE_CHECKS["text"] = check_folders
+DATA_FILE_CHECKS["csv"] = check_csv
+DATA_FILE_CHECKS["timeseries"] = check_timeseries
 
 
 def data_file_checks(
