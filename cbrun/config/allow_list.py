@@ -168,6 +168,18 @@ def _layer(layer: Any, where: ConfigPath) -> Iterator[Refusal]:
         yield from _layer_class(kind, (*where, "type"))
     yield from _serial_keys_in_typed(layer, where)
     params = {k: v for k, v in layer.items() if k != "type" and k not in _SERIAL_KEYS}
+    weights = params.get("weights")
+    if kind in kn.APPLICATIONS and weights is not None and weights != "imagenet":
+        # Anything but Keras's own weights is a file the application loads.
+        yield Refusal(
+            (*where, "weights"),
+            f"{kind}.weights {shown(weights)} is a file the application loads",
+            fix="use weights: imagenet or null, or run where the config is trusted",
+        )
+        params.pop("weights")
+    # The graph's own keys name layers and call arguments, not classes.
+    for own in ("name", "inputs", "call", "trainable", "adapt"):
+        params.pop(own, None)
     yield from _params(params, where, kind if isinstance(kind, str) else None)
 
 
@@ -186,8 +198,10 @@ def _serial_keys_in_typed(
 
 
 def _layer_class(name: str, where: ConfigPath) -> Iterator[Refusal]:
+    if name in kn.APPLICATIONS:
+        return  # A keras.applications model: its weights are checked apart.
     if name not in kn.LAYERS:
-        yield _not_builtin(where, "layer", name, kn.LAYERS)
+        yield _not_builtin(where, "layer", name, (*kn.LAYERS, *kn.APPLICATIONS))
     elif name in REFUSED_LAYERS:
         yield Refusal(where, f"layer {name} {REFUSED_LAYERS[name]}")
 

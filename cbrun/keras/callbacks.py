@@ -34,6 +34,7 @@ from cbrun.keras.backup import OwnedBackupAndRestore, deleted_folder_problem
 from cbrun.keras.compat.base_logger import BaseLogger
 from cbrun.keras.compat.model_checkpoint import PeriodicModelCheckpoint
 from cbrun.keras.imports import check_parameters, import_object
+from cbrun.keras.values import check_function_strings, with_functions
 from cbrun.runs.layout import OWN_NAMES as LAYOUT_NAMES
 from cbrun.runs.layout import RUN_FILE, resolve_inside
 from cbrun.suggest import shown
@@ -195,6 +196,9 @@ def _build_custom(request: _Request) -> keras.callbacks.Callback:
             f"{name} is not a keras.callbacks.Callback subclass", (*where, "type")
         )
     check_parameters(cls, params, where, name)
+    # `schedule: pkg.mod:fn` would reach the class as a string.
+    check_function_strings(cls, params, where, name)
+    params = with_functions(params, where)
     try:
         return cls(**params)
     except Exception as exc:

@@ -246,7 +246,9 @@ def compile_model(model: keras.Model, config: ExperimentConfig) -> None:
     logs without a prefix either way).
     """
     spec = config.compile
-    single = len(model.outputs) == 1 and not isinstance(model.output, dict)
+    # A graph's outputs given as a mapping keep it, even with one entry.
+    by_name = isinstance(getattr(model, "_outputs_struct", None), dict)
+    single = len(model.outputs) == 1 and not by_name
     loss_weights: Any = spec.loss_weights
     if single and isinstance(loss_weights, dict):
         loss_weights = list(loss_weights.values())
