@@ -192,15 +192,29 @@ def _split(
             f"least {1 / total:.3g} or add files",
             ("data", "test_size"),
         )
+    import tensorflow as tf
+
     batch_size = options["batch_size"]
     samples = rest.dataset.unbatch()
+    n_test = len(rest.files) - n_validation
+    # unbatch() forgets the size; Keras wants it to count steps without warning.
     validation = _Part(
-        _batched(samples.take(n_validation), batch_size),
+        _batched(
+            samples.take(n_validation).apply(
+                tf.data.experimental.assert_cardinality(n_validation)
+            ),
+            batch_size,
+        ),
         rest.files[:n_validation],
         root,
     )
     test = _Part(
-        _batched(samples.skip(n_validation), batch_size),
+        _batched(
+            samples.skip(n_validation).apply(
+                tf.data.experimental.assert_cardinality(n_test)
+            ),
+            batch_size,
+        ),
         rest.files[n_validation:],
         root,
     )
