@@ -327,3 +327,71 @@ def test_a_layer_that_cannot_take_the_values_fails_at_its_config_place():
     assert caught.value.message.startswith(
         "adapting ints (IntegerLookup) on the training split failed: "
     )
+
+
+# --- the adapted state kept for --resume --------------------------------------------
+
+
+@pytest.mark.keras
+def test_saved_states_restore_every_adaptable_layer_without_adapting(tmp_path):
+    import keras
+
+    from cbrun.keras.adapt import Adapter
+
+    words = np.array([["red fox"], ["blue fox"], ["red dog"], ["fox"]])
+    numbers = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 40.0], [4.0, 80.0]])
+    kinds = {
+        "string": lambda: keras.layers.StringLookup(
+            name="string", output_mode="one_hot"
+        ),
+        "integer": lambda: keras.layers.IntegerLookup(name="integer"),
+        "text": lambda: keras.layers.TextVectorization(
+            name="text", output_mode="tf_idf"
+        ),
+        "norm": lambda: keras.layers.Normalization(name="norm"),
+        "bins": lambda: keras.layers.Discretization(name="bins", num_bins=3),
+    }
+    values = {
+        "string": np.array([["a"], ["b"], ["b"], ["c"]]),
+        "integer": np.array([[3], [5], [5], [9]]),
+        "text": words[:, 0],
+        "norm": numbers,
+        "bins": numbers[:, :1],
+    }
+    adapter = Adapter(None, 4)
+    adapted = {}
+    for name, make in kinds.items():
+        adapter.inputs = values[name]
+        adapted[name] = make()
+        adapter.adapt(adapted[name], None, ("model", "layers", 0))
+    saved = adapter.save(tmp_path / "backup")
+    assert saved == tmp_path / "backup" / "adapted.npz"
+    lines: list[str] = []
+    restoring = Adapter.restoring(saved, echo=lines.append)
+    for name, make in kinds.items():
+        fresh = make()
+        restoring.adapt(fresh, None, ("model", "layers", 0))
+        x = values[name]
+        np.testing.assert_allclose(
+            _array(fresh(x)), _array(adapted[name](x)), err_msg=name
+        )
+    assert lines[0] == "restored string (StringLookup) as adapted when the run began"
+    assert restoring.states == {}  # nothing adapted: the file stays as it was
+    assert restoring.save(tmp_path / "other") is None
+
+
+@pytest.mark.keras
+def test_a_state_file_without_the_layer_says_the_config_changed(tmp_path):
+    import keras
+
+    from cbrun.errors import BuildError
+    from cbrun.keras.adapt import Adapter
+
+    adapter = Adapter(np.array([[1.0], [3.0]]), 2)
+    adapter.adapt(keras.layers.Normalization(name="a"), None, ("model", "layers", 0))
+    saved = adapter.save(tmp_path)
+    assert saved is not None
+    with pytest.raises(BuildError, match="holds no state for it \\(it has a\\)"):
+        Adapter.restoring(saved).adapt(
+            keras.layers.Normalization(name="b"), None, ("model", "layers", 1)
+        )
