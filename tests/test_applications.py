@@ -61,22 +61,6 @@ def test_a_misspelt_application(tmp_path: Path) -> None:
     assert "did you mean 'MobileNetV2'?" in result.output
 
 
-@pytest.mark.keras
-def test_a_frozen_application_base_trains_its_head_only(tmp_path: Path) -> None:
-    import keras
-
-    from tests.test_train_runs import train_path
-
-    path = _write(tmp_path, "weights: null,")
-    result = train_path(path, tmp_path / "runs")
-    model = keras.saving.load_model(Path(result.run_dir) / "model.keras", compile=False)
-    base = model.get_layer("base")
-    assert isinstance(base, keras.Model)
-    assert base.input_shape == (None, 32, 32, 3)  # from the data
-    assert base.trainable is False
-    assert {w.path.split("/")[0] for w in model.trainable_weights} == {"out"}
-
-
 def _offline_env(home: Path) -> dict[str, str]:
     # A proxy nobody listens on: any download fails at once, online or not.
     env = dict(os.environ)
@@ -206,3 +190,62 @@ def test_a_function_value_is_refused_without_user_code(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "names user code (a.b:c)" in result.output
     assert ":4:" in result.output
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_cached_imagenet_weights_load_offline_into_a_frozen_base(
+    tmp_path: Path,
+) -> None:
+    import h5py
+    import keras
+    import numpy as np
+    from keras.src.legacy.saving import legacy_h5_format
+
+    # A stand-in for the real file (same name, layout and layers): Keras
+    # does not hash-check MobileNetV2's weights, so it loads what is cached.
+    home = tmp_path / "keras_home"
+    (home / "models").mkdir(parents=True)
+    cached = (
+        home
+        / "models"
+        / ("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
+    )
+    keras.utils.set_random_seed(7)
+    source = keras.applications.MobileNetV2(
+        alpha=0.35, weights=None, include_top=False, input_shape=(32, 32, 3)
+    )
+    with h5py.File(cached, "w") as file:
+        legacy_h5_format.save_weights_to_hdf5_group(file, source)
+    path = _write(tmp_path, "weights: imagenet,")
+    runs = tmp_path / "runs"
+    done = subprocess.run(
+        [CBRUN, "train", str(path), "--runs-dir", str(runs)],
+        env=_offline_env(home),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (saved,) = runs.glob("base/*/model.keras")
+    model = keras.saving.load_model(saved, compile=False)
+    base = model.get_layer("base")
+    assert isinstance(base, keras.Model)
+    assert base.input_shape == (None, 32, 32, 3)  # from the data
+    assert base.trainable is False
+    assert {w.path.split("/")[0] for w in model.trainable_weights} == {"out"}
+    # Frozen: the base still holds exactly the cached weights after training.
+    for got, want in zip(base.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_plain_validate_warns_of_an_import_path_as_a_callbacks_function(
+    tmp_path: Path,
+) -> None:
+    path = _callback_config(tmp_path, "my_hooks:halve")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "config.yaml:8:" in result.output
+    assert "warning: 'my_hooks:halve' is passed to my_hooks:Schedule as a" in (
+        result.output
+    )

@@ -248,3 +248,66 @@ def test_a_missing_named_input_in_the_data_is_a_build_error(tmp_path: Path) -> N
         build_model(config, data)
     assert caught.value.path == ("model", "inputs")
     assert "the model has 2 inputs but the data gives one array" in str(caught.value)
+
+
+@pytest.mark.keras
+def test_a_builders_path_param_resolves_against_the_configs_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cbrun.config.loading import load_config
+    from cbrun.keras.data import load_data
+    from cbrun.keras.imports import add_import_root
+    from cbrun.keras.model import build_model
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "vocab.txt").write_text("a\nb\n")
+    (tmp_path / "path_builder.py").write_text(
+        textwrap.dedent(
+            """\
+            import keras
+
+            SEEN = {}
+
+
+            def build(vocab, plain):
+                SEEN.update(vocab=vocab, plain=plain)
+                return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+            """
+        )
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            data: {source: synthetic, samples: 8, shape: [4], classes: 2}
+            model:
+              build: path_builder:build
+              params: {vocab: {path: data/vocab.txt}, plain: data/vocab.txt}
+            compile: {loss: mse}
+            """
+        )
+    )
+    monkeypatch.chdir(Path("/"))  # somewhere else: the config's folder counts
+    add_import_root(tmp_path)
+    config = load_config(path).experiment
+    data = load_data(config.data, seed=1, base_dir=tmp_path)
+    build_model(config, data, base_dir=tmp_path)
+    import path_builder  # type: ignore[import-not-found]
+
+    assert path_builder.SEEN["vocab"] == str(tmp_path / "data" / "vocab.txt")
+    assert Path(path_builder.SEEN["vocab"]).read_text() == "a\nb\n"
+    assert path_builder.SEEN["plain"] == "data/vocab.txt"  # as written
+
+
+def test_a_function_value_that_is_no_import_path(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+        model:
+          layers:
+            - {type: Dense, units: 10, kernel_initializer: {function: nope}}
+        """,
+    )
+    (problem,) = found
+    assert problem.where == "model.layers[0] (Dense).kernel_initializer.function"
+    assert "function 'nope' is not an import path" in problem.message
