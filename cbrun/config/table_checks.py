@@ -16,7 +16,13 @@ from typing import Any
 
 from cbrun.atomic import open_regular
 from cbrun.errors import ConfigPath
-from cbrun.suggest import DATA_QUOTE_LENGTH, closest, shown_data, shown_names
+from cbrun.suggest import (
+    DATA_QUOTE_LENGTH,
+    closest,
+    describe_start,
+    shown_data,
+    shown_names,
+)
 
 Report = Callable[..., None]
 
@@ -24,7 +30,11 @@ Report = Callable[..., None]
 _SAMPLE_ROWS = 20
 # The first bytes read; a header longer than this is checked by training.
 _HEAD_BYTES = 1 << 20
-_SEPARATORS = (("\t", "tab", "\\t"), (";", "semicolon", ";"), ("|", "pipe", "|"))
+_SEPARATORS = (
+    ("\t", "tab", '"\\t"'),
+    (";", "semicolon", '";"'),
+    ("|", "pipe", '"|"'),
+)
 
 
 def check_csv(data: Any, base_dir: Path, report: Report) -> None:
@@ -75,6 +85,8 @@ def _rows(path: Path, delimiter: str) -> list[list[str]] | None:
             head = raw.read(_HEAD_BYTES)
     except OSError:
         return None
+    if describe_start(head[:4096]) != "text":
+        return None  # a key, a binary file: training refuses it, quoting nothing
     text = head.decode("utf-8-sig", errors="replace")
     lines = text.splitlines()[: _SAMPLE_ROWS + 1]
     if len(head) == _HEAD_BYTES and len(lines) > 1:
@@ -183,7 +195,7 @@ def _one_column(shown_path: str, cell: str, delimiter: str, target: str) -> str:
     guess = ""
     for separator, name, written in _SEPARATORS:
         if separator != delimiter and separator in cell:
-            guess = f"; it looks {name}-separated: set delimiter: '{written}'"
+            guess = f"; it looks {name}-separated: set delimiter: {written}"
             break
     quoted = shown_data(cell, DATA_QUOTE_LENGTH // 2)
     return (

@@ -298,6 +298,8 @@ def _infer_task(y: np.ndarray) -> Task:
     at most half the samples), so integer-valued targets such as prices stay
     regression.
     """
+    if y.dtype.kind in "OUS":
+        return "classification"  # class names, which data.labels.map numbers
     if _is_one_hot(y):
         return "classification"
     if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
@@ -345,6 +347,7 @@ def finish(
             raw.origin,
             raw.task,
         )
+    _check_numeric_labels(raw)
     first_train = _first(raw.y_train)
     first_test = None if raw.y_test is None else _first(raw.y_test)
     task = raw.task or _infer_task(first_train)
@@ -366,6 +369,23 @@ def finish(
     )
     dataset.description = _describe(dataset, raw.origin)
     return dataset
+
+
+def _check_numeric_labels(raw: Raw) -> None:
+    """Refuse labels that are strings: ``data.labels.map`` turns them into classes."""
+    outputs = raw.y_train if isinstance(raw.y_train, dict) else {None: raw.y_train}
+    for name, y in outputs.items():
+        if np.asarray(y).dtype.kind in "OUS":
+            values = [str(v) for v in np.unique(np.asarray(y).astype(str))[:4]]
+            example = ", ".join(f"{v}: {i}" for i, v in enumerate(values))
+            from cbrun.suggest import shorten
+
+            target = f" {name!r}" if name else ""
+            raise BuildError(
+                f"{raw.origin}: the target{target} holds strings; number the "
+                f"classes with data.labels: {shorten('{map: {' + example + '}}', 80)}",
+                ("data", "labels"),
+            )
 
 
 def _first(y: Any) -> np.ndarray:

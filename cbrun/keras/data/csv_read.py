@@ -293,7 +293,7 @@ def _separator_guess(line: str, delimiter: str) -> str:
         if separator != delimiter and separator in line:
             return (
                 f"; it holds {name}s, so the file looks {name}-separated: set "
-                f"delimiter: '{written}'"
+                f"delimiter: {written}"
             )
     return "; set delimiter, or add a header row that names the columns"
 

@@ -52,8 +52,9 @@ def map_labels(y: np.ndarray, mapping: dict[Any, int], what: str) -> np.ndarray:
         if label not in table:
             first = int(np.argmax(inverse.reshape(-1) == position))
             known = ", ".join(str(key) for key in list(mapping)[:8])
+            shown = f"{label:g}" if numeric else shown_data(str(label), 40)
             raise BuildError(
-                f"{what}: label {shown_data(str(label), 40)} (first at sample "
+                f"{what}: label {shown} (first at sample "
                 f"{first}) is not in data.labels.map (it maps {known}); add it "
                 "to the map",
                 (*_WHERE, "map"),
@@ -151,8 +152,10 @@ def transform_stream(config: LabelsConfig, dataset: Any, classes: int | None) ->
     table = None
     if config.map:
         numeric = label_spec.dtype != tf.string
+        # Lookup tables take int64 or string keys: numeric labels are whole.
+        key_dtype = tf.int64 if numeric else tf.string
         keys = [map_key(key, numeric) for key in config.map]
-        key_tensor = tf.constant(keys, dtype=label_spec.dtype)
+        key_tensor = tf.cast(tf.constant(keys), key_dtype)
         table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 key_tensor, tf.constant(list(config.map.values()), dtype=tf.int64)
@@ -162,7 +165,7 @@ def transform_stream(config: LabelsConfig, dataset: Any, classes: int | None) ->
 
     def transform(x: Any, y: Any) -> Any:
         if table is not None:
-            mapped = table.lookup(y)
+            mapped = table.lookup(tf.cast(y, tf.int64) if y.dtype != tf.string else y)
             check = tf.debugging.Assert(
                 tf.reduce_all(mapped >= 0),
                 ["a label is not in data.labels.map; the batch's labels:", y],
