@@ -121,7 +121,7 @@ CONFIG = """\
         - {type: Normalization, adapt: true}
         - {type: Dense, units: 2, activation: softmax}
     compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
-    fit: {epochs: 1, batch_size: 16, validation_split: 0.2, verbose: 0}
+    fit: {epochs: 3, batch_size: 16, validation_split: 0.2, verbose: 0}
     """
 
 
@@ -184,6 +184,34 @@ def test_a_later_layer_is_adapted_on_what_the_layers_above_give(adapted_run):
     np.testing.assert_allclose(
         _array(second.variance).reshape(-1), [reaching.var()], rtol=1e-3
     )
+
+
+@pytest.mark.keras
+def test_the_history_equals_a_hand_written_script_adapting_on_x_80(adapted_run):
+    """The keras-io way: adapt on the training rows, then fit with the split."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    x = adapted_run["x"]
+    y = (x[:, 0] > 0).astype("int64")
+    train = x[:80]
+    model = keras.Sequential([keras.Input(shape=(2,))])
+    first = keras.layers.Normalization()
+    first.adapt(train)
+    model.add(first)
+    model.add(keras.layers.Dense(1, kernel_initializer="ones", use_bias=False))
+    second = keras.layers.Normalization()
+    second.adapt(model.predict(train, verbose=0))
+    model.add(second)
+    model.add(keras.layers.Dense(2, activation="softmax"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = model.fit(
+        x, y, epochs=3, batch_size=16, validation_split=0.2, verbose=0
+    ).history
+    ours = adapted_run["result"].history
+    assert set(ours) == set(history)
+    for key, values in history.items():
+        np.testing.assert_allclose(ours[key], values, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.keras
