@@ -320,7 +320,7 @@ def test_status_and_field_names_match_the_design() -> None:
         "status", "started_at", "ended_at", "epochs_run", "stop_reason", "best",
         "test_metrics", "seed", "versions", "command", "pid", "host", "error",
         "resumes", "distribute", "backup_epoch", "trial", "tracking",
-        "tracking_error",
+        "tracking_error", "stages",
     ]  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from cbrun.config.callbacks import (
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.monitor import compiled_metrics, has_validation
 from cbrun.config.problems import make_problem
+from cbrun.config.stages import stage_epochs
 from cbrun.config.training import OptimizerObject, ScheduleObject
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
@@ -295,14 +296,18 @@ class _Checker:
                 )
 
     def check_patience(self) -> None:
-        epochs = self.config.fit.epochs
+        epochs, what = self.config.fit.epochs, "fit.epochs"
+        if self.config.stages:
+            # Keras starts patience again in each stage's fit.
+            epochs = max(stage_epochs(self.config.fit, self.config.stages))
+            what = "the longest stage's epochs"
         for path, callback in self.callbacks():
             for field in ("patience", "start_from_epoch"):
                 value = getattr(callback, field, None)
                 if isinstance(value, int) and value >= epochs and value > 0:
                     self.add(
                         (*path, field),
-                        f"{field} is {value} but fit.epochs is {epochs}; "
+                        f"{field} is {value} but {what} is {epochs}; "
                         f"{callback.type} will never act",
                         severity="warning",
                     )

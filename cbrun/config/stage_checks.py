@@ -2,7 +2,7 @@
 
 Unique stage names, layer names against ``model.layers`` (with did-you-mean)
 and the keys a stage may not change. A saved model's or a builder's layer
-names are only known once it is built: :func:`cbrun.training.stages.check_layers`
+names are only known once it is built: :func:`cbrun.training.stages.check_built`
 checks those in ``validate --deep`` and at the start of ``train``.
 """
 
@@ -23,6 +23,7 @@ FIXED_FIT_KEYS = {
     "validation_split": "the data is split once for the whole run",
     "validation_data": "the data is split once for the whole run",
     "initial_epoch": "epochs count on across stages by themselves",
+    "class_weight": "the class weights are worked out once for the run's data",
 }
 # compile keys a stage may not change: history.json is one history, so every
 # epoch logs the same quantities.

@@ -124,10 +124,14 @@ class ThrottledBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.restore_from = restore_from
         self.saved_epoch: int | None = None
         self._estimate: float | None = None
+        # Off from a staged run's second fit on: the model in memory is newer.
+        self.restore_on_begin = True
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Restore as Keras does (from ``restore_from`` if set), start the clock."""
-        if self.restore_from is None:
+        if not self.restore_on_begin:
+            pass
+        elif self.restore_from is None:
             super().on_train_begin(logs)
         else:
             own = (

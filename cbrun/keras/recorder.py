@@ -36,6 +36,8 @@ class RunRecorder(keras.callbacks.Callback):
         on_epoch: Called with ``(epochs_run, history, best)``.
         initial_history: History to append to (a resumed run).
         initial_best: The best so far (a resumed run).
+        initial_stages: The stage of each epoch in ``initial_history`` (a
+            resumed staged run).
         backup: The run's backup callback (placed before this one), or None.
         share: The most of training time ``on_epoch`` may take; None calls it
             after every epoch. Defaults to :data:`RECORD_SHARE`.
@@ -50,6 +52,7 @@ class RunRecorder(keras.callbacks.Callback):
         initial_best: dict[str, Any] | None = None,
         backup: _Backup | None = None,
         share: float | None = RECORD_SHARE,
+        initial_stages: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.monitor = monitor
@@ -64,6 +67,9 @@ class RunRecorder(keras.callbacks.Callback):
         self.epochs_run = max((len(v) for v in self.history.values()), default=0)
         self.epochs_written = self.epochs_run
         self.last_logs: dict[str, float] = {}
+        # A staged run's: the stage training now, and the stage of each epoch.
+        self.stage: str | None = None
+        self.stages: list[str] = list(initial_stages or [])
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Start the budget's clock."""
@@ -76,6 +82,8 @@ class RunRecorder(keras.callbacks.Callback):
         for key, value in values.items():
             self.history.setdefault(key, []).append(value)
         self.epochs_run = epoch + 1
+        if self.stage is not None:
+            self.stages.append(self.stage)
         current = values.get(self.monitor)
         if current is not None and math.isfinite(current):
             best = None if self.best is None else self.best["value"]

@@ -167,6 +167,9 @@ class RunRecord(BaseModel):
             run that shows this run, else None.
         tracking_error: Why the run could not be logged to the tracker (its
             first line), else None; ``cbrun track`` sends it later.
+        stages: A staged run's stages begun: ``{name, epochs, first_epoch,
+            last_epoch, stop_reason}`` (see :mod:`cbrun.training.stages`),
+            else None.
     """
 
     # Unknown keys are ignored so that records of a newer cbrun still load.
@@ -194,6 +197,7 @@ class RunRecord(BaseModel):
     trial: dict[str, Any] | None = None
     tracking: dict[str, Any] | None = None
     tracking_error: str | None = None
+    stages: list[Any] | None = None
 
     @field_validator("versions", mode="before")
     @classmethod
@@ -509,11 +513,16 @@ def load_record(run_dir: Path) -> RunRecord:
     return RunRecord.from_dict(load_json(path, MAX_RECORD_BYTES), path)
 
 
+STAGE_KEY = "stage"
+"""history.json's list of a staged run's stage names, one per epoch."""
+
+
 def write_history(
     run_dir: Path,
     history: Mapping[str, Sequence[float | None]],
     *,
     durable: bool = True,
+    stages: Sequence[str] | None = None,
 ) -> Path:
     """Write Keras's ``History.history`` to ``run_dir/history.json`` atomically.
 
@@ -522,14 +531,17 @@ def write_history(
         history: Metric name to one value per epoch; NaN and infinities are
             written as ``null``.
         durable: fsync as well (see :func:`cbrun.atomic.write_text_atomic`).
+        stages: A staged run's stage of each epoch, written as ``stage``
+            beside the metrics.
 
     Returns:
         The path written.
     """
     path = Path(run_dir) / HISTORY_FILE
-    write_json_atomic(
-        path, {str(k): list(v) for k, v in history.items()}, durable=durable
-    )
+    data: dict[str, list[Any]] = {str(k): list(v) for k, v in history.items()}
+    if stages:
+        data[STAGE_KEY] = list(stages)
+    write_json_atomic(path, data, durable=durable)
     return path
 
 
@@ -540,7 +552,8 @@ def load_history(run_dir: Path) -> dict[str, list[float | None]]:
         run_dir: The run directory.
 
     Returns:
-        Metric name to one value per epoch (``None`` where it was not finite).
+        Metric name to one value per epoch (``None`` where it was not finite);
+        a staged run's ``stage`` list is left out.
 
     Raises:
         MissingFileError: There is no history.json (no epoch finished yet).
@@ -552,6 +565,9 @@ def load_history(run_dir: Path) -> dict[str, list[float | None]]:
     data = load_json(path, MAX_HISTORY_BYTES)
     if not isinstance(data, dict):
         raise CorruptFileError(path, f"expected a JSON object, got {_shown(data)}")
+    stages = data.get(STAGE_KEY)
+    if isinstance(stages, list) and all(isinstance(name, str) for name in stages):
+        del data[STAGE_KEY]  # a staged run's stage of each epoch, not a metric
     for key, values in data.items():
         if not isinstance(values, list) or not all(
             _is_number_or_null(v) for v in values

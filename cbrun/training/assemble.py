@@ -6,7 +6,7 @@ check builds is what training builds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +19,7 @@ from cbrun.errors import BuildError, ConfigError
 from cbrun.training.outcome import TrainingFailed
 from cbrun.training.plan import KERAS_BATCH_SIZE, FitPlan
 from cbrun.training.reporting import Echo, first_line
+from cbrun.training.stages import check_built, plan_stages
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Assembled:
         plan: What ``fit`` and ``evaluate`` get.
         feed: How fit reads the data, and why, for the run's log.
         distribute: What run.json records of a distributed run, else None.
+        stages: A staged run's stages (:func:`cbrun.training.stages.plan_stages`).
     """
 
     keras: Any
@@ -40,6 +42,7 @@ class Assembled:
     plan: FitPlan
     feed: str
     distribute: dict[str, Any] | None = None
+    stages: list[Any] = field(default_factory=list)
 
 
 def start_keras(loaded: LoadedConfig, *, verbose: bool = False) -> ModuleType:
@@ -88,6 +91,7 @@ def compiled_model(
         model = build_model(config, data, base_dir=base_dir, adapter=adapter)
         compile_model(model, config)
     check_output_fits_labels(model, config, data)
+    check_built(model, config)  # stages against the model they name
     return model, strategy
 
 
@@ -138,6 +142,7 @@ def assemble(
         )
         plan = FitPlan.from_config(config.fit, data, smoke=smoke)
         plan, feed = _feed(config, data, plan, cluster)
+        stages = plan_stages(config, plan, smoke=smoke)
         if config.fit.class_weight == "balanced":
             feed += f"; class_weight balanced: {plan.class_weight}"
     except BuildError as exc:
@@ -153,7 +158,7 @@ def assemble(
     if strategy is not None:
         devices = [str(d) for d in strategy.extended.worker_devices]
         record = {"strategy": "mirrored", "processes": 1, "devices": devices}
-    return Assembled(keras, data, model, plan, feed, record)
+    return Assembled(keras, data, model, plan, feed, record, stages)
 
 
 def adapter_for(config: ExperimentConfig, data: Any, echo: Echo | None) -> Any:

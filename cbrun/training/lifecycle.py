@@ -1,7 +1,8 @@
 """One training run: assemble, open the record, fit, classify, evaluate, record.
 
 Keras is imported lazily, when a run starts, so importing this module costs
-nothing until then.
+nothing until then. A staged config (``stages:``) fits once per stage, on the
+same model with the same callbacks (:mod:`cbrun.training.stages`).
 
 Signals (:mod:`cbrun.training.signals`) are honoured in every phase:
 
@@ -33,32 +34,29 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cbrun.cluster import Cluster
-from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.loading import LoadedConfig
-from cbrun.config.monitor import run_monitor
 from cbrun.config.problems import make_problem
 from cbrun.errors import BuildError, ConfigError
 from cbrun.runs import manifest as runs
 from cbrun.runs.layout import BACKUP_DIR, MODEL_FILE, RunDirError, create_run_dir
 from cbrun.runs.lock import run_lock
 from cbrun.training.assemble import Assembled, assemble, callback_context
+from cbrun.training.finishing import evaluate_on_test, save_whole
 from cbrun.training.outcome import (
     TrainingFailed,
     classify,
     closing_lines,
     guards_nan,
 )
+from cbrun.training.plan import FitPlan
 from cbrun.training.records import (
     finish_safely,
     open_record,
@@ -67,6 +65,13 @@ from cbrun.training.records import (
 )
 from cbrun.training.reporting import Echo, first_line, log_line, silent
 from cbrun.training.resume import ResumePoint
+from cbrun.training.run_callbacks import (
+    backup_callbacks,
+    pruning_callbacks,
+    run_recorder,
+    stop_checker,
+)
+from cbrun.training.run_types import Pruning, RunResult, RunTracker
 from cbrun.training.signals import (
     Interrupted,
     SignalStop,
@@ -74,68 +79,11 @@ from cbrun.training.signals import (
     as_signal_stop,
     signals_routed,
 )
+from cbrun.training.stages import run_stages, stage_names
 
 _FIT_NOTE = "stopping after the current step"
 _FINISH_NOTE = "training is over: saving the model, then stopping"
 _AFTER_FIT = "while evaluating and saving the model"
-
-
-@dataclass(frozen=True)
-class Pruning:
-    """A sweep's pruner, fed one trial's metric after every epoch.
-
-    Attributes:
-        metric: The logged quantity reported, e.g. ``val_accuracy``.
-        report: ``report(epoch, value) -> prune?``, epochs counted from 1.
-        pruner: The pruner's name, for the run's stop reason.
-    """
-
-    metric: str
-    report: Callable[[int, float], bool]
-    pruner: str
-
-
-class RunTracker(Protocol):
-    """A view of the run elsewhere (MLflow: :mod:`cbrun.tracking.live`).
-
-    Its calls must be cheap on the training thread and never raise; it
-    writes what became of it into run.json through ``update``.
-    """
-
-    def start(self, run_dir: Path, record: runs.RunRecord) -> None:
-        """The run's record exists (status ``running``)."""
-
-    def epoch(self, history: dict[str, list[float]]) -> None:
-        """Epochs ended; ``history`` holds all of them so far."""
-
-    def finish(
-        self,
-        run_dir: Path,
-        record: runs.RunRecord,
-        history: dict[str, list[float]],
-        update: Callable[..., runs.RunRecord],
-    ) -> runs.RunRecord:
-        """The final record is written; return it as ``update`` left it."""
-        ...
-
-
-@dataclass
-class RunResult:
-    """What one run ended with.
-
-    Attributes:
-        run_dir: The run directory.
-        status: The final status written to run.json.
-        record: The final run record.
-        config: The config the run trained, as validated.
-        history: Metric name to one value per epoch.
-    """
-
-    run_dir: Path
-    status: str
-    record: runs.RunRecord
-    config: ExperimentConfig
-    history: dict[str, list[float]] = field(default_factory=dict)
 
 
 def train(
@@ -340,12 +288,16 @@ class _Run:
         self.draw_plot = True
         self.extra_callbacks: list[Any] = []  # a sweep's pruning callback
         self.tracker: RunTracker | None = None
+        self.planned_epochs = built.plan.epochs  # a staged run's: its last stage's end
+        self.resumed_stages: list[str] = []  # the stage of each epoch resumed after
 
     def open(
         self, resume: ResumePoint | None, trial: dict[str, Any] | None = None
     ) -> None:
         """Write run.json as ``running`` (call with signals shielded)."""
         self.resume = resume
+        if resume is not None and self.config.stages:
+            self.resumed_stages = stage_names(resume.stages, resume.epoch)
         self.echo(f"run dir: {self.run_dir}")
         self.echo(f"data: {self.built.data.description}; feed: {self.built.feed}")
         open_record(
@@ -356,6 +308,7 @@ class _Run:
             resume=resume,
             echo=self.echo,
             trial=trial,
+            epoch_stages=self.resumed_stages,
         )
         if self.tracker is not None:
             self.tracker.start(self.run_dir, self.manifest.record)
@@ -365,7 +318,7 @@ class _Run:
         try:
             self.stop.check()  # a signal while the record was opened
             callbacks = self._callbacks()
-            self.extra_callbacks = self._pruning_callbacks()
+            self.extra_callbacks = pruning_callbacks(self.pruning)
             extra = self._backup()
             self.recorder = self._recorder()
         except KeyboardInterrupt as exc:
@@ -376,7 +329,7 @@ class _Run:
             *callbacks,
             *extra,
             *self.extra_callbacks,
-            self._stop_checker(),
+            stop_checker(self.built.keras, self.stop),
             self.recorder,
         ]
         self._fit(every)
@@ -402,83 +355,29 @@ class _Run:
             )
             raise ConfigError([problem]) from None
 
-    def _pruning_callbacks(self) -> list[Any]:
-        if self.pruning is None:
-            return []
-        from cbrun.keras.pruning import PruningCallback
-
-        hook = self.pruning
-        return [PruningCallback(hook.metric, hook.report, hook.pruner)]
-
     def _recorder(self) -> Any:
-        from cbrun.keras.recorder import RunRecorder
-
-        monitor = run_monitor(self.config)
-        backup = self.backup
-        tracker = self.tracker
-
-        def on_epoch(
-            epochs_run: int,
-            history: dict[str, list[float]],
-            best: dict[str, Any] | None,
-        ) -> None:
-            # Atomic but not fsynced: a killed process leaves a whole file,
-            # and the final record at the end of the run is fsynced.
-            runs.write_history(self.run_dir, history, durable=False)
-            fields: dict[str, Any] = {"epochs_run": epochs_run, "best": best}
-            if backup is not None and backup.saved_epoch is not None:
-                fields["backup_epoch"] = backup.saved_epoch
-            self.manifest.update(durable=False, **fields)
-            if tracker is not None:
-                tracker.epoch(history)
-
-        resume = self.resume
-        return RunRecorder(
-            monitor.name,
-            monitor.maximize,
-            on_epoch,
-            initial_history=None if resume is None else resume.history,
-            initial_best=None if resume is None else resume.best,
-            backup=backup,
+        return run_recorder(
+            self.config,
+            self.manifest,
+            backup=self.backup,
+            tracker=self.tracker,
+            resume=self.resume,
+            epoch_stages=self.resumed_stages,
         )
 
     def _backup(self) -> list[Any]:
-        """Keras's BackupAndRestore plus cbrun's keeper of callback counters.
-
-        Every process of a job gets the same callbacks (their collectives must
-        match, or the job hangs); processes other than 0 write into scratch
-        and back up every epoch, so that all decide alike.
-        """
+        """Keras's BackupAndRestore plus cbrun's keeper (none in a smoke run)."""
         if self.smoke:
             return []
-        from cbrun.keras.backup import (
-            BACKUP_SHARE,
-            CallbackStateKeeper,
-            ThrottledBackupAndRestore,
-        )
-
-        folder = self.run_dir / BACKUP_DIR
         distribute = self.built.distribute
-        job = distribute is not None and distribute.get("processes", 1) > 1
-        shared = self.shared_backup
-        backup = ThrottledBackupAndRestore(
-            str(folder),
-            max_share=None if job else BACKUP_SHARE,
-            restore_from=None if shared is None else str(shared),
-            double_checkpoint=True,
-            # Kept after fit until the final record says the run ended well,
-            # so a signal while evaluating or saving loses no epoch.
-            delete_checkpoint=False,
+        self.backup, self.keeper = backup_callbacks(
+            self.run_dir / BACKUP_DIR,
+            self.indexed,
+            job=distribute is not None and distribute.get("processes", 1) > 1,
+            shared=self.shared_backup,
+            resuming=self.resume is not None,
         )
-        self.backup = backup
-        self.keeper = CallbackStateKeeper(
-            shared or folder,
-            dict(self.indexed),
-            restore=self.resume is not None or shared is not None,
-            backup=backup,
-            save_to=folder,
-        )
-        return [backup, self.keeper]
+        return [self.backup, self.keeper]
 
     def _backed_up_epoch(self) -> int | None:
         """The epoch the backup on disk holds, None if there is none."""
@@ -498,33 +397,20 @@ class _Run:
             return " (no backup yet: it starts again from epoch 1)"
         return f" (from the backup of epoch {epoch})"
 
-    def _stop_checker(self) -> Any:
-        keras = self.built.keras
-        stop = self.stop
-
-        # Batch-begin hooks: the step before has finished, and Keras keeps
-        # dispatching batch ends asynchronously where the backend allows.
-        class StopCheck(keras.callbacks.Callback):  # type: ignore[name-defined]
-            def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-                stop.check()
-
-            def on_test_batch_begin(self, batch: int, logs: Any = None) -> None:
-                stop.check()
-
-        return StopCheck()
-
     def _fit(self, callbacks: list[Any]) -> None:
-        plan, data, recorder = self.built.plan, self.built.data, self.recorder
-        inputs = (
-            (plan.train_input,)
-            if plan.train_input is not None
-            else (data.x_train, data.y_train)
-        )
+        recorder = self.recorder
         try:
             with self.stop.deferred(_FIT_NOTE):
-                self.built.model.fit(
-                    *inputs, callbacks=callbacks, **plan.fit_arguments()
-                )
+                if self.built.stages:
+                    self.planned_epochs = run_stages(
+                        self.built.model,
+                        self.config,
+                        self.built.stages,
+                        fit=lambda plan: self._fit_once(plan, callbacks),
+                        run=self,
+                    ).planned
+                else:
+                    self._fit_once(self.built.plan, callbacks)
         except KeyboardInterrupt as exc:
             stopped = as_signal_stop(exc)
             reason = f"{stopped.signal_name} after {recorder.epochs_run} epochs"
@@ -538,6 +424,16 @@ class _Run:
             if self.verbose:
                 raise
             raise TrainingFailed(f"training failed ({status}): {message}") from None
+
+    def _fit_once(self, plan: FitPlan, callbacks: list[Any]) -> None:
+        """One ``model.fit`` call (a staged run makes one per stage)."""
+        data = self.built.data
+        inputs = (
+            (plan.train_input,)
+            if plan.train_input is not None
+            else (data.x_train, data.y_train)
+        )
+        self.built.model.fit(*inputs, callbacks=callbacks, **plan.fit_arguments())
 
     def _close(self) -> RunResult:
         recorder = self.recorder
@@ -555,7 +451,7 @@ class _Run:
             self.config,
             self.indexed,
             recorder.epochs_run,
-            self.built.plan.epochs,
+            self.planned_epochs,
             self.extra_callbacks,
         )
         plot = None
@@ -683,6 +579,7 @@ class _Run:
                     self.manifest,
                     status,
                     history=recorder.history,
+                    epoch_stages=recorder.stages,
                     epochs_run=recorder.epochs_run,
                     best=recorder.best,
                     **fields,
@@ -735,31 +632,10 @@ class _Run:
         return test_metrics
 
     def _evaluate(self) -> dict[str, float] | None:
-        data, model, plan = self.built.data, self.built.model, self.built.plan
-        # Only cbrun's stop check: the config's callbacks belong to fit, as
-        # in a script that calls model.evaluate(x, y) after model.fit.
-        checks = [self._stop_checker()]
-        if plan.test_input is not None:
-            evaluated = model.evaluate(
-                plan.test_input,
-                verbose=0,
-                return_dict=True,
-                steps=plan.evaluate_steps,
-                callbacks=checks,
-            )
-        elif data.x_test is not None:
-            evaluated = model.evaluate(
-                data.x_test,
-                data.y_test,
-                verbose=0,
-                return_dict=True,
-                batch_size=plan.test_batch_size,
-                steps=plan.evaluate_steps,
-                callbacks=checks,
-            )
-        else:
-            return None
-        return {k: float(v) for k, v in evaluated.items()}
+        checks = [stop_checker(self.built.keras, self.stop)]
+        return evaluate_on_test(
+            self.built.model, self.built.plan, self.built.data, checks
+        )
 
     def _back_up_last_epoch(self) -> None:
         """Bring the backup up to the last finished epoch, for ``--resume``.
@@ -783,14 +659,6 @@ class _Run:
         self.manifest.update(backup_epoch=epochs)
 
     def _save_model(self) -> None:
-        """Save model.keras whole or not at all: a temp file, then a rename."""
-        target = self.run_dir / MODEL_FILE
-        partial = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.keras")
-        try:
-            self.built.model.save(partial)
-            os.replace(partial, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                partial.unlink()
-            raise
+        """Save model.keras whole or not at all."""
+        save_whole(self.built.model, self.run_dir / MODEL_FILE)
         self.model_saved = True

@@ -51,10 +51,12 @@ def open_record(
     resume: ResumePoint | None,
     echo: Echo,
     trial: dict[str, Any] | None = None,
+    epoch_stages: Sequence[str] = (),
 ) -> None:
     """Write run.json as ``running``: a new record, or a resumed one's.
 
-    ``trial`` (``{number, params}``) marks the run as a sweep's trial.
+    ``trial`` (``{number, params}``) marks the run as a sweep's trial;
+    ``epoch_stages`` is a resumed staged run's stage of each kept epoch.
     """
     if resume is None:
         manifest.start(loaded.name, loaded.path, loaded.experiment.seed, list(command))
@@ -76,7 +78,7 @@ def open_record(
     manifest.update(
         resumes=[*record.resumes, entry], epochs_run=resume.epoch, best=resume.best
     )
-    runs.write_history(manifest.run_dir, resume.history)
+    runs.write_history(manifest.run_dir, resume.history, stages=epoch_stages)
     if resume.epoch == 0 and record.epochs_run > 0:
         echo(
             f"no backup was written in its {record.epochs_run} epochs (backups "
@@ -91,9 +93,13 @@ def finish_safely(
     manifest: runs.RunManifest,
     status: str,
     history: dict[str, list[float]] | None = None,
+    epoch_stages: Sequence[str] = (),
     **fields: Any,
 ) -> runs.RunRecord:
     """Record the end of a run; a failure to write is itself a clear error.
+
+    ``epoch_stages`` (a staged run's stage of each epoch) is written beside
+    the history.
 
     Raises:
         TrainingFailed: run.json or history.json cannot be written (a full
@@ -101,7 +107,7 @@ def finish_safely(
     """
     try:
         if history is not None:
-            runs.write_history(manifest.run_dir, history)
+            runs.write_history(manifest.run_dir, history, stages=epoch_stages)
         return manifest.finish(status, **fields)
     except OSError as exc:
         raise TrainingFailed(

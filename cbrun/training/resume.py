@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cbrun.atomic import CorruptFileError, MissingFileError, RunFileError
 from cbrun.config.loading import LoadedConfig, load_config
+from cbrun.config.stages import stage_epochs
 from cbrun.errors import CbrunError, ConfigError, ExitCode
 from cbrun.runs import manifest as runs
 from cbrun.runs.layout import (
@@ -49,6 +50,8 @@ class ResumePoint:
         history: Its history, cut to ``epoch`` epochs.
         best: The best monitored value so far, if within those epochs.
         overrides: The ``--set`` strings given with ``--resume``.
+        stages: run.json's ``stages`` of a staged run (the stages begun), to
+            continue inside the right one (:func:`cbrun.training.stages.start_point`).
     """
 
     run_dir: Path
@@ -56,6 +59,7 @@ class ResumePoint:
     history: dict[str, list[float]]
     best: dict[str, Any] | None
     overrides: tuple[str, ...] = ()
+    stages: list[Any] = field(default_factory=list)
 
 
 class ResumeError(CbrunError):
@@ -247,12 +251,16 @@ def prepare_resume(
                 "of this run's, if it saved one)"
             )
         epoch = 0
-    planned = loaded.experiment.fit.epochs
+    experiment = loaded.experiment
+    planned = experiment.fit.epochs
+    if experiment.stages:
+        planned = sum(stage_epochs(experiment.fit, experiment.stages))
     # epoch == planned: stopped after fit (while evaluating or saving); the
     # resume trains no epoch, then evaluates and saves.
     if epoch > planned:
+        what = "its stages' epochs" if experiment.stages else "fit.epochs"
         raise ResumeError(
-            f"{run_dir} has trained {epoch} of fit.epochs={planned}; to train "
+            f"{run_dir} has trained {epoch} of {what}={planned}; to train "
             f"longer, add --set fit.epochs={epoch + 10}"
         )
     try:
@@ -271,6 +279,7 @@ def prepare_resume(
         history=_cut_history(history, epoch),
         best=_best_within(dict(record.best) if record.best else None, epoch),
         overrides=tuple(overrides),
+        stages=list(record.stages or []),
     )
 
 

@@ -1,0 +1,465 @@
+"""Train one model in stages: set trainable, compile again, fit on.
+
+A staged run does what a fine-tuning script does (the Keras transfer-learning
+guide): for each stage, set the layers' ``trainable`` flags, compile again
+when the stage changes them or its compile differs from the one in effect
+(Keras needs a new compile after ``trainable`` changes; it brings a new
+optimizer), then ``fit`` with ``initial_epoch`` = the epochs trained so far.
+The config's callbacks are the same objects in every stage, as a script
+passing one list to each ``fit``: Keras resets EarlyStopping and
+ReduceLROnPlateau in ``on_train_begin`` (patience starts again in each
+stage), ModelCheckpoint keeps its best across stages.
+
+A stage cut short by EarlyStopping ends that stage only: the next stage
+starts at the epoch it stopped at, as the script's next ``fit`` would. A
+pruned trial, a NaN loss under TerminateOnNaN and a signal end the run.
+
+run.json's ``stages`` holds one entry per stage begun: ``{name, epochs,
+first_epoch, last_epoch, stop_reason}`` (epochs numbered from 1 as in
+history.json; ``last_epoch`` is null while the stage runs). ``--resume``
+reads it to continue inside the right stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cbrun.config.experiment import ExperimentConfig
+from cbrun.config.stage_checks import unknown_layer_message
+from cbrun.config.stages import stage_compile, stage_fit
+from cbrun.config.training import CompileConfig
+from cbrun.errors import BuildError, ConfigPath
+from cbrun.runs.manifest import COMPLETED
+from cbrun.training.plan import FitPlan
+
+# fit keys a tf.data feed has already used (it batches and shuffles itself).
+_FED_KEYS = ("batch_size", "shuffle", "validation_batch_size")
+# fit keys a smoke run sets itself.
+_SMOKE_KEYS = ("steps_per_epoch", "validation_steps", "verbose")
+SMOKE_STAGE_EPOCHS = 1
+"""Epochs of each stage in a smoke run (of the smoke plan's few batches)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage as it trains.
+
+    Attributes:
+        index: Its place in ``stages``.
+        name: Its name.
+        epochs: Its number of epochs.
+        plan: What its ``fit`` gets (``initial_epoch`` and ``epochs`` are
+            set when it runs).
+        compile: The compile section it trains with.
+        trainable: Layer name to trainable, set as it begins.
+    """
+
+    index: int
+    name: str
+    epochs: int
+    plan: FitPlan
+    compile: CompileConfig
+    trainable: dict[str, bool]
+
+    @property
+    def where(self) -> ConfigPath:
+        """Its place in the config."""
+        return ("stages", self.index)
+
+
+def plan_stages(config: ExperimentConfig, plan: FitPlan, *, smoke: bool) -> list[Stage]:
+    """Each stage's fit plan and compile section, from the run's plan.
+
+    Args:
+        config: The config (its ``stages`` is not None).
+        plan: The run's fit plan (a smoke run's, a tf.data feed's).
+        smoke: Each stage then trains one epoch of ``SMOKE_STEPS`` batches.
+
+    Raises:
+        BuildError: A stage changes a fit key the tf.data feed already used.
+    """
+    stages = []
+    for index, spec in enumerate(config.stages or []):
+        overrides = spec.fit_overrides()
+        epochs = stage_fit(config.fit, spec).epochs
+        overrides.pop("epochs", None)
+        if plan.train_input is not None:
+            for key in _FED_KEYS:
+                if key in overrides:
+                    raise BuildError(
+                        f"a stage cannot change fit.{key} with this data: it is fed "
+                        "as tf.data, batched and shuffled once for the whole run; "
+                        "set it in the top-level fit",
+                        ("stages", index, "fit", key),
+                    )
+        if smoke:
+            epochs = SMOKE_STAGE_EPOCHS
+            for key in _SMOKE_KEYS:
+                overrides.pop(key, None)
+        stage_plan = dataclasses.replace(plan, **overrides)
+        compiled = stage_compile(config.compile, spec)
+        stages.append(
+            Stage(index, spec.name, epochs, stage_plan, compiled, dict(spec.trainable))
+        )
+    return stages
+
+
+def planned_epochs(config: ExperimentConfig) -> int:
+    """The most epochs a staged run trains: every stage's, added up."""
+    return sum(stage_fit(config.fit, spec).epochs for spec in config.stages or [])
+
+
+def check_built(model: Any, config: ExperimentConfig) -> None:
+    """Check the stages against the built model, before any run dir exists.
+
+    The layers ``trainable`` names must be in the model: a saved model's or
+    a builder's names are only known here (those of ``model.layers`` were
+    checked by ``validate`` already). Each stage's optimizer is built once,
+    so that arguments Keras refuses fail here (and in ``validate --deep``).
+
+    Raises:
+        BuildError: At the stage's key, with did-you-mean for a layer.
+    """
+    from cbrun.keras.model import build_optimizer
+
+    names = [layer.name for layer in model.layers]
+    for index, spec in enumerate(config.stages or []):
+        for name in spec.trainable:
+            if name not in names:
+                raise BuildError(
+                    unknown_layer_message(name, names),
+                    ("stages", index, "trainable", name),
+                )
+        optimizer = spec.compile_overrides().get("optimizer")
+        if optimizer is not None:
+            try:
+                build_optimizer(optimizer)
+            except BuildError as exc:
+                raise BuildError(exc.message, ("stages", index, *exc.path)) from None
+
+
+def set_trainable(model: Any, stage: Stage) -> None:
+    """Set the stage's ``trainable`` flags on the model's layers."""
+    for name, flag in stage.trainable.items():
+        model.get_layer(name).trainable = flag
+
+
+def compile_for(model: Any, config: ExperimentConfig, stage: Stage) -> None:
+    """Compile the model with the stage's compile section (a new optimizer).
+
+    Raises:
+        BuildError: At the stage's compile key (or the top level's) that
+            Keras refuses.
+    """
+    from cbrun.keras.model import compile_model
+
+    try:
+        compile_model(model, config.model_copy(update={"compile": stage.compile}))
+    except BuildError as exc:
+        path = exc.path
+        if path[:1] == ("compile",) and path[1:2] and _given(config, stage, path[1]):
+            path = (*stage.where, *path)
+        raise BuildError(exc.message, path) from None
+
+
+def _given(config: ExperimentConfig, stage: Stage, key: Any) -> bool:
+    spec = (config.stages or [])[stage.index]
+    return key in spec.compile_overrides()
+
+
+@dataclass
+class StageRecord:
+    """run.json's entry for a stage begun (epochs numbered from 1).
+
+    Attributes:
+        name: The stage's name.
+        epochs: Its planned number of epochs.
+        first_epoch: The first epoch it trains.
+        last_epoch: The last epoch it trained, once it ended; else None.
+        stop_reason: Why it ended before its epochs were done, else None.
+    """
+
+    name: str
+    epochs: int
+    first_epoch: int
+    last_epoch: int | None = None
+    stop_reason: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> StageRecord | None:
+        """Read an entry of run.json's ``stages``; None if it is not one."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            record = cls(**data)
+        except TypeError:
+            return None
+        counts = (record.epochs, record.first_epoch)
+        if not all(_is_count(v) for v in counts) or not isinstance(record.name, str):
+            return None
+        if record.last_epoch is not None and not _is_count(record.last_epoch):
+            return None
+        return record
+
+    def done_by(self, epochs: int) -> bool:
+        """Whether the stage had ended within the first ``epochs`` epochs."""
+        return self.last_epoch is not None and self.last_epoch <= epochs
+
+
+def _parsed(records: Sequence[Any]) -> list[StageRecord]:
+    """run.json's ``stages`` entries that read as stage records."""
+    parsed = (StageRecord.from_json(data) for data in records)
+    return [record for record in parsed if record is not None]
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """Where a staged run starts training.
+
+    Attributes:
+        stage: The index of the first stage to fit.
+        stage_start: The 0-based epoch that stage began at (a resumed stage
+            began before ``epoch``).
+        epoch: Epochs already trained (the backup's).
+        restore_in: A stage whose setup the backup was saved in, to restore
+            into before ``stage`` begins (a resume between two stages); None.
+        records: run.json's entries of the stages begun before ``stage``.
+    """
+
+    stage: int
+    stage_start: int
+    epoch: int
+    restore_in: int | None
+    records: list[StageRecord]
+
+
+def start_point(records: Sequence[Any], epoch: int, stages: int) -> StartPoint:
+    """Where a (resumed) staged run continues, from run.json's ``stages``.
+
+    Args:
+        records: run.json's ``stages`` entries (empty for a new run).
+        epoch: Epochs the backup holds.
+        stages: How many stages the config has.
+
+    The backup of ``epoch`` was saved in the stage that trained that epoch:
+    inside a stage, the run continues there (the backup restores its
+    optimizer); at the end of a stage, the backup is restored in that
+    stage's setup and the next stage begins as it would have.
+    """
+    kept = _parsed(records)
+    if epoch == 0 or not kept:
+        return StartPoint(0, 0, 0, None, [])
+    done = 0
+    while done < len(kept) and kept[done].done_by(epoch):
+        done += 1
+    if done < len(kept) and kept[done].first_epoch - 1 < epoch:
+        inside = kept[done]
+        return StartPoint(done, inside.first_epoch - 1, epoch, None, kept[:done])
+    # Between stages: the last finished one trained epoch `epoch`.
+    last = done - 1
+    finished = [dataclasses.replace(r) for r in kept[:done]]
+    return StartPoint(min(done, stages), epoch, epoch, max(last, 0), finished)
+
+
+def stage_names(records: Sequence[Any], epochs: int) -> list[str]:
+    """The stage of each of the first ``epochs`` epochs, from run.json's ``stages``."""
+    names: list[str] = []
+    for record in _parsed(records):
+        end = record.last_epoch if record.last_epoch is not None else epochs
+        names += [record.name] * max(0, min(end, epochs) - (record.first_epoch - 1))
+    return names[:epochs]
+
+
+@dataclass
+class StageHooks:
+    """What a :class:`StageLoop` asks of the run and tells it.
+
+    Attributes:
+        fit: Calls ``model.fit`` with the run's callbacks and this plan.
+        no_restore: Called before every ``fit`` but the first: the model in
+            memory is the newest, so the backup must not be restored again
+            (nor the callbacks' counters), and Keras's restored epoch is
+            forgotten.
+        epochs_run: Epochs finished so far (the recorder's count).
+        stop_reason: ``(epochs_run, planned_end)``: why a stage ended before
+            its epochs were done, or None.
+        run_must_end: Whether the run stops after this stage (pruned, NaN).
+        begin_stage: Called with a stage's name as it begins.
+        record: Writes run.json's ``stages``.
+    """
+
+    fit: Callable[[FitPlan], None]
+    no_restore: Callable[[], None]
+    epochs_run: Callable[[], int]
+    stop_reason: Callable[[int, int], str | None]
+    run_must_end: Callable[[], bool]
+    begin_stage: Callable[[str], None]
+    record: Callable[[list[StageRecord]], None]
+
+
+class StageLoop:
+    """Fit a staged config's stages one after the other on one model.
+
+    Args:
+        model: The compiled model.
+        config: The config.
+        stages: From :func:`plan_stages`.
+        start: From :func:`start_point`.
+        hooks: The run's side.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        config: ExperimentConfig,
+        stages: list[Stage],
+        start: StartPoint,
+        hooks: StageHooks,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.stages = stages
+        self.start = start
+        self.hooks = hooks
+        self.records = list(start.records)
+        self.compiled = config.compile  # what assemble compiled with
+        self.planned = start.epoch  # the planned end of the last stage fitted
+        self.fitted = False
+
+    def run(self) -> None:
+        """Fit every stage from the start point; stop early as the run must."""
+        start = self.start
+        if start.restore_in is not None:
+            self._restore_in(self.stages[start.restore_in])
+        else:
+            # A resume inside a stage: the flags of the stages before it.
+            for stage in self.stages[: start.stage]:
+                set_trainable(self.model, stage)
+        epoch = start.epoch
+        for stage in self.stages[start.stage :]:
+            first = start.stage_start if stage.index == start.stage else epoch
+            self._begin(stage, first)
+            plan = dataclasses.replace(
+                stage.plan, initial_epoch=epoch, epochs=first + stage.epochs
+            )
+            self.planned = plan.epochs
+            self._fit(plan)
+            epoch = self.hooks.epochs_run()
+            self.records[-1].last_epoch = epoch
+            self.records[-1].stop_reason = self.hooks.stop_reason(epoch, plan.epochs)
+            self.hooks.record(self.records)
+            if self.hooks.run_must_end():
+                return
+
+    def _fit(self, plan: FitPlan) -> None:
+        if self.fitted:
+            self.hooks.no_restore()
+        self.hooks.fit(plan)
+        self.fitted = True
+
+    def _restore_in(self, stage: Stage) -> None:
+        """Restore the backup in the stage it was saved in: a fit of no epoch."""
+        for before in self.stages[: stage.index + 1]:
+            set_trainable(self.model, before)
+        self._compile_if_needed(stage, self.stages[: stage.index + 1])
+        epoch = self.start.epoch
+        self._fit(dataclasses.replace(stage.plan, initial_epoch=epoch, epochs=epoch))
+
+    def _begin(self, stage: Stage, first: int) -> None:
+        """Set the stage up and record that it began."""
+        set_trainable(self.model, stage)
+        resumed_inside = stage.index == self.start.stage and self.start.epoch > first
+        changed = self.stages[: stage.index + 1] if resumed_inside else [stage]
+        self._compile_if_needed(stage, changed)
+        self.records.append(StageRecord(stage.name, stage.epochs, first + 1))
+        self.hooks.record(self.records)
+        self.hooks.begin_stage(stage.name)
+
+    def _compile_if_needed(self, stage: Stage, changed: Sequence[Stage]) -> None:
+        """Compile again when ``trainable`` changed or the compile differs."""
+        if any(s.trainable for s in changed) or stage.compile != self.compiled:
+            compile_for(self.model, self.config, stage)
+            self.compiled = stage.compile
+
+
+def nan_loss(logs: dict[str, float]) -> bool:
+    """Whether the last epoch's loss is NaN or infinite."""
+    loss = logs.get("loss")
+    return loss is not None and not math.isfinite(loss)
+
+
+def run_stages(
+    model: Any,
+    config: ExperimentConfig,
+    stages: list[Stage],
+    *,
+    fit: Callable[[FitPlan], None],
+    run: Any,
+) -> StageLoop:
+    """Fit every stage of a run, continuing a resumed one inside its stage.
+
+    Args:
+        model: The compiled model.
+        config: The config.
+        stages: From :func:`plan_stages`.
+        fit: Calls ``model.fit`` with the run's callbacks and a plan.
+        run: The run (:class:`cbrun.training.lifecycle._Run`): its
+            ``recorder``, ``backup``, ``keeper``, ``indexed`` and
+            ``extra_callbacks``, ``manifest`` and ``resume``.
+
+    Returns:
+        The loop, which knows the planned end of the last stage it fitted.
+    """
+    from cbrun.training.outcome import classify, guards_nan
+
+    recorder, backup, keeper = run.recorder, run.backup, run.keeper
+    extra = run.extra_callbacks
+
+    def no_restore() -> None:
+        if backup is not None:
+            backup.restore_on_begin = False
+        if keeper is not None:
+            keeper.restore = False
+        # Keras's fit starts at model._initial_epoch when set (the backup's).
+        model._initial_epoch = None
+
+    def stop_reason(epochs_run: int, planned_end: int) -> str | None:
+        status, reason = classify(config, run.indexed, epochs_run, planned_end, extra)
+        return None if status == COMPLETED else reason
+
+    def run_must_end() -> bool:
+        pruned = any(getattr(c, "ended", None) is not None for c in extra)
+        return pruned or (guards_nan(config) and nan_loss(recorder.last_logs))
+
+    def begin_stage(name: str) -> None:
+        recorder.stage = name
+
+    def record(records: list[StageRecord]) -> None:
+        run.manifest.update(stages=[dataclasses.asdict(r) for r in records])
+
+    resume = run.resume
+    start = (
+        StartPoint(0, 0, 0, None, [])
+        if resume is None
+        else start_point(resume.stages, resume.epoch, len(stages))
+    )
+    hooks = StageHooks(
+        fit=fit,
+        no_restore=no_restore,
+        epochs_run=lambda: int(recorder.epochs_run),
+        stop_reason=stop_reason,
+        run_must_end=run_must_end,
+        begin_stage=begin_stage,
+        record=record,
+    )
+    loop = StageLoop(model, config, stages, start, hooks)
+    loop.run()
+    return loop
