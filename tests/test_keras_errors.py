@@ -104,3 +104,52 @@ def test_keras_label_error_reaches_the_cli_and_run_json(
     assert "label value of -1" in record["error"]
     assert record["error"].startswith("InvalidArgumentError: Received a label")
     assert len(record["error"]) < 400
+
+
+TEST_SPLIT_LOADER = """\
+import numpy as np
+import tensorflow as tf
+
+
+def load():
+    x = np.linspace(-1, 1, 32, dtype="float32").reshape(-1, 1)
+    good = (x[:, 0] > 0).astype("int64")
+    bad = np.where(x[:, 0] > 0, 1, -1)
+    return {
+        "train": tf.data.Dataset.from_tensor_slices((x, good)).batch(8),
+        "test": tf.data.Dataset.from_tensor_slices((x, bad)).batch(8),
+    }
+"""
+
+
+@pytest.mark.keras
+def test_a_keras_error_while_evaluating_keeps_its_line_too(tmp_path: Path) -> None:
+    from cbrun.config.loading import load_config
+    from cbrun.runs.manifest import load_record
+    from cbrun.training.lifecycle import train
+    from cbrun.training.outcome import TrainingFailed
+
+    (tmp_path / "test_split.py").write_text(TEST_SPLIT_LOADER, encoding="utf-8")
+    config = tmp_path / "evaluate.yaml"
+    config.write_text(
+        "data: {source: function, function: test_split:load}\n"
+        "model: {layers: [{type: Dense, units: 2, activation: softmax}]}\n"
+        "compile: {optimizer: adam, loss: sparse_categorical_crossentropy}\n"
+        "fit: {epochs: 1, verbose: 0}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(TrainingFailed) as caught:
+        train(
+            load_config(config),
+            tmp_path / "runs",
+            command=["cbrun", "train", str(config)],
+            echo=lambda line: None,
+        )
+    assert "after training: InvalidArgumentError: Received a label value of -1" in (
+        str(caught.value)
+    )
+    (record_path,) = (tmp_path / "runs").glob("*/*/run.json")
+    record = load_record(record_path.parent)
+    assert record.status == "failed"
+    assert record.error is not None
+    assert record.error.startswith("after training: InvalidArgumentError: Received")
