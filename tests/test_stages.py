@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import signal
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -338,6 +340,52 @@ def test_a_backup_older_than_the_end_of_stage_one_continues_stage_one() -> None:
 def test_a_run_that_ended_every_stage_only_restores() -> None:
     start = start_point(records(("a", 3, 1, 3), ("b", 2, 4, 5)), 5, 2)
     assert (start.stage, start.restore_in) == (2, 1)
+
+
+@pytest.mark.keras
+def test_a_run_stopped_after_its_last_stage_resumes_in_that_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while evaluating: the backup holds the last epoch; --resume
+    restores it in the last stage's setup (a fit of no epoch), then saves."""
+    import keras
+
+    import cbrun.training.lifecycle as lifecycle
+    from cbrun.training.resume import prepare_resume
+    from cbrun.training.signals import Interrupted
+
+    real = lifecycle._Run._evaluate
+
+    def signalled(self: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(self)
+
+    monkeypatch.setattr(lifecycle._Run, "_evaluate", signalled)
+    path = write(tmp_path, STAGED)
+    with pytest.raises(Interrupted):
+        train_config(path, tmp_path / "runs")
+    monkeypatch.setattr(lifecycle._Run, "_evaluate", real)
+    (run_dir,) = (tmp_path / "runs" / "staged").iterdir()
+    record = read_json(run_dir / "run.json")
+    assert (record["status"], record["backup_epoch"]) == ("interrupted", 5)
+    stopped = keras.saving.load_model(run_dir / "model.keras")
+
+    loaded, resume = prepare_resume(run_dir, ())
+    result = lifecycle.train(
+        loaded, tmp_path / "runs", command=["resume"], resume=resume, echo=len
+    )
+    assert result.status == "completed"
+    assert read_json(run_dir / "history.json")["stage"] == ["frozen"] * 3 + ["fine"] * 2
+    assert [s["last_epoch"] for s in read_json(run_dir / "run.json")["stages"]] == [
+        3,
+        5,
+    ]
+    resumed = keras.saving.load_model(run_dir / "model.keras")
+    assert resumed.get_layer("hidden").trainable
+    assert float(resumed.optimizer.learning_rate) == pytest.approx(1e-4)
+    assert int(resumed.optimizer.iterations) == int(stopped.optimizer.iterations)
+    for a, b in zip(stopped.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 # --- a real kill inside stage two, then --resume ------------------------------
