@@ -251,9 +251,9 @@ def datasets():
     return {"train": train, "test": test}
 
 
-def where(base_dir):
-    return {"x_train": np.ones((4, 1)), "y_train": np.array([0, 1, 0, 1]),
-            "x_test": np.ones((2, 1)), "y_test": np.array([str(base_dir)] * 2)}
+def from_file(path):
+    data = np.loadtxt(path, delimiter=",")
+    return data[:, :-1], data[:, -1].astype("int64")
 
 
 def broken():
@@ -282,6 +282,21 @@ def test_function_returning_arrays(user_module: Path) -> None:
     assert ds.num_classes == 2
     pair = load(user_module, source="function", function="user_data_tables:keras_style")
     assert pair.x_test is not None and pair.x_test.shape == (4, 2)
+
+
+def test_function_params_path_is_relative_to_the_config(
+    user_module: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    np.savetxt(user_module / "f.csv", [[1, 2, 0], [3, 4, 1], [5, 6, 0]], delimiter=",")
+    monkeypatch.chdir("/")
+    ds = load(
+        user_module,
+        source="function",
+        function="user_data_tables:from_file",
+        params={"path": {"path": "f.csv"}},
+    )
+    np.testing.assert_array_equal(ds.x_train, [[1, 2], [3, 4], [5, 6]])
+    assert ds.x_test is None
 
 
 def test_function_returning_datasets(user_module: Path) -> None:

@@ -101,6 +101,8 @@ def _loss_outputs(config: ExperimentConfig, outputs: list[str] | None) -> list[s
 def has_validation(config: ExperimentConfig) -> bool:
     """Whether fit validates, so that ``val_`` quantities are logged."""
     fit = config.fit
+    if config.data.source == "timeseries" and config.data.split.validation > 0:
+        return True  # the source's chronological validation split
     return bool(fit.validation_split) or fit.validation_data is not None
 
 

@@ -77,4 +77,14 @@ def _tensors(value: Any) -> Any:
             return tf.constant(array.astype(str) if array.dtype.kind == "O" else array)
         return array
 
-    return keras.tree.map_structure(convert, value)
+    converted = keras.tree.map_structure(convert, value)
+    if not isinstance(converted, dict):
+        return converted
+    # A call takes all tensors or no tensors: with a string column among
+    # named inputs, the numeric columns become tensors too.
+    if any(not isinstance(a, np.ndarray) for a in converted.values()):
+        converted = {
+            name: keras.ops.convert_to_tensor(a) if isinstance(a, np.ndarray) else a
+            for name, a in converted.items()
+        }
+    return converted

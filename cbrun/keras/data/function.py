@@ -2,9 +2,10 @@
 
 ``function: pkg.mod:load`` is imported (from beside the config or
 PYTHONPATH) and called with ``params`` as keyword arguments, plus
-``base_dir=<the config's folder>`` when it takes a ``base_dir`` argument:
-``params`` are passed as written, as ``model.params`` are, so a relative
-path in them is the function's business (join it to ``base_dir``).
+``base_dir=<the config's folder>`` when it takes a ``base_dir`` argument.
+As in ``model.params``, a value written ``{path: data/file.csv}`` is a file
+relative to the config's folder, passed as an absolute path string; a plain
+string is passed as written.
 
 Accepted return values:
 
@@ -51,7 +52,10 @@ def call_function(config: FunctionData, base_dir: Path) -> Any:
 
     add_import_root(base_dir)
     function = import_object(config.function, _WHERE)
-    params = dict(config.params)
+    from cbrun.keras.values import with_paths
+
+    # As model.params: {path: file} is relative to the config's folder.
+    params = with_paths(config.params, ("data", "params"), base_dir)
     try:
         takes_base_dir = "base_dir" in inspect.signature(function).parameters
     except (TypeError, ValueError):
