@@ -60,7 +60,10 @@ def read_columns(
 
                 table = pq.read_table(stream)
             else:
-                table = _read_csv_table(stream, delimiter, names)
+                # pyarrow parses a buffer on all cores; through a Python file
+                # object it reads in one thread.
+                buffer = pyarrow.py_buffer(stream.read())
+                table = _read_csv_table(pyarrow.BufferReader(buffer), delimiter, names)
         except BuildError:
             raise
         except (pyarrow.ArrowException, OSError, ValueError) as error:
