@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -423,3 +424,70 @@ def test_a_state_file_without_the_layer_says_the_config_changed(tmp_path):
         Adapter.restoring(saved).adapt(
             keras.layers.Normalization(name="b"), None, ("model", "layers", 1)
         )
+
+
+RESUME_CONFIG = """\
+name: colors
+seed: 3
+data: {{source: csv, path: {path}, target: y, inputs: columns, test_size: 0.2}}
+model:
+  inputs: [{{name: color, dtype: string}}]
+  layers:
+    - {{name: lookup, type: StringLookup, output_mode: one_hot, adapt: true,
+       inputs: color}}
+    - {{name: out, type: Dense, units: 2, activation: softmax}}
+compile: {{optimizer: adam, loss: sparse_categorical_crossentropy}}
+fit: {{epochs: 3000, batch_size: 1, validation_split: 0.2, verbose: 0}}
+"""
+
+
+def _write_colors(path: Path, extra: tuple[str, ...] = ()) -> None:
+    colors = ["red", "blue", "green", "amber"] * 10
+    rows = [f"{color},{index % 2}" for index, color in enumerate(colors)]
+    rows += [f"{color},0" for color in extra]
+    path.write_text("color,y\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_resume_restores_the_vocabulary_the_run_began_with(tmp_path):
+    """Killed, the file gets new values, resumed: the vocabulary is the first one.
+
+    Adapting again would learn a wider one-hot than the backed-up Dense
+    kernel takes; the resumed run restores the saved state instead.
+    """
+    from tests.conftest import start_cbrun, wait_for_record
+
+    table = tmp_path / "colors.csv"
+    _write_colors(table)
+    config = tmp_path / "colors.yaml"
+    config.write_text(RESUME_CONFIG.format(path=table), encoding="utf-8")
+    runs = tmp_path / "runs"
+    process = start_cbrun("train", str(config), "--runs-dir", str(runs))
+    run_dir, _ = wait_for_record(
+        runs,
+        "*/*/run.json",
+        process,
+        lambda record: bool(record.get("backup_epoch")),
+        "no backup",
+    )
+    process.kill()
+    _, first_err = process.communicate(timeout=60)
+    assert "adapted lookup (StringLookup) on " in first_err
+    assert (run_dir / "backup" / "adapted.npz").is_file()
+    done = json.loads((run_dir / "backup" / "training_metadata.json").read_text())
+    _write_colors(table, extra=("zebra", "yak", "quokka") * 20)
+
+    resumed = start_cbrun(
+        "train", "--resume", str(run_dir), "--set", f"fit.epochs={done['epoch'] + 1}"
+    )
+    _, err = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, err
+    assert "restored lookup (StringLookup) as adapted when the run began" in err
+    assert "adapted lookup" not in err
+    import keras
+
+    model = keras.saving.load_model(run_dir / "model.keras")
+    vocabulary = set(model.get_layer("lookup").get_vocabulary())
+    assert vocabulary == {"[UNK]", "red", "blue", "green", "amber"}
+    assert not (run_dir / "backup").exists()

@@ -34,6 +34,8 @@ class Assembled:
         feed: How fit reads the data, and why, for the run's log.
         distribute: What run.json records of a distributed run, else None.
         stages: A staged run's stages (:func:`cbrun.training.stages.plan_stages`).
+        adapter: What adapted the ``adapt: true`` layers (or restored them),
+            whose states :func:`keep_adapted` writes into the run dir; None.
     """
 
     keras: Any
@@ -43,6 +45,7 @@ class Assembled:
     feed: str
     distribute: dict[str, Any] | None = None
     stages: list[Any] = field(default_factory=list)
+    adapter: Any = None
 
 
 def start_keras(loaded: LoadedConfig, *, verbose: bool = False) -> ModuleType:
@@ -120,8 +123,18 @@ def assemble(
     verbose: bool,
     cluster: Cluster,
     echo: Echo,
+    adapted_from: Path | None = None,
 ) -> Assembled:
     """Seed, load the data, build and compile the model, plan the fit.
+
+    Args:
+        loaded: The validated config.
+        smoke: Plan a smoke run.
+        verbose: Keep TensorFlow's logs; raise unexpected errors.
+        cluster: This process's place in a job.
+        echo: Where cbrun's lines go.
+        adapted_from: A resumed run's backup folder: its ``adapt: true``
+            layers get back the states saved there instead of adapting.
 
     Raises:
         ConfigError: A value that cannot be built, at its config line.
@@ -133,12 +146,9 @@ def assemble(
     seed(keras, config)
     try:
         data = load_data_for(config, loaded.base_dir)
+        adapter = adapter_for(config, data, echo, adapted_from)
         model, strategy = compiled_model(
-            config,
-            data,
-            scoped=True,
-            base_dir=loaded.base_dir,
-            adapter=adapter_for(config, data, echo),
+            config, data, scoped=True, base_dir=loaded.base_dir, adapter=adapter
         )
         plan = FitPlan.from_config(config.fit, data, smoke=smoke)
         plan, feed = _feed(config, data, plan, cluster)
@@ -158,21 +168,35 @@ def assemble(
     if strategy is not None:
         devices = [str(d) for d in strategy.extended.worker_devices]
         record = {"strategy": "mirrored", "processes": 1, "devices": devices}
-    return Assembled(keras, data, model, plan, feed, record, stages)
+    return Assembled(keras, data, model, plan, feed, record, stages, adapter)
 
 
-def adapter_for(config: ExperimentConfig, data: Any, echo: Echo | None) -> Any:
+def adapter_for(
+    config: ExperimentConfig,
+    data: Any,
+    echo: Echo | None,
+    adapted_from: Path | None = None,
+) -> Any:
     """What adapts the config's ``adapt: true`` layers on the training split.
 
-    None when no layer says ``adapt: true``, or when the data holds shapes
-    only (``validate --deep`` of a Keras dataset not yet downloaded).
+    Args:
+        config: The config.
+        data: The loaded data.
+        echo: Receives one line per adapted layer.
+        adapted_from: A resumed run's backup folder: when it holds the
+            states the run began with, they are restored instead.
+
+    Returns:
+        A ``cbrun.keras.adapt.Adapter``, or None when no layer says
+        ``adapt: true``.
     """
     layers = config.model.layers or []
     if not any(layer.adapt for layer in layers):
         return None
-    if getattr(data, "streams", None) is None and data.x_train is None:
-        return None
-    from cbrun.keras.adapt import Adapter
+    from cbrun.keras.adapt import ADAPTED_FILE, Adapter
+
+    if adapted_from is not None and (adapted_from / ADAPTED_FILE).is_file():
+        return Adapter.restoring(adapted_from / ADAPTED_FILE, echo=echo)
 
     return Adapter.for_training(
         data,
@@ -180,6 +204,16 @@ def adapter_for(config: ExperimentConfig, data: Any, echo: Echo | None) -> Any:
         validation_data=config.fit.validation_data,
         echo=echo,
     )
+
+
+def keep_adapted(built: Assembled, backup_dir: Path) -> None:
+    """Write the adapted layers' states beside the run's backup, for ``--resume``.
+
+    Keras's weights backup holds a Normalization's mean but not a lookup's
+    vocabulary; a resumed run restores both from this file.
+    """
+    if built.adapter is not None:
+        built.adapter.save(backup_dir)
 
 
 def load_data_for(config: ExperimentConfig, base_dir: Path) -> Any:

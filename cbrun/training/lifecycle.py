@@ -48,7 +48,12 @@ from cbrun.errors import BuildError, ConfigError
 from cbrun.runs import manifest as runs
 from cbrun.runs.layout import BACKUP_DIR, MODEL_FILE, RunDirError, create_run_dir
 from cbrun.runs.lock import run_lock
-from cbrun.training.assemble import Assembled, assemble, callback_context
+from cbrun.training.assemble import (
+    Assembled,
+    assemble,
+    callback_context,
+    keep_adapted,
+)
 from cbrun.training.finishing import evaluate_on_test, save_whole
 from cbrun.training.outcome import (
     TrainingFailed,
@@ -145,7 +150,12 @@ def train(
     with signals_routed(stop):
         if not cluster.is_writer:
             built = assemble(
-                loaded, smoke=smoke, verbose=verbose, cluster=cluster, echo=echo
+                loaded,
+                smoke=smoke,
+                verbose=verbose,
+                cluster=cluster,
+                echo=echo,
+                adapted_from=None if resume is None else resume.run_dir / BACKUP_DIR,
             )
             return _worker_run(loaded, built, command, smoke, resume, stop)
         if resume is not None:
@@ -164,6 +174,8 @@ def train(
                 folder = _new_run_dir(runs_dir, loaded.name, run_dir)
                 held.enter_context(run_lock(folder))
                 write_resolved_config(folder, loaded)
+                if not smoke:  # what --resume restores adapt: true layers from
+                    keep_adapted(built, folder / BACKUP_DIR)
                 run = _Run(loaded, built, folder, command, verbose, echo, smoke, stop)
                 run.pruning = pruning
                 run.draw_plot = draw_plot
@@ -199,9 +211,16 @@ def _resumed_run(
 ) -> RunResult:
     """Build and continue a run whose lock is held; a signal is recorded."""
     try:
+        # adapt: true layers get back the states the run began with.
         built = assemble(
-            loaded, smoke=smoke, verbose=verbose, cluster=cluster, echo=echo
+            loaded,
+            smoke=smoke,
+            verbose=verbose,
+            cluster=cluster,
+            echo=echo,
+            adapted_from=resume.run_dir / BACKUP_DIR,
         )
+        keep_adapted(built, resume.run_dir / BACKUP_DIR)
         run = _Run(loaded, built, resume.run_dir, command, verbose, echo, smoke, stop)
     except KeyboardInterrupt as exc:
         stopped = as_signal_stop(exc)
