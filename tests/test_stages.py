@@ -153,6 +153,55 @@ def test_stage_two_trains_with_its_own_learning_rate(staged: Path) -> None:
     assert int(fine.optimizer.iterations) < int(frozen.optimizer.iterations)
 
 
+def hand_written_fine_tuning() -> dict[str, list[float]]:
+    """STAGED as the Keras transfer-learning guide writes it, without cbrun."""
+    import keras
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import train_test_split
+
+    keras.utils.set_random_seed(42)
+    x, y = load_iris(return_X_y=True)
+    x_train, _, y_train, _ = train_test_split(
+        x, y, test_size=0.2, random_state=42, stratify=y
+    )
+    x_train, y_train = x_train.astype(np.float32), y_train.astype(np.int64)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(4,)),
+            keras.layers.Dense(8, activation="relu", name="hidden"),
+            keras.layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
+    fit = {"validation_split": 0.2, "verbose": 0}
+    model.get_layer("hidden").trainable = False
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.01),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    first = model.fit(x_train, y_train, epochs=3, **fit).history
+    model.get_layer("hidden").trainable = True
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-4),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    second = model.fit(x_train, y_train, epochs=5, initial_epoch=3, **fit).history
+    return {key: first[key] + second[key] for key in first}
+
+
+@pytest.mark.keras
+def test_a_staged_run_gives_the_numbers_of_the_hand_written_script(
+    staged: Path,
+) -> None:
+    history = read_json(staged / "history.json")
+    del history["stage"]
+    expected = hand_written_fine_tuning()
+    assert set(history) == set(expected)
+    for key, values in expected.items():
+        np.testing.assert_allclose(history[key], values, rtol=1e-6, err_msg=key)
+
+
 @pytest.mark.keras
 def test_a_smoke_run_trains_every_stage_briefly(tmp_path: Path) -> None:
     path = write(tmp_path, STAGED)
@@ -372,7 +421,11 @@ def test_a_run_stopped_after_its_last_stage_resumes_in_that_stage(
 
     loaded, resume = prepare_resume(run_dir, ())
     result = lifecycle.train(
-        loaded, tmp_path / "runs", command=["resume"], resume=resume, echo=len
+        loaded,
+        tmp_path / "runs",
+        command=["resume"],
+        resume=resume,
+        echo=lambda line: None,
     )
     assert result.status == "completed"
     assert read_json(run_dir / "history.json")["stage"] == ["frozen"] * 3 + ["fine"] * 2

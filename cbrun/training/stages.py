@@ -22,6 +22,7 @@ reads it to continue inside the right stage.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
@@ -157,8 +158,14 @@ def compile_for(model: Any, config: ExperimentConfig, stage: Stage) -> None:
     """
     from cbrun.keras.model import compile_model
 
+    # A mirrored model's new optimizer is made in the strategy it was built in.
+    strategy = (
+        getattr(model, "distribute_strategy", None) if config.distribute else None
+    )
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     try:
-        compile_model(model, config.model_copy(update={"compile": stage.compile}))
+        with scope:
+            compile_model(model, config.model_copy(update={"compile": stage.compile}))
     except BuildError as exc:
         path = exc.path
         if path[:1] == ("compile",) and path[1:2] and _given(config, stage, path[1]):
