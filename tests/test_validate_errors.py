@@ -143,7 +143,8 @@ def test_validate_loads_only_the_callback_schemas_a_config_names():
         (
             ("{source: sklearn, name: iris}", "{source: sklern, name: iris}"),
             "config.yaml:1:7: data: unknown data source 'sklern'; did you mean "
-            "'sklearn'? (one of sklearn, keras, npz, csv, synthetic)",
+            "'sklearn'? (one of sklearn, keras, npz, csv, synthetic, timeseries, "
+            "function, images, text)",
         ),
         (
             ("name: iris", "name: irs"),
