@@ -236,24 +236,18 @@ class Adapter:
                 dict of ``keras.Input`` tensors).
             where: The layer's place in the config.
         """
-        named = inputs.items() if isinstance(inputs, dict) else None
-        flat = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
-        for index, tensor in enumerate(flat):
-            if tensor is reaching:
-                name = None
-                if named is not None:
-                    name = list(inputs)[index]
-                elif isinstance(self._first_inputs(), dict):
-                    name = tensor.name
-                self.adapt(layer, None, where, name)
+        named = inputs if isinstance(inputs, dict) else {t.name: t for t in inputs}
+        for name, tensor in named.items():
+            if tensor is reaching:  # on a model input: that input's own data
+                self.adapt(layer, None, where, name if self._named() else None)
                 return
         self.adapt(layer, keras.Model(inputs, reaching), where)
 
-    def _first_inputs(self) -> Any:
-        """The inputs as one sample batch shows them (dict or not)."""
+    def _named(self) -> bool:
+        """Whether the training inputs are a dict by input name."""
         if isinstance(self.inputs, dict) or hasattr(self.inputs, "shape"):
-            return self.inputs
-        return self.inputs.element_spec
+            return isinstance(self.inputs, dict)
+        return isinstance(self.inputs.element_spec, dict)
 
     def _values(self, through: keras.Model | None, input_name: str | None) -> Any:
         inputs = self.inputs
