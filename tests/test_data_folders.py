@@ -332,6 +332,23 @@ def test_binary_labels(images: Path) -> None:
 
 
 @keras_tests
+def test_train_labels_give_balanced_class_weight(tmp_path: Path) -> None:
+    from cbrun.training.plan import balanced_class_weight
+
+    write_images(tmp_path / "img", 4, seed=3, side=SIDE)
+    write_images(tmp_path / "more", 8, seed=4, side=SIDE)
+    os.rename(tmp_path / "more" / "checks", tmp_path / "img" / "checks" / "more")
+    data = load(tmp_path, 0.25, source="images", path="img")  # checks: 4 + 8
+    _, y = drain(data.streams.train)
+    np.testing.assert_array_equal(np.sort(y), np.sort(data.streams.train_labels))
+    counts = np.bincount(y, minlength=3)
+    assert counts[0] > counts[1]
+    weights = balanced_class_weight(data, 0.25)
+    expected = {c: len(y) / (3 * counts[c]) for c in range(3)}
+    assert weights == pytest.approx(expected)
+
+
+@keras_tests
 def test_skip_rebuild_gives_keras_batches_exactly(images: Path) -> None:
     fields = {"source": "images", "path": "img", "image_size": [8, 8]}
     keras_made = load(images, 0.2, test_size=0.2, **fields).streams

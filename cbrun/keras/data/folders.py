@@ -105,7 +105,7 @@ def load_folders(
     }
     train, validation, test = _split(
         kind,
-        base_dir / config.path,
+        base_dir / Path(config.path).expanduser(),
         common,
         seed=seed,
         validation_split=validation_split,
@@ -114,7 +114,8 @@ def load_folders(
     )
     if config.test_path is not None:
         options = {**common, "class_names": class_names}
-        test = _call(kind, base_dir / config.test_path, options, shuffle=False)
+        test_root = base_dir / Path(config.test_path).expanduser()
+        test = _call(kind, test_root, options, shuffle=False)
     skipped = 0
     if config.bad_files == "skip":
         skipped = _skip_bad_files(
