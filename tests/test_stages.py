@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from cbrun.cli import cli
 from cbrun.config.loading import load_config
 from cbrun.keras.feeding import training_samples
-from cbrun.training.stages import StageRecord, stage_names, start_point
+from cbrun.training.stage_records import StageRecord, stage_names, start_point
 from tests.conftest import start_cbrun, wait_for_record
 
 STAGED = """\

@@ -84,7 +84,8 @@ from cbrun.training.signals import (
     as_signal_stop,
     signals_routed,
 )
-from cbrun.training.stages import run_stages, stage_names
+from cbrun.training.stage_records import stage_names
+from cbrun.training.stages import run_stages
 
 _FIT_NOTE = "stopping after the current step"
 _FINISH_NOTE = "training is over: saving the model, then stopping"

@@ -17,7 +17,8 @@ pruned trial, a NaN loss under TerminateOnNaN and a signal end the run.
 run.json's ``stages`` holds one entry per stage begun: ``{name, epochs,
 first_epoch, last_epoch, stop_reason}`` (epochs numbered from 1 as in
 history.json; ``last_epoch`` is null while the stage runs). ``--resume``
-reads it to continue inside the right stage.
+reads it to continue inside the right stage
+(:mod:`cbrun.training.stage_records`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from cbrun.config.training import CompileConfig
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.runs.manifest import COMPLETED
 from cbrun.training.plan import FitPlan
+from cbrun.training.stage_records import StageRecord, StartPoint, start_point
 
 # fit keys a tf.data feed has already used (it batches and shuffles itself).
 _FED_KEYS = ("batch_size", "shuffle", "validation_batch_size")
@@ -109,24 +111,18 @@ def plan_stages(config: ExperimentConfig, plan: FitPlan, *, smoke: bool) -> list
     return stages
 
 
-def planned_epochs(config: ExperimentConfig) -> int:
-    """The most epochs a staged run trains: every stage's, added up."""
-    return sum(stage_fit(config.fit, spec).epochs for spec in config.stages or [])
-
-
 def check_built(model: Any, config: ExperimentConfig) -> None:
     """Check the stages against the built model, before any run dir exists.
 
     The layers ``trainable`` names must be in the model: a saved model's or
     a builder's names are only known here (those of ``model.layers`` were
-    checked by ``validate`` already). Each stage's optimizer is built once,
-    so that arguments Keras refuses fail here (and in ``validate --deep``).
+    checked by ``validate`` already). Each stage's compile section is
+    compiled once, so that what Keras refuses (an optimizer's argument, a
+    loss mapping) fails here, and in ``validate --deep``.
 
     Raises:
         BuildError: At the stage's key, with did-you-mean for a layer.
     """
-    from cbrun.keras.model import build_optimizer
-
     names = [layer.name for layer in model.layers]
     for index, spec in enumerate(config.stages or []):
         for name in spec.trainable:
@@ -135,12 +131,13 @@ def check_built(model: Any, config: ExperimentConfig) -> None:
                     unknown_layer_message(name, names),
                     ("stages", index, "trainable", name),
                 )
-        optimizer = spec.compile_overrides().get("optimizer")
-        if optimizer is not None:
-            try:
-                build_optimizer(optimizer)
-            except BuildError as exc:
-                raise BuildError(exc.message, ("stages", index, *exc.path)) from None
+    compiled = False
+    for index, spec in enumerate(config.stages or []):
+        if spec.compile is not None:
+            compile_for(model, config, index, stage_compile(config.compile, spec))
+            compiled = True
+    if compiled:  # as assemble left it: the first stage compiles as it begins
+        compile_for(model, config, 0, config.compile)  # compiled there already
 
 
 def set_trainable(model: Any, stage: Stage) -> None:
@@ -149,12 +146,14 @@ def set_trainable(model: Any, stage: Stage) -> None:
         model.get_layer(name).trainable = flag
 
 
-def compile_for(model: Any, config: ExperimentConfig, stage: Stage) -> None:
-    """Compile the model with the stage's compile section (a new optimizer).
+def compile_for(
+    model: Any, config: ExperimentConfig, index: int, section: CompileConfig
+) -> None:
+    """Compile the model with stage ``index``'s compile section (a new optimizer).
 
     Raises:
-        BuildError: At the stage's compile key (or the top level's) that
-            Keras refuses.
+        BuildError: At the stage's compile key that Keras refuses (at the
+            top-level key when the stage took it from there).
     """
     from cbrun.keras.model import compile_model
 
@@ -165,124 +164,13 @@ def compile_for(model: Any, config: ExperimentConfig, stage: Stage) -> None:
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     try:
         with scope:
-            compile_model(model, config.model_copy(update={"compile": stage.compile}))
+            compile_model(model, config.model_copy(update={"compile": section}))
     except BuildError as exc:
         path = exc.path
-        if path[:1] == ("compile",) and path[1:2] and _given(config, stage, path[1]):
-            path = (*stage.where, *path)
+        given = (config.stages or [])[index].compile_overrides()
+        if path[:1] == ("compile",) and (len(path) == 1 or path[1] in given):
+            path = ("stages", index, *path)
         raise BuildError(exc.message, path) from None
-
-
-def _given(config: ExperimentConfig, stage: Stage, key: Any) -> bool:
-    spec = (config.stages or [])[stage.index]
-    return key in spec.compile_overrides()
-
-
-@dataclass
-class StageRecord:
-    """run.json's entry for a stage begun (epochs numbered from 1).
-
-    Attributes:
-        name: The stage's name.
-        epochs: Its planned number of epochs.
-        first_epoch: The first epoch it trains.
-        last_epoch: The last epoch it trained, once it ended; else None.
-        stop_reason: Why it ended before its epochs were done, else None.
-    """
-
-    name: str
-    epochs: int
-    first_epoch: int
-    last_epoch: int | None = None
-    stop_reason: str | None = None
-
-    @classmethod
-    def from_json(cls, data: Any) -> StageRecord | None:
-        """Read an entry of run.json's ``stages``; None if it is not one."""
-        if not isinstance(data, dict):
-            return None
-        try:
-            record = cls(**data)
-        except TypeError:
-            return None
-        counts = (record.epochs, record.first_epoch)
-        if not all(_is_count(v) for v in counts) or not isinstance(record.name, str):
-            return None
-        if record.last_epoch is not None and not _is_count(record.last_epoch):
-            return None
-        return record
-
-    def done_by(self, epochs: int) -> bool:
-        """Whether the stage had ended within the first ``epochs`` epochs."""
-        return self.last_epoch is not None and self.last_epoch <= epochs
-
-
-def _parsed(records: Sequence[Any]) -> list[StageRecord]:
-    """run.json's ``stages`` entries that read as stage records."""
-    parsed = (StageRecord.from_json(data) for data in records)
-    return [record for record in parsed if record is not None]
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-@dataclass(frozen=True)
-class StartPoint:
-    """Where a staged run starts training.
-
-    Attributes:
-        stage: The index of the first stage to fit.
-        stage_start: The 0-based epoch that stage began at (a resumed stage
-            began before ``epoch``).
-        epoch: Epochs already trained (the backup's).
-        restore_in: A stage whose setup the backup was saved in, to restore
-            into before ``stage`` begins (a resume between two stages); None.
-        records: run.json's entries of the stages begun before ``stage``.
-    """
-
-    stage: int
-    stage_start: int
-    epoch: int
-    restore_in: int | None
-    records: list[StageRecord]
-
-
-def start_point(records: Sequence[Any], epoch: int, stages: int) -> StartPoint:
-    """Where a (resumed) staged run continues, from run.json's ``stages``.
-
-    Args:
-        records: run.json's ``stages`` entries (empty for a new run).
-        epoch: Epochs the backup holds.
-        stages: How many stages the config has.
-
-    The backup of ``epoch`` was saved in the stage that trained that epoch:
-    inside a stage, the run continues there (the backup restores its
-    optimizer); at the end of a stage, the backup is restored in that
-    stage's setup and the next stage begins as it would have.
-    """
-    kept = _parsed(records)
-    if epoch == 0 or not kept:
-        return StartPoint(0, 0, 0, None, [])
-    done = 0
-    while done < len(kept) and kept[done].done_by(epoch):
-        done += 1
-    if done < len(kept) and kept[done].first_epoch - 1 < epoch:
-        inside = kept[done]
-        return StartPoint(done, inside.first_epoch - 1, epoch, None, kept[:done])
-    # Between stages: the last finished one trained epoch `epoch`.
-    last = done - 1
-    finished = [dataclasses.replace(r) for r in kept[:done]]
-    return StartPoint(min(done, stages), epoch, epoch, max(last, 0), finished)
-
-
-def stage_names(records: Sequence[Any], epochs: int) -> list[str]:
-    """The stage of each of the first ``epochs`` epochs, from run.json's ``stages``."""
-    names: list[str] = []
-    for record in _parsed(records):
-        end = record.last_epoch if record.last_epoch is not None else epochs
-        names += [record.name] * max(0, min(end, epochs) - (record.first_epoch - 1))
-    return names[:epochs]
 
 
 @dataclass
@@ -393,7 +281,7 @@ class StageLoop:
     def _compile_if_needed(self, stage: Stage, changed: Sequence[Stage]) -> None:
         """Compile again when ``trainable`` changed or the compile differs."""
         if any(s.trainable for s in changed) or stage.compile != self.compiled:
-            compile_for(self.model, self.config, stage)
+            compile_for(self.model, self.config, stage.index, stage.compile)
             self.compiled = stage.compile
 
 
