@@ -245,6 +245,8 @@ class Adapter:
 
     def _named(self) -> bool:
         """Whether the training inputs are a dict by input name."""
+        if self.inputs is None:  # restoring: no data is read
+            return False
         if isinstance(self.inputs, dict) or hasattr(self.inputs, "shape"):
             return isinstance(self.inputs, dict)
         return isinstance(self.inputs.element_spec, dict)
