@@ -202,6 +202,47 @@ def test_a_staged_run_gives_the_numbers_of_the_hand_written_script(
         np.testing.assert_allclose(history[key], values, rtol=1e-6, err_msg=key)
 
 
+FOUR_STAGES = (
+    STAGED.split("stages:")[0]
+    + """\
+stages:
+  - name: a
+    trainable: {hidden: false}
+  - name: b
+    fit: {epochs: 1}
+  - name: c
+    compile: {optimizer: {type: Adam, learning_rate: 1.0e-4}}
+    fit: {epochs: 1}
+  - name: d
+    fit: {epochs: 1}
+"""
+)
+
+
+@pytest.mark.keras
+def test_a_stage_compiles_again_only_when_its_setup_changes(tmp_path: Path) -> None:
+    """b keeps a's optimizer; c has its own; d is back to the top level's."""
+    import keras
+
+    result = train_config(write(tmp_path, FOUR_STAGES), tmp_path / "runs")
+    ckpt = Path(result.run_dir) / "ckpt"
+    optimizers = {
+        e: keras.saving.load_model(ckpt / f"e{e}.keras").optimizer for e in (2, 3, 4, 5)
+    }
+    steps = math.ceil(training_samples(120, 0.2) / 32)
+    assert [int(optimizers[e].iterations) for e in (2, 3, 4, 5)] == [
+        2 * steps,
+        3 * steps,  # b: no new compile, the optimizer counts on
+        steps,
+        steps,
+    ]
+    rates = [float(optimizers[e].learning_rate) for e in (2, 3, 4, 5)]
+    assert rates == pytest.approx([0.01, 0.01, 1e-4, 0.01])
+    # The flag a set holds in the stages after it.
+    model = keras.saving.load_model(Path(result.run_dir) / "model.keras")
+    assert not model.get_layer("hidden").trainable
+
+
 @pytest.mark.keras
 def test_a_smoke_run_trains_every_stage_briefly(tmp_path: Path) -> None:
     path = write(tmp_path, STAGED)
