@@ -446,3 +446,28 @@ def test_minus_one_labels_with_a_classification_loss(trained: dict[str, Any]) ->
     mapped = trained["mapped"]
     assert mapped.exit_code == 0, mapped.output
     assert "2 classes" in mapped.output
+
+
+def test_validate_reads_the_header_and_a_few_rows(tmp_path: Path) -> None:
+    rows = [list(row) for row in MIXED]
+    rows.append(["not", "a", "valid", "row", "at all"])  # past the rows read
+    write_table(tmp_path / "m.csv", [*rows[:5], *([rows[1]] * 40), rows[-1]])
+    config = tmp_path / "v.yaml"
+    body = (
+        "model: {layers: [{type: Dense, units: 2, activation: softmax}]}\n"
+        "compile: {loss: sparse_categorical_crossentropy}\n"
+    )
+    runner = CliRunner()
+    config.write_text(
+        "data: {source: csv, path: m.csv, features: [age, chol]}\n" + body
+    )
+    assert runner.invoke(cli, ["validate", str(config)]).exit_code == 0
+    config.write_text("data:\n  source: csv\n  path: m.csv\n" + body)
+    result = runner.invoke(cli, ["validate", str(config)])
+    assert result.exit_code == 1
+    assert "data.inputs: m.csv, line 2: column 'thal' holds strings" in result.output
+    config.write_text(
+        "data: {source: csv, path: m.csv, inputs: columns, names: [a, b]}\n" + body
+    )
+    result = runner.invoke(cli, ["validate", str(config)])
+    assert "data.names: m.csv, line 1 has 4 values but names gives 2" in result.output
