@@ -177,3 +177,35 @@ def test_the_saved_model_has_the_named_outputs(multi_run: Path) -> None:
     assert set(out) == {"digit", "ink"}
     assert out["digit"].shape == (2, 10)
     assert out["ink"].shape == (2, 1)
+
+
+def test_no_user_code_reads_the_mappings_by_output(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cbrun.cli import cli
+
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        MODEL
+        + textwrap.dedent(
+            """\
+            compile:
+              loss: {digit: sparse_categorical_crossentropy, ink: {type: Huber}}
+              metrics: {digit: [accuracy, my.metrics:f1], ink: mae}
+            """
+        ),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["validate", "--no-user-code", str(path)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2, result.output  # one problem, then the summary
+    assert "compile.metrics.digit[1]: names user code (my.metrics:f1)" in lines[0]
+
+
+def test_a_misspelt_metric_of_an_output_is_one_clear_problem(tmp_path: Path) -> None:
+    found = problems(tmp_path, "compile: {loss: mse, metrics: {ink: mea}}\n")
+    (problem,) = found
+    assert problem.where == "compile.metrics.ink"
+    assert problem.message.startswith("unknown metric 'mea'")
+    assert "expected" not in problem.message

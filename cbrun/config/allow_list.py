@@ -322,20 +322,42 @@ def _compile(compile_: dict[str, Any]) -> Iterator[Refusal]:
         yield _not_builtin(where, "optimizer", optimizer, kn.OPTIMIZER_ALIASES)
     elif isinstance(optimizer, dict):
         yield from _object(optimizer, where, "optimizer", kn.OPTIMIZERS)
-    loss = compile_.get("loss")
     losses = (*kn.LOSS_ALIASES, *kn.LOSSES, *kn.LOSS_COMPILE_ALIASES)
-    if _plain(loss) and loss not in losses and loss.lower() not in losses:
-        yield _not_builtin(("compile", "loss"), "loss", loss, losses)
-    elif isinstance(loss, dict):
-        yield from _object(loss, ("compile", "loss"), "loss", kn.LOSSES)
+    for here, loss in _by_output(compile_.get("loss"), ("compile", "loss")):
+        if _plain(loss) and loss not in losses and loss.lower() not in losses:
+            yield _not_builtin(here, "loss", loss, losses)
+        elif isinstance(loss, dict):
+            yield from _object(loss, here, "loss", kn.LOSSES)
     metric_names = (*kn.METRIC_LOG_NAMES, *kn.METRIC_CLASS_LOG_NAMES)
     for field in ("metrics", "weighted_metrics"):
-        for index, metric in enumerate(compile_.get(field) or []):
-            here: ConfigPath = ("compile", field, index)
+        for here, metric in _metric_items(compile_.get(field), ("compile", field)):
             if _plain(metric) and metric not in metric_names:
                 yield _not_builtin(here, "metric", metric, metric_names)
             elif isinstance(metric, dict):
                 yield from _object(metric, here, "metric", kn.METRICS)
+
+
+def _by_output(value: Any, where: ConfigPath) -> Iterator[tuple[ConfigPath, Any]]:
+    """A loss, or each loss of a mapping by output name (no ``type`` key)."""
+    if isinstance(value, dict) and "type" not in value:
+        for output, item in value.items():
+            yield (*where, output), item
+    elif value is not None:
+        yield where, value
+
+
+def _metric_items(value: Any, where: ConfigPath) -> Iterator[tuple[ConfigPath, Any]]:
+    """Each metric of a list, or of a mapping by output name (item or list)."""
+    if isinstance(value, dict):
+        for output, items in value.items():
+            if isinstance(items, list):
+                for index, item in enumerate(items):
+                    yield (*where, output, index), item
+            else:
+                yield (*where, output), items
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield (*where, index), item
 
 
 def _object(

@@ -162,9 +162,25 @@ def _metrics_kind(value: Any) -> str:
     return "by_output" if isinstance(value, dict) else "list"
 
 
+def _metric_kind(value: Any) -> str:
+    return "object" if isinstance(value, dict | MetricObject) else "name"
+
+
+def _one_or_list(value: Any) -> str:
+    return "list" if isinstance(value, list) else "one"
+
+
 # In a mapping, each name is checked at its own line.
 _LossName = Annotated[str, AfterValidator(_loss_name)]
-_MetricSpecChecked = Annotated[str, AfterValidator(_metric_name)] | MetricObject
+_MetricItem = Annotated[
+    Annotated[Annotated[str, AfterValidator(_metric_name)], Tag("name")]
+    | Annotated[MetricObject, Tag("object")],
+    Discriminator(_metric_kind),
+]
+_OutputMetrics = Annotated[
+    Annotated[_MetricItem, Tag("one")] | Annotated[list[_MetricItem], Tag("list")],
+    Discriminator(_one_or_list),
+]
 LossSpec = Annotated[
     Annotated[_LossName, Tag("name")] | Annotated[LossObject, Tag("object")],
     Discriminator(_loss_kind),
@@ -178,11 +194,7 @@ LossSetting = Annotated[
 """A loss for every output, or a mapping from output name to its loss."""
 MetricsSetting = Annotated[
     Annotated[list[MetricSpec], Tag("list")]
-    | Annotated[
-        dict[str, _MetricSpecChecked | list[_MetricSpecChecked]],
-        Field(min_length=1),
-        Tag("by_output"),
-    ],
+    | Annotated[dict[str, _OutputMetrics], Field(min_length=1), Tag("by_output")],
     Discriminator(_metrics_kind),
 ]
 """Metrics of the one output, or a mapping from output name to its metrics."""
