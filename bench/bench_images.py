@@ -9,7 +9,8 @@
 (b) Peak RSS of ``cbrun train`` (a child process, ``ru_maxrss`` from
     ``wait4``) at 1,000 and at 10,000 small images, one epoch. Goal: flat
     within 10 % (the images stream from disk; memory must not grow with
-    their number).
+    their number). Also the time of validate's TF-free folder check (every
+    file's first and last bytes).
 
 Prints numbers; it is not a test. ``python bench/bench_images.py [--rounds N]``.
 """
@@ -185,6 +186,20 @@ def peak_rss(images: Path, work: Path) -> tuple[float, float]:
     return usage.ru_maxrss / 1024, time.perf_counter() - start
 
 
+def check_time(folder: Path) -> float:
+    """Seconds of validate's TF-free check of a folder (the fastest of 3)."""
+    from cbrun.config.data_folders import ImagesData
+    from cbrun.config.folder_checks import inspect_folders
+
+    section = ImagesData.model_validate({"source": "images", "path": str(folder)})
+    spent = []
+    for _ in range(3):
+        start = time.perf_counter()
+        inspect_folders(section, folder.parent)
+        spent.append(time.perf_counter() - start)
+    return min(spent)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -250,7 +265,11 @@ def rss_part(work: Path) -> None:
         folder = work / f"rss{count}"
         write_images(folder, count // 3 + 1, seed=2, side=24)
         rss[count], wall = peak_rss(folder, work)
-        print(f"  {count:>6} images: peak RSS {rss[count]:.0f} MiB ({wall:.1f} s)")
+        checked = check_time(folder)
+        print(
+            f"  {count:>6} images: peak RSS {rss[count]:.0f} MiB ({wall:.1f} s); "
+            f"validate's folder check {checked * 1000:.0f} ms"
+        )
     growth = rss[10000] / rss[1000] - 1
     verdict = "PASS" if growth <= RSS_GOAL else "FAIL"
     print(

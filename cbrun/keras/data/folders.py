@@ -115,7 +115,9 @@ def load_folders(
     if config.test_path is not None:
         options = {**common, "class_names": class_names}
         test_root = base_dir / Path(config.test_path).expanduser()
-        test = _call(kind, test_root, options, shuffle=False)
+        # A seed, though unshuffled: without one Keras draws one from NumPy's
+        # global generator, which would shift what the run draws next.
+        test = _call(kind, test_root, options, shuffle=False, seed=seed)
     skipped = 0
     if config.bad_files == "skip":
         skipped = _skip_bad_files(
