@@ -209,3 +209,23 @@ def test_a_misspelt_metric_of_an_output_is_one_clear_problem(tmp_path: Path) -> 
     assert problem.where == "compile.metrics.ink"
     assert problem.message.startswith("unknown metric 'mea'")
     assert "expected" not in problem.message
+
+
+def test_outputs_as_a_list_are_named_by_their_layers(tmp_path: Path) -> None:
+    model = MODEL.replace("outputs: {digit: cls, ink: reg}", "outputs: [cls, reg]")
+    found = problems(
+        tmp_path,
+        """\
+        compile:
+          loss: {cls: sparse_categorical_crossentropy, reg: mse}
+          metrics: {cls: [accuracy]}
+        callbacks:
+          - {type: EarlyStopping, monitor: reg_loss}
+          - {type: EarlyStopping, monitor: cls_accuracy, mode: max}
+          - {type: EarlyStopping, monitor: digit_accuracy}
+        """,
+        model=model,
+    )
+    (problem,) = [p for p in found if p.severity == "error"]
+    assert "'digit_accuracy' is not logged" in problem.message
+    assert "did you mean 'cls_accuracy'?" in problem.message
