@@ -227,6 +227,25 @@ def test_no_user_code_keeps_folders_inside(folder: Path, write_config) -> None:
     )
 
 
+def test_no_user_code_refuses_a_symlink_out_of_the_folder(
+    folder: Path, write_config
+) -> None:
+    outside = folder.parent / f"{folder.name}_outside"
+    write_images(outside, 1, side=SIDE)
+    (folder / "data" / "images" / "stolen").symlink_to(outside / "checks")
+    inner = folder / "data" / "images" / "checks" / "inner.png"
+    inner.symlink_to(folder / "data" / "images" / "checks" / "checks_00000.png")
+    path = write_config(images_yaml("  {source: images, path: data/images}"))
+    result = CliRunner().invoke(cli, ["validate", "--no-user-code", str(path)])
+    assert result.exit_code == 1
+    assert "data.path: path 'data/images' holds " in result.output
+    assert "stolen', a symlink out of the config's folder" in result.output
+    assert "copy the files into the folder instead of linking them" in result.output
+    (folder / "data" / "images" / "stolen").unlink()  # a link inside is fine
+    result = CliRunner().invoke(cli, ["validate", "--no-user-code", str(path)])
+    assert result.exit_code == 0, result.output
+
+
 # --- The streams (TensorFlow) ---------------------------------------------------
 
 keras_tests = pytest.mark.keras

@@ -406,3 +406,41 @@ def _text_problem(path: Path) -> str | None:
     except OSError as error:
         return f"cannot be read ({error.strerror or error})"
     return None
+
+
+def escaping_link(folder: Path, root: Path) -> Path | None:
+    """The first symlink below ``folder`` that leads out of ``root``, if any.
+
+    For ``--no-user-code``: Keras follows a symlinked class folder and reads
+    symlinked files, so a folder inside the config's folder could still
+    read files from anywhere.
+
+    Args:
+        folder: The data folder (``path`` or ``test_path``), resolved or not.
+        root: The config's folder.
+
+    Returns:
+        The symlink (as found below ``folder``), or None.
+    """
+    try:
+        top = root.resolve()
+    except (OSError, RuntimeError):
+        return None
+    pending = [folder]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                found = list(entries)
+        except OSError:
+            continue
+        for entry in found:
+            if entry.is_symlink():
+                try:
+                    target = Path(entry.path).resolve()
+                except (OSError, RuntimeError):
+                    return Path(entry.path)
+                if not target.is_relative_to(top):
+                    return Path(entry.path)
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+    return None

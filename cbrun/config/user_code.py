@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cbrun.config.allow_list import Refusal, refused_names
+from cbrun.config.folder_checks import escaping_link
 from cbrun.errors import ConfigPath
 from cbrun.suggest import shown
 
@@ -29,6 +30,8 @@ CONFINED_PATHS: tuple[ConfigPath, ...] = (
     ("data", "test_path"),
     ("model", "path"),
 )
+# Sources whose path is a folder: every file below it must stay inside too.
+FOLDERS = ("images", "text")
 # `load_args.path` names a file in the Keras cache, not in the config's folder.
 CACHE_PATH: ConfigPath = ("data", "load_args", "path")
 
@@ -78,6 +81,22 @@ def _escaping_paths(data: Mapping[str, Any], base_dir: Path) -> Iterator[Refusal
                 fix=f"put the file inside {_shown_dir(base_dir)} and give its "
                 "path relative to the config, or run where the config is trusted",
             )
+        elif (
+            isinstance(value, str)
+            and where[0] == "data"
+            and _at(data, ("data", "source")) in FOLDERS
+        ):
+            folder = base_dir / Path(value).expanduser()
+            link = escaping_link(folder, base_dir)
+            if link is not None:
+                yield Refusal(
+                    where,
+                    f"{where[-1]} {shown(value)} holds "
+                    f"{shown(str(link.relative_to(folder)))}, a symlink out of the "
+                    "config's folder",
+                    fix="copy the files into the folder instead of linking them, "
+                    "or run where the config is trusted",
+                )
     cached = _at(data, CACHE_PATH)
     if isinstance(cached, str) and (
         Path(cached).expanduser().is_absolute() or ".." in Path(cached).parts
