@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from cbrun.config.base import ImportPath, OpenModel, StrictModel, known_name
 from cbrun.config.keras_names import APPLICATIONS, LAYERS
@@ -40,6 +40,28 @@ InputDtype = Literal[
     "bool",
     "string",
 ]
+
+
+def _shape_kind(value: Any) -> str:
+    """Tell a name, a list and a mapping apart, for one clear message each."""
+    if isinstance(value, list):
+        return "list"
+    return "mapping" if isinstance(value, dict) else "name"
+
+
+Names = Annotated[
+    Annotated[NodeName, Tag("name")]
+    | Annotated[list[NodeName], Field(min_length=1), Tag("list")],
+    Discriminator(_shape_kind),
+]
+"""One name, or a non-empty list of names."""
+Outputs = Annotated[
+    Annotated[NodeName, Tag("name")]
+    | Annotated[list[NodeName], Field(min_length=1), Tag("list")]
+    | Annotated[dict[NodeName, NodeName], Field(min_length=1), Tag("mapping")],
+    Discriminator(_shape_kind),
+]
+"""A layer name, a list of them, or ``{output_name: layer_name}``."""
 IMPLICIT_INPUT = "input"
 """The name of a graph's one input when ``model.inputs`` is left out."""
 
@@ -81,7 +103,7 @@ class LayerConfig(OpenModel):
     name: NodeName | None = Field(
         None, description="The layer's name: other layers and outputs use it."
     )
-    inputs: NodeName | list[NodeName] | None = Field(
+    inputs: Names | None = Field(
         None,
         description="Graph models: the input or layer (or a list of them) this "
         "layer takes; default: the layer above.",
@@ -126,7 +148,7 @@ class ModelConfig(StrictModel):
         description="The layers: a Sequential model, or a graph with inputs, "
         "names and outputs.",
     )
-    outputs: NodeName | list[NodeName] | dict[NodeName, NodeName] | None = Field(
+    outputs: Outputs | None = Field(
         None,
         description="Graph models: the output layer's name, a list, or "
         "{output_name: layer_name}; default the last layer.",
