@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cbrun.config.base import IMPORT_PATH_RE
 from cbrun.config.experiment import ExperimentConfig
+from cbrun.config.function_checks import function_value_problems
 from cbrun.config.model import IMPLICIT_INPUT, ModelConfig
 from cbrun.config.problems import make_problem
 from cbrun.config.yaml_loader import SourceMap
@@ -313,54 +313,6 @@ class _GraphChecker:
             )
 
 
-_CALLABLE_NAMES = ("schedule", "fn", "func", "function", "callback", "hook")
-_CALLABLE_SUFFIXES = ("_fn", "_func", "_function", "_callback", "_hook")
-
-
-def _function_value_problems(checker: _GraphChecker) -> None:
-    """``{function: ...}`` values that name no import path; import paths as text.
-
-    A user callback's parameter named like a function (``schedule``,
-    ``*_fn``) given as a plain ``pkg.mod:fn`` string reaches the class as a
-    string; ``validate --deep`` knows from its signature, this only warns.
-    """
-    places: list[tuple[ConfigPath, dict[str, Any]]] = [
-        (("model", "layers", i), dict(layer.model_extra or {}))
-        for i, layer in enumerate(checker.model.layers or [])
-    ]
-    places.append((("model", "params"), dict(checker.model.params)))
-    for index, callback in enumerate(checker.config.callbacks):
-        if callback.type.count(":") == 1:  # a user's class
-            extra = dict(callback.model_extra or {})
-            places.append((("callbacks", index), extra))
-            for name, value in extra.items():
-                if not (isinstance(value, str) and IMPORT_PATH_RE.match(value)):
-                    continue
-                if name in _CALLABLE_NAMES or name.endswith(_CALLABLE_SUFFIXES):
-                    checker.add(
-                        ("callbacks", index, name),
-                        f"{shown(value)} is passed to {callback.type} as a string; "
-                        f"if {name} takes a function, write `{name}: {{function: "
-                        f"{value}}}`",
-                        severity="warning",
-                    )
-    for where, params in places:
-        for name, value in params.items():
-            if (
-                isinstance(value, dict)
-                and set(value) == {"function"}
-                and not (
-                    isinstance(value["function"], str)
-                    and IMPORT_PATH_RE.match(value["function"])
-                )
-            ):
-                checker.add(
-                    (*where, name, "function"),
-                    f"function {shown(value['function'])} is not an import path; "
-                    "write {function: package.module:name}",
-                )
-
-
 def _find_cycle(nodes: dict[str, _Node]) -> list[str]:
     """The first cycle among the references, as ``[a, b, ..., a]``, or []."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
@@ -417,5 +369,5 @@ def graph_checks(
     checker = _GraphChecker(config, data, source)
     checker.check_graph()
     checker.check_mappings()
-    _function_value_problems(checker)
+    checker.problems += function_value_problems(config, data, source)
     return sorted(checker.problems, key=lambda p: (p.line, p.column))
