@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -175,16 +177,20 @@ def test_binary_needs_two_class_folders(folder: Path, write_config) -> None:
 
 
 def corrupt(root: Path) -> dict[str, Path]:
-    """A text file named .png, a PNG cut short, an empty .jpg, in class folders."""
+    """A text file named .png, a PNG cut short, one with a flipped bit, an empty
+    .jpg, in class folders.
+    """
     cls = root / "data" / "images"
     files = {
         "text": cls / "checks" / "fake.png",
         "cut": cls / "hstripes" / "cut.png",
+        "flipped": cls / "hstripes" / "flipped.png",
         "empty": cls / "vstripes" / "empty.jpg",
     }
     files["text"].write_text("password=hunter2\n")
     whole = (cls / "hstripes" / "hstripes_00000.png").read_bytes()
     files["cut"].write_bytes(whole[: len(whole) // 2])
+    files["flipped"].write_bytes(whole[:60] + bytes([whole[60] ^ 1]) + whole[61:])
     files["empty"].write_bytes(b"")
     return files
 
@@ -193,17 +199,18 @@ def test_unreadable_images_are_named_not_quoted(folder: Path, write_config) -> N
     corrupt(folder)
     path = write_config(images_yaml("  {source: images, path: data/images}"))
     [problem] = problems(path)
-    assert "3 of the 27 files in" in problem and "cannot be read as images" in problem
+    assert "4 of the 28 files in" in problem and "cannot be read as images" in problem
     assert "checks/fake.png is not a PNG, JPEG, GIF or BMP image (it starts like " in (
         problem
     )
     assert "hstripes/cut.png is cut short (a PNG without its end)" in problem
+    assert "flipped.png is damaged (its PNG IDAT chunk fails its checksum)" in problem
     assert "vstripes/empty.jpg is empty" in problem
     assert "hunter2" not in problem
     assert problem.endswith("or set bad_files: skip to train without them")
     skip = "  {source: images, path: data/images, bad_files: skip}"
     [warning] = problems(write_config(images_yaml(skip)))
-    assert "warning: 3 of the 27 files" in warning and "will be skipped" in warning
+    assert "warning: 4 of the 28 files" in warning and "will be skipped" in warning
 
 
 def test_text_that_is_not_utf8(tmp_path: Path, write_config) -> None:
@@ -385,16 +392,71 @@ def test_skip_rebuild_gives_keras_batches_exactly(images: Path) -> None:
 def test_skip_drops_one_file_never_a_batch(tmp_path: Path) -> None:
     write_images(tmp_path / "img", 6, seed=4, side=SIDE)
     corrupt_png = tmp_path / "img" / "checks" / "checks_00001.png"
-    # A PNG header and end whose data is garbage: only decoding finds it.
+    # Whole, well-formed chunks with their checksums around pixel data that
+    # is not zlib data: only decoding finds it.
     good = corrupt_png.read_bytes()
-    corrupt_png.write_bytes(good[:33] + b"\x00" * 40 + good[-12:])
+    garbage = b"not zlib data at all"
+    idat = b"IDAT" + garbage
+    chunk = struct.pack(">I", len(garbage)) + idat + struct.pack(">I", zlib.crc32(idat))
+    corrupt_png.write_bytes(good[:33] + chunk + good[-12:])
     (tmp_path / "img" / "hstripes" / "z.png").write_text("not an image")
     data = load(tmp_path, batch_size=4, source="images", path="img", bad_files="skip")
-    assert data.description.endswith("1 unreadable files skipped")
+    assert data.description.endswith(
+        "2 unreadable files skipped (checks_00001.png, z.png)"
+    )
+    assert data.streams.train_samples == 17
     x, _ = drain(data.streams.train)
-    assert len(x) == 17  # 18 listed - the undecodable one; z.png left out first
+    assert len(x) == 17  # 19 listed - the undecodable PNG - z.png
     with pytest.raises(BuildError, match=r"hstripes/z\.png is not a PNG"):
         load(tmp_path, source="images", path="img")
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Whole, cut, damaged and padded images of each kind, written by PIL."""
+    import io
+
+    image = pytest.importorskip("PIL.Image").new("RGB", (40, 30), (10, 200, 30))
+    encoded = {}
+    for kind in ("png", "jpeg", "gif", "bmp"):
+        buffer = io.BytesIO()
+        image.save(buffer, kind.upper())
+        encoded[kind] = buffer.getvalue()
+    variants = {
+        "cut": lambda b: b[: len(b) * 2 // 3],
+        "flipped": lambda b: b[:50] + bytes([b[50] ^ 0x55]) + b[51:],
+        "padded": lambda b: b + b"\x00" * 3000,
+        "whole": lambda b: b,
+    }
+    paths = []
+    for kind, data in encoded.items():
+        for name, change in variants.items():
+            path = folder / f"{name}.{kind}"
+            path.write_bytes(change(data))
+            paths.append(path)
+    return paths
+
+
+@keras_tests
+def test_file_checks_agree_with_tensorflow(tmp_path: Path) -> None:
+    """A file validate passes, TensorFlow decodes; one it names, TF cannot."""
+    import tensorflow as tf
+
+    from cbrun.config.folder_files import image_problem
+
+    disagree = []
+    for path in image_files(tmp_path):
+        try:
+            tf.image.decode_image(
+                tf.io.read_file(str(path)), channels=3, expand_animations=False
+            )
+            decodes = True
+        except tf.errors.InvalidArgumentError:
+            decodes = False
+        problem = image_problem(path)
+        # A GIF's LZW pixel data is checked by decoding only (bad_files: skip).
+        if decodes != (problem is None) and path.name != "flipped.gif":
+            disagree.append(f"{path.name}: TF decodes: {decodes}, check: {problem}")
+    assert not disagree, disagree
 
 
 @keras_tests
@@ -495,7 +557,7 @@ def test_cli_train_with_a_test_split(images: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_installed_cbrun_exits_1_naming_a_corrupt_file(folder: Path) -> None:
     files = corrupt(folder)
-    for path in (files["cut"], files["empty"]):
+    for path in (files["cut"], files["flipped"], files["empty"]):
         path.unlink()
     config_path = folder / "c.yaml"
     config_path.write_text(images_yaml("  {source: images, path: data/images}"))

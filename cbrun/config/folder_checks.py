@@ -3,22 +3,15 @@
 ``cbrun validate`` and the loaders both call :func:`inspect_folders`: it
 lists the class subfolders as Keras's ``*_dataset_from_directory`` does (a
 sorted, recursive walk of each class folder, files chosen by extension) and
-looks at every listed file cheaply, so that a file TensorFlow could not read
-is named before training instead of failing an epoch half-way:
-
-* an image must start with a PNG, JPEG, GIF or BMP signature (what
-  ``tf.image.decode_image`` recognises, whatever the extension says) and not
-  be cut short (a PNG ends with its ``IEND`` chunk, a JPEG with its
-  end-of-image marker, a BMP is as long as its header says): the first and
-  last bytes of each file are read, never the whole image;
-* a text file must be UTF-8 (it is read whole: text files are small).
+looks at every listed file cheaply (:mod:`cbrun.config.folder_files`), so
+that a file TensorFlow could not read is named before training instead of
+failing an epoch half-way.
 
 A folder of 10,000 files takes well under a second (``os.scandir``).
 """
 
 from __future__ import annotations
 
-import codecs
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,20 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from cbrun.config.data_folders import IMAGE_EXTENSIONS, TEXT_EXTENSIONS
+from cbrun.config.folder_files import image_problem, text_problem
 from cbrun.errors import ConfigPath
-from cbrun.suggest import closest, describe_start, shown, shown_names
+from cbrun.suggest import closest, shown, shown_names
 
 # Bad or ignored files named in one message; the rest are counted.
 _NAMED_FILES = 5
-# Bytes read from each end of an image file.
-_HEAD_BYTES = 32
-_TAIL_BYTES = 1024
-_TEXT_CHUNK = 1 << 20
-
-_PNG = b"\x89PNG\r\n\x1a\n"
-_JPEG = b"\xff\xd8\xff"
-_GIFS = (b"GIF87a", b"GIF89a")
-_BMP = b"BM"
 
 
 @dataclass(frozen=True)
@@ -140,7 +125,7 @@ def inspect_folders(section: Any, base_dir: Path) -> FolderReport:
         )
         if found.test is not None:
             _same_classes(found.train, found.test, section.class_names, found)
-    read = _image_problem if section.source == "images" else _text_problem
+    read = image_problem if section.source == "images" else text_problem
     for where, listing in (("path", found.train), ("test_path", found.test)):
         if listing is not None:
             _check_files(listing, read, section, ("data", where), found)
@@ -362,50 +347,6 @@ def _named(paths: list[Path], root: Path) -> str:
     names = [str(path.relative_to(root)) for path in paths[:_NAMED_FILES]]
     more = f" and {len(paths) - _NAMED_FILES} more" if len(paths) > _NAMED_FILES else ""
     return ", ".join(names) + more
-
-
-def _image_problem(path: Path) -> str | None:
-    """Why TensorFlow could not decode this image, or None if it looks whole."""
-    try:
-        with open(path, "rb") as stream:
-            head = stream.read(_HEAD_BYTES)
-            size = os.fstat(stream.fileno()).st_size
-            stream.seek(max(0, size - _TAIL_BYTES))
-            tail = stream.read(_TAIL_BYTES)
-    except OSError as error:
-        return f"cannot be read ({error.strerror or error})"
-    if not head:
-        return "is empty"
-    if head.startswith(_PNG):
-        return None if b"IEND" in tail else "is cut short (a PNG without its end)"
-    if head.startswith(_JPEG):
-        return None if b"\xff\xd9" in tail else "is cut short (a JPEG without its end)"
-    if head.startswith(_GIFS):
-        return None
-    if head.startswith(_BMP) and len(head) >= 6:
-        declared = int.from_bytes(head[2:6], "little")
-        return None if declared <= size else "is cut short (a BMP shorter than stated)"
-    return (
-        f"is not a PNG, JPEG, GIF or BMP image (it starts like {describe_start(head)})"
-    )
-
-
-def _text_problem(path: Path) -> str | None:
-    """Why this file is not UTF-8 text, or None."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    try:
-        with open(path, "rb") as stream:
-            while chunk := stream.read(_TEXT_CHUNK):
-                decoder.decode(chunk)
-                offset += len(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError as error:
-        at = offset + error.start
-        return f"is not UTF-8 text (byte 0x{error.object[error.start]:02x} at {at})"
-    except OSError as error:
-        return f"cannot be read ({error.strerror or error})"
-    return None
 
 
 def escaping_link(folder: Path, root: Path) -> Path | None:

@@ -20,9 +20,10 @@ Splits, all from the one seeded file order Keras makes:
 
 ``bad_files: skip`` leaves the files :mod:`cbrun.config.folder_checks`
 found unreadable out of Keras's file lists and builds the pipelines with
-Keras's own (private) ``paths_and_labels_to_dataset``, plus
-``ignore_errors`` before batching, so a file that still fails to decode
-drops that file, never its batch.
+Keras's own (private) ``paths_and_labels_to_dataset``. Files that pass
+those checks but still fail to decode are found first, in one decoding pass
+over every file (opt-in cost: about the time of one epoch's reading), so a
+bad file drops that file, never its batch, and the count is exact.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class FolderKind:
         extensions: The file extensions the utility lists.
         utility: ``keras.utils.*_dataset_from_directory``.
         options: The keyword arguments of the utility beyond the shared ones.
+        probe: Read (and decode) one file as the utility does, for
+            ``bad_files: skip``; it raises on a file the pipeline would fail on.
         rebuild: Build an unbatched ``(x, label)`` dataset from a file list as
             the utility does:
             ``rebuild(paths, labels, num_classes, shuffle, buffer, seed)``.
@@ -61,6 +64,7 @@ class FolderKind:
     extensions: tuple[str, ...]
     utility: Callable[..., Any]
     options: dict[str, Any]
+    probe: Callable[[Any], Any]
     rebuild: Callable[..., Any]
     shape: str = ""
     scale: float | None = None
@@ -118,7 +122,7 @@ def load_folders(
         # A seed, though unshuffled: without one Keras draws one from NumPy's
         # global generator, which would shift what the run draws next.
         test = _call(kind, test_root, options, shuffle=False, seed=seed)
-    skipped = 0
+    skipped: list[str] = []
     if config.bad_files == "skip":
         skipped = _skip_bad_files(
             kind, report, class_names, (train, validation, test), batch_size, seed
@@ -317,17 +321,22 @@ def _skip_bad_files(
     parts: Sequence[_Part | None],
     batch_size: int,
     seed: int,
-) -> int:
-    """Rebuild each part without the unreadable files; return how many left out."""
+) -> list[str]:
+    """Rebuild each part without the unreadable files; return those left out.
+
+    Unreadable: what validate found (signatures, ends, UTF-8), and what
+    TensorFlow then fails to decode in one pass over the other files (so
+    the count is exact and each part keeps a known size).
+    """
     import tensorflow as tf
 
+    listed = [path for part in parts if part is not None for path in part.files]
     bad = {str(path) for path in report.bad_files}
-    skipped = 0
+    bad |= _undecodable([path for path in listed if path not in bad], kind.probe)
     for index, part in enumerate(parts):
         if part is None:
             continue
-        kept = [path for path in part.files if str(path) not in bad]
-        skipped += len(part.files) - len(kept)
+        kept = [path for path in part.files if path not in bad]
         if not kept:
             raise BuildError(
                 f"every file of a split is unreadable ({len(part.files)} files); "
@@ -339,11 +348,24 @@ def _skip_bad_files(
         dataset = kind.rebuild(
             kept, labels, len(class_names), shuffle, batch_size * 8, seed
         )
-        part.dataset = (
-            dataset.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
-        )
+        part.dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
         part.files = kept
-    return skipped
+    return [path for path in listed if path in bad]
+
+
+def _undecodable(paths: list[str], probe: Callable[[Any], Any]) -> set[str]:
+    """The files ``probe`` (a read and decode, as Keras's map does) fails on."""
+    import tensorflow as tf
+
+    if not paths:
+        return set()
+    decoded = (
+        tf.data.Dataset.from_tensor_slices(paths)
+        .map(lambda path: (path, probe(path)), num_parallel_calls=tf.data.AUTOTUNE)
+        .ignore_errors()
+    )
+    read = {path.decode() for path, _ in decoded.as_numpy_iterator()}
+    return set(paths) - read
 
 
 def _class_indexes(files: list[str], root: Path, class_names: list[str]) -> Any:
@@ -358,7 +380,7 @@ def _describe(
     path: str,
     parts: tuple[_Part, _Part | None, _Part | None],
     class_names: list[str],
-    skipped: int,
+    skipped: list[str],
 ) -> str:
     """The log line, e.g. ``images data/flowers: 120 train, 30 validation, ...``.
 
@@ -376,5 +398,7 @@ def _describe(
     if kind.shape:
         text += f", {kind.shape}"
     if skipped:
-        text += f", {skipped} unreadable files skipped"
+        names = ", ".join(Path(path).name for path in skipped[:3])
+        more = ", ..." if len(skipped) > 3 else ""
+        text += f", {len(skipped)} unreadable files skipped ({names}{more})"
     return text

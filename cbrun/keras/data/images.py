@@ -56,11 +56,23 @@ def load(
             seed=seed,
         )
 
+    def probe(path: Any) -> Any:
+        # Keras's read and decode (image_dataset_utils._load_image_tf).
+        import tensorflow as tf
+
+        image = tf.image.decode_image(
+            tf.io.read_file(path),
+            channels=_CHANNELS[config.color_mode],
+            expand_animations=False,
+        )
+        return tf.shape(image)
+
     kind = FolderKind(
         name="images",
         extensions=IMAGE_EXTENSIONS,
         utility=keras.utils.image_dataset_from_directory,
         options=options,
+        probe=probe,
         rebuild=rebuild,
         shape=f"{height}x{width} {config.color_mode}",
         scale=config.scale,

@@ -43,11 +43,17 @@ def load(
             seed=seed,
         )
 
+    def probe(path: Any) -> Any:
+        import tensorflow as tf
+
+        return tf.strings.length(tf.io.read_file(path))
+
     kind = FolderKind(
         name="text",
         extensions=TEXT_EXTENSIONS,
         utility=keras.utils.text_dataset_from_directory,
         options={"max_length": config.max_length},
+        probe=probe,
         rebuild=rebuild,
     )
     return load_folders(
