@@ -466,8 +466,15 @@ def test_text_streams_strings(tmp_path: Path) -> None:
     assert data.description == (
         "text t: 9 train, 3 validation, 3 test, 3 classes (cooking, sport, weather)"
     )
-    x, _ = drain(data.streams.train)
+    x, y = drain(data.streams.train)
     assert x.dtype == object and max(len(t) for t in x) <= 5
+    # Keras's text utility does not say which files it took: cbrun lists them
+    # as it does, so the labels it knows before training are the stream's.
+    assert sorted(y.tolist()) == sorted(data.streams.train_labels.tolist())
+    whole = load(tmp_path, 0.2, source="text", path="t", test_size=0.2)
+    texts, _ = drain(whole.streams.test)
+    files = {p.read_bytes() for p in (tmp_path / "t").rglob("*.txt")}
+    assert len(texts) == 3 and set(texts) <= files
 
 
 # --- Runs ----------------------------------------------------------------------
