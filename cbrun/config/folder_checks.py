@@ -143,7 +143,7 @@ def _list_folder(
     """List one folder's class subfolders and their files, reporting problems."""
     given = Path(value).expanduser()
     root = base_dir / given
-    relative = "" if given.is_absolute() else f", relative to {base_dir}"
+    relative = "" if given.is_absolute() else f", relative to {base_dir.absolute()}"
     if not root.is_dir():
         state = "is not a folder" if root.exists() else "does not exist"
         found.issues.append(
