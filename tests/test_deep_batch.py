@@ -163,3 +163,22 @@ def test_cli_validate_deep_exits_1_with_the_place(tmp_path):
     assert result.exit_code == 1, result.output
     assert "compile.loss: the loss cannot take one batch" in result.output
     assert "Traceback" not in result.output
+
+
+def test_text_fed_to_a_dense_layer_names_the_layer_and_the_usual_fix(tmp_path):
+    from tests.conftest import CONFIGS
+
+    (problem,) = deep(
+        tmp_path,
+        f"""\
+        data: {{source: text, path: {CONFIGS / "data" / "text"}}}
+        model:
+          layers:
+            - {{type: Flatten}}
+            - {{type: Dense, units: 3, activation: softmax}}
+        compile: {{optimizer: adam, loss: sparse_categorical_crossentropy}}
+        """,
+    )
+    assert "Dense.call(): dtype='string' is not a valid dtype" in problem
+    assert "need a TextVectorization or StringLookup layer" in problem
+    assert problem.startswith("config.yaml:3:")  # model: the Sequential input

@@ -110,6 +110,18 @@ def test_there_are_example_configs():
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_a_runs_resolved_config_validates_again_to_the_same_experiment(path: Path):
+    """--resume reads the run's config.yaml: defaults written out must validate."""
+    from cbrun.config.loading import load_config, load_mapping
+    from cbrun.training.records import resolved_data
+
+    loaded = load_config(path)
+    resolved = resolved_data(loaded.experiment)
+    again = load_mapping(resolved, base_dir=path.parent).experiment
+    assert again == loaded.experiment
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_every_example_states_its_floor(path: Path):
     read_expectation(path)
 

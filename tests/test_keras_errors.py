@@ -47,6 +47,20 @@ def test_a_plain_message_is_its_first_line_and_is_cut() -> None:
     assert len(long) == MESSAGE_LIMIT and long.endswith("...")
 
 
+def test_a_layer_call_error_keeps_the_layer_and_keras_sentence() -> None:
+    # As Keras 3 raises it: a header, the sentence in bold, the arguments.
+    text = (
+        "Exception encountered when calling Dense.call().\n\n"
+        "\x1b[1mdtype='string' is not a valid dtype for Keras type promotion."
+        "\x1b[0m\n\nArguments received by Dense.call():\n"
+        "  \u2022 inputs=tf.Tensor(shape=(2, 1), dtype=string)\n"
+        "  \u2022 training=None"
+    )
+    assert first_line(ValueError(text)) == (
+        "Dense.call(): dtype='string' is not a valid dtype for Keras type promotion."
+    )
+
+
 def test_an_error_with_only_noise_is_named_by_its_type() -> None:
     assert first_line(RuntimeError("Graph execution error:\n\n")) == "RuntimeError"
 

@@ -49,6 +49,7 @@ from cbrun.config.experiment import DistributeConfig, ExperimentConfig
 from cbrun.config.loading import load_config
 from cbrun.config.model import InputConfig, LayerConfig, ModelConfig
 from cbrun.config.places import describe
+from cbrun.config.stages import StageConfig
 from cbrun.config.sweep import Choice, FloatRange, IntRange, SweepConfig
 from cbrun.config.tracking import MlflowTracking, TrackingConfig
 from cbrun.config.training import (
@@ -162,6 +163,7 @@ _PLACES: dict[type[BaseModel], Place] = {
     IntRange: (("sweep", "space", "fit.epochs"), {"int": [2, 3]}, SweepConfig),
     Choice: (("sweep", "space", "fit.batch_size"), {"choice": [16, 32]}, SweepConfig),
     TrackingConfig: (("tracking",), {}, None),
+    StageConfig: (("stages", 0), {"name": "first"}, None),
     MlflowTracking: (("tracking", "mlflow"), {}, TrackingConfig),
 }
 _REQUIRED = {
@@ -204,8 +206,8 @@ def _base_with(schema: type[BaseModel]) -> dict[str, Any]:
     """A valid config holding ``schema``'s base mapping at its place."""
     place, base, parent = _PLACES[schema]
     config = _copy(BASE) if parent is None else _base_with(parent)
-    if place[:1] == ("callbacks",) and parent is None:
-        config["callbacks"] = [{}]
+    if place[:1] in (("callbacks",), ("stages",)) and parent is None:
+        config[place[0]] = [{}]
     if place:
         _put(config, place, _copy(base))
     if base.get("type") == "SwapEMAWeights":

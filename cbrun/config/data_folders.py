@@ -104,6 +104,8 @@ class _FolderSource(StrictModel):
     @field_validator("feed", "limit", "labels", mode="before")
     @classmethod
     def _not_for_folders(cls, value: Any, info: Any) -> Any:
+        if value is None:  # as a run's resolved config.yaml writes it
+            return None
         raise _refuse(cls._source_name(), info.field_name)
 
     @classmethod
@@ -192,6 +194,8 @@ class TextData(_FolderSource):
     @field_validator("scale", mode="before")
     @classmethod
     def _no_scale(cls, value: Any) -> Any:
+        if value is None:  # as a run's resolved config.yaml writes it
+            return None
         raise _refuse("text", "scale")
 
     @classmethod

@@ -228,7 +228,9 @@ class _Walk:
         options = [*fields, *extra]
         if type(node).model_config.get("extra") == "allow":
             # A layer's or an optimizer's other parameters are Keras's: cbrun
-            # knows them only when the config writes them.
+            # knows them only when the config writes them; list what it wrote.
+            written = [f for f in fields if f in node.model_fields_set]
+            options = [*written, *extra]
             kind = getattr(node, "type", type(node).__name__)
             why = (
                 f"has no {shown(part)}; a {kind}'s parameters are known only to "

@@ -40,8 +40,20 @@ def _sequential(
 ) -> keras.Model:
     """``layers`` without a graph: a Sequential model, as a script writes it."""
     assert config.model.layers is not None
+    specs = data.input_specs()
+    if isinstance(specs, dict):
+        raise BuildError(
+            f"the data gives {len(specs)} named inputs ({', '.join(specs)}), and "
+            "`layers:` without `model.inputs` is a Sequential model of one input; "
+            "name them in model.inputs and say which layer takes which with "
+            "`inputs:`",
+            ("model", "layers"),
+        )
     model = keras.Sequential(name=config.name)
-    model.add(keras.Input(shape=data.input_shape))
+    # Numbers keep Keras's default float input, as a script's keras.Input;
+    # strings (text files, a table's text column) need their own dtype.
+    dtype = "string" if specs.dtype == "string" else None
+    model.add(keras.Input(shape=specs.shape, dtype=dtype))
     for index, layer in enumerate(config.model.layers):
         where: ConfigPath = ("model", "layers", index)
         reaching = tuple(model.outputs[0].shape[1:]) if model.layers else None

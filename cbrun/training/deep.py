@@ -124,7 +124,7 @@ def one_batch(config: ExperimentConfig, model: Any, data: Any, batch_size: int) 
     except Exception as exc:
         raise BuildError(
             f"one batch of the data ({_shapes(x)}) does not go through the model: "
-            f"{first_line(exc)}",
+            f"{first_line(exc).rstrip('.')}{_strings_hint(x, exc)}",
             _inputs_place(config),
         ) from None
     try:
@@ -145,6 +145,19 @@ def one_batch(config: ExperimentConfig, model: Any, data: Any, batch_size: int) 
             f"{first_line(exc)}",
             ("compile", "metrics") if metrics else ("compile",),
         ) from None
+
+
+def _strings_hint(x: Any, exc: Exception) -> str:
+    """The usual fix when strings reach a layer that takes numbers."""
+    values = x.values() if isinstance(x, dict) else [x]
+    strings = any("string" in str(getattr(v, "dtype", "")) for v in values)
+    if not strings or "string" not in str(exc):
+        return ""
+    return (
+        "; strings (text files, a table's text column) need a TextVectorization "
+        "or StringLookup layer with adapt: true before the layers that take "
+        "numbers"
+    )
 
 
 def _loss_hint(config: ExperimentConfig, y: Any) -> str:

@@ -41,6 +41,10 @@ _NOISE = (
     re.compile(r"^\[\[.*\]\]"),
     re.compile(r"^Traceback \(most recent call last\):$"),
 )
+# Keras wraps a layer's error: "Exception encountered when calling
+# Dense.call().", the sentence in bold (ANSI codes), then the arguments.
+_CALLING = re.compile(r"^Exception encountered when calling (?P<call>\S+?)\.?$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NODE_SUFFIX = re.compile(r"\s*\[\[\{\{.*$|\s*\[Op:[^\]]*\]\s*$")
 
 
@@ -52,11 +56,21 @@ def informative_lines(text: str) -> list[str]:
     Keras's own sentence ("Received a label value of -1 which is outside the
     valid range of [0, 2)") comes after them.
     """
-    kept = []
-    for raw in text.splitlines():
+    kept: list[str] = []
+    context = ""
+    for raw in _ANSI.sub("", text).splitlines():
         line = _NODE_SUFFIX.sub("", raw.strip()).strip()
+        if line.startswith("Arguments received by "):
+            break  # Keras's list of the call's arguments: not what went wrong
+        calling = _CALLING.match(line)
+        if calling:
+            # Keras's header names the layer; its sentence follows on its own.
+            context = f"{calling['call']}: "
+            continue
         if line and not any(pattern.match(line) for pattern in _NOISE):
-            kept.append(line)
+            kept.append(context + line if not kept else line)
+    if not kept and context:
+        kept.append(context.rstrip(": "))
     return kept
 
 
