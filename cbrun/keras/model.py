@@ -282,14 +282,61 @@ def compile_model(model: keras.Model, config: ExperimentConfig) -> None:
         raise BuildError(f"compile failed: {keras_error(exc)}", ("compile",)) from None
 
 
+def _label_names(data: Dataset) -> list[str] | None:
+    """The names of the data's labels when they are a dict by output name."""
+    streams = getattr(data, "streams", None)
+    labels = data.y_train if streams is None else streams.train.element_spec[1]
+    return list(labels) if isinstance(labels, dict) else None
+
+
+def _output_names(model: keras.Model) -> list[str]:
+    """The names Keras matches labels to: a mapping's keys, else the layers'."""
+    struct = getattr(model, "_outputs_struct", None)
+    if isinstance(struct, dict):
+        return list(struct)
+    return list(getattr(model, "output_names", None) or [])
+
+
+def check_labels_match_outputs(
+    model: keras.Model, config: ExperimentConfig, data: Dataset
+) -> None:
+    """Refuse labels named by output that name no output of the model.
+
+    Keras matches a dict of labels to the outputs by name; one it cannot
+    match fails inside the loss with a sentence about dtypes.
+    """
+    labels = _label_names(data)
+    outputs = _output_names(model)
+    if labels is None or not outputs or set(labels) <= set(outputs):
+        return
+    unknown = [name for name in labels if name not in outputs]
+    fix = "name the outputs after the labels"
+    if len(labels) == len(outputs):
+        pairs = ", ".join(
+            f"{label}: {out}" for label, out in zip(labels, outputs, strict=True)
+        )
+        fix += f": outputs: {{{pairs}}}"
+    where: ConfigPath = ("model", "outputs")
+    if getattr(config.model, "outputs", None) is None:
+        where = ("model",)
+    raise BuildError(
+        f"the data's labels are named {', '.join(labels)} but the model's outputs "
+        f"are {', '.join(outputs)} (no output {', '.join(map(repr, unknown))}); "
+        f"{fix}",
+        where,
+    )
+
+
 def check_output_fits_labels(
     model: keras.Model, config: ExperimentConfig, data: Dataset
 ) -> None:
     """Say before ``fit`` when the last layer cannot match the labels.
 
-    Only the clear case is checked: integer class labels with a sparse
-    categorical loss need as many output units as classes.
+    Labels named by output must name outputs of the model. Otherwise only the
+    clear case is checked: integer class labels with a sparse categorical
+    loss need as many output units as classes.
     """
+    check_labels_match_outputs(model, config, data)
     loss = config.compile.loss
     name = loss if isinstance(loss, str) else getattr(loss, "type", "")
     if data.num_classes is None or "sparse_categorical" not in str(name).lower():
