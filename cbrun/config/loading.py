@@ -91,6 +91,7 @@ def load_config(
     display: str | None = None,
     *,
     allow_user_code: bool = True,
+    base_dir: Path | None = None,
 ) -> LoadedConfig:
     """Load and check one config file.
 
@@ -99,6 +100,9 @@ def load_config(
         overrides: ``--set KEY=VALUE`` strings, applied in order.
         display: The file name used in messages; defaults to ``str(path)``.
         allow_user_code: False refuses configs that name code to import.
+        base_dir: Where relative data paths start (and user code is
+            imported from); defaults to the file's folder. A run's
+            config.yaml keeps its original config's folder (``--resume``).
 
     Returns:
         The validated config, with any warnings.
@@ -108,9 +112,17 @@ def load_config(
     """
     file = display or str(path)
     document = load_yaml_file(path, file)
-    return _checked(
-        path, file, document.data, document.source, overrides, allow_user_code
+    loaded = _checked(
+        path,
+        file,
+        document.data,
+        document.source,
+        overrides,
+        allow_user_code,
+        base_dir=base_dir,
     )
+    loaded.import_root = base_dir
+    return loaded
 
 
 def load_mapping(
@@ -167,8 +179,10 @@ def _checked(
     overrides: Sequence[str],
     allow_user_code: bool,
     default_name: str | None = None,
+    base_dir: Path | None = None,
 ) -> LoadedConfig:
     """Validate a loaded document: overrides, schemas, cross checks."""
+    folder = path.parent if base_dir is None else base_dir
     if data is None:
         raise _whole_file(
             file, "the file is empty; a config needs at least `data` and `model`"
@@ -191,7 +205,7 @@ def _checked(
     problems += graph_checks(experiment, data, source)
     problems += preprocessing_checks(experiment, data, source)
     problems += check_stages(experiment, data, source)
-    problems += data_file_checks(experiment, data, source, path.parent)
+    problems += data_file_checks(experiment, data, source, folder)
     problems += callback_output_problems(
         experiment, data, source, confined=not allow_user_code
     )
@@ -200,7 +214,7 @@ def _checked(
             make_problem(
                 source, data, refusal.where, refusal_message(refusal), key=refusal.key
             )
-            for refusal in refusals(data, path.parent)
+            for refusal in refusals(data, folder)
         ]
     problems.sort(key=lambda p: (p.line, p.column))
     if any(p.severity == "error" for p in problems):

@@ -146,8 +146,15 @@ def _load_own_config(
         raise ResumeError(f"{run_dir} has no config.yaml; it cannot be resumed")
     if not path.is_file():  # a FIFO would block the reader, a device fill memory
         raise ResumeError(f"{path} is not a regular file; it cannot be resumed")
+    # The run's user code and relative data paths live beside its original
+    # config, not in the run dir. os.path.isdir: False, not an error, for a
+    # NUL or an over-long name.
+    original = Path(record.config_file).parent
+    base_dir = original if os.path.isdir(original) else None
     try:
-        loaded = load_config(path, overrides, allow_user_code=allow_user_code)
+        loaded = load_config(
+            path, overrides, allow_user_code=allow_user_code, base_dir=base_dir
+        )
     except ConfigError as exc:
         written_by = record.versions.get("cbrun") or "an unknown version"
         from cbrun import __version__
@@ -156,10 +163,6 @@ def _load_own_config(
             f"{path} was written by cbrun {written_by} and does not load with "
             f"cbrun {__version__}:\n{exc}"
         ) from None
-    # The run's user code lives beside its original config, not in the run dir.
-    # os.path.isdir: False, not an error, for a NUL or an over-long name.
-    original = Path(record.config_file).parent
-    loaded.import_root = original if os.path.isdir(original) else None
     if not allow_user_code:
         _check_confined(loaded, path)
     return loaded
