@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from cbrun.cli import cli as main
 from cbrun.config.loading import load_config
 from cbrun.runs import manifest as runs
 from cbrun.training.records import write_resolved_config
@@ -49,3 +54,48 @@ def test_resume_finds_a_relative_folder_beside_the_original_config(tmp_path):
     assert point.epoch == 0
     assert resumed.base_dir.resolve() == project.resolve()
     assert resumed.experiment.data == loaded.experiment.data
+
+
+# --- validate reads a table's first lines ------------------------------------
+
+TABLE_CONFIG = """\
+name: table
+data: {source: csv, path: table.csv, target: target}
+model: {layers: [{type: Dense, units: 1, activation: sigmoid}]}
+compile: {optimizer: adam, loss: binary_crossentropy}
+fit: {epochs: 1}
+"""
+
+
+def validate_table(tmp_path: Path, content: str) -> tuple[int, str]:
+    """``cbrun validate`` (without --deep) of a csv config reading ``content``."""
+    (tmp_path / "table.csv").write_text(content, encoding="utf-8")
+    config = tmp_path / "table.yaml"
+    config.write_text(TABLE_CONFIG, encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "table.csv is empty; it needs a header row of column names"),
+        ("\n\n", "table.csv is empty; it needs a header row of column names"),
+        ("a,b,target\n", "table.csv has a header but no data rows"),
+        ("a,b,target\r\n\r\n", "table.csv has a header but no data rows"),
+        ("a,a,target\n1,2,0\n", "the column name 'a' appears twice; rename one"),
+        ("a,,target\n1,2,0\n", "line 1: column 2 has no name in the header"),
+    ],
+)
+def test_validate_names_an_empty_table_or_a_bad_header(tmp_path, content, message):
+    code, output = validate_table(tmp_path, content)
+    assert code == 1, output
+    assert "table.yaml:2:" in output and message in output, output
+    assert "Traceback" not in output
+
+
+def test_validate_passes_a_table_with_a_bom_crlf_and_blank_lines(tmp_path):
+    code, output = validate_table(
+        tmp_path, "\ufeffa,b,target\r\n1,2,0\r\n\r\n3,4,1\r\n"
+    )
+    assert code == 0, output

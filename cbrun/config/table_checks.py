@@ -85,11 +85,15 @@ def _rows(path: Path, delimiter: str) -> list[list[str]] | None:
             head = raw.read(_HEAD_BYTES)
     except OSError:
         return None
+    if not head:
+        return []
     if describe_start(head[:4096]) != "text":
         return None  # a key, a binary file: training refuses it, quoting nothing
     text = head.decode("utf-8-sig", errors="replace")
     lines = text.splitlines()[: _SAMPLE_ROWS + 1]
-    if len(head) == _HEAD_BYTES and len(lines) > 1:
+    if len(head) == _HEAD_BYTES:
+        if len(lines) < 2:
+            return None  # a header longer than what was read: training checks it
         lines = lines[:-1]  # the last line may be cut
     try:
         return [
@@ -114,10 +118,15 @@ def _check_table(
     targets_numeric: bool,
 ) -> None:
     rows = _rows(path, delimiter)
+    if rows is None:
+        return
+    shown_path = path.name
+    # csv.reader gives [] for a blank line; training skips those too.
+    rows = [row for row in rows if any(cell.strip() for cell in row)]
     if not rows:
+        report(where, f"{shown_path} is empty; it needs a header row of column names")
         return
     first = [cell.strip() for cell in rows[0]]
-    shown_path = path.name
     if names is None:
         if len(first) == 1 and targets[0] not in first:
             report(where, _one_column(shown_path, first[0], delimiter, targets[0]))
@@ -130,6 +139,8 @@ def _check_table(
             )
             return
         header, body = first, rows[1:]
+        if _bad_names(shown_path, header, where, report):
+            return
     else:
         if len(first) != len(names):
             report(
@@ -139,6 +150,9 @@ def _check_table(
             )
             return
         header, body = list(names), rows
+    if not body:
+        report(where, f"{shown_path} has a header but no data rows")
+        return
     for index, name in enumerate(targets):
         if name not in header:
             key = target_key if len(targets) == 1 else (*target_key, index)
@@ -159,6 +173,29 @@ def _check_table(
     if targets_numeric:
         used += [name for name in targets if name not in used]
     _check_numbers(shown_path, header, body, used, where, report, names is None)
+
+
+def _bad_names(
+    shown_path: str, header: list[str], where: ConfigPath, report: Report
+) -> bool:
+    """Report a header column without a name, or a name given twice."""
+    seen: set[str] = set()
+    for position, name in enumerate(header, start=1):
+        if not name:
+            report(
+                where,
+                f"{shown_path}, line 1: column {position} has no name in the header",
+            )
+            return True
+        if name in seen:
+            report(
+                where,
+                f"{shown_path}, line 1: the column name {shown_data(name)} appears "
+                "twice; rename one",
+            )
+            return True
+        seen.add(name)
+    return False
 
 
 def _check_numbers(
