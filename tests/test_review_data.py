@@ -99,3 +99,9 @@ def test_validate_passes_a_table_with_a_bom_crlf_and_blank_lines(tmp_path):
         tmp_path, "\ufeffa,b,target\r\n1,2,0\r\n\r\n3,4,1\r\n"
     )
     assert code == 0, output
+
+
+def test_validate_counts_blank_lines_in_the_line_it_names(tmp_path):
+    code, output = validate_table(tmp_path, "a,b,target\n1,2,0\n\n3,x,1\n")
+    assert code == 1, output
+    assert "table.csv, line 4: column 'b' holds strings ('x')" in output, output

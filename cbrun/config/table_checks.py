@@ -121,9 +121,7 @@ def _check_table(
     if rows is None:
         return
     shown_path = path.name
-    # csv.reader gives [] for a blank line; training skips those too.
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
-    if not rows:
+    if not any(map(_filled, rows)):
         report(where, f"{shown_path} is empty; it needs a header row of column names")
         return
     first = [cell.strip() for cell in rows[0]]
@@ -150,7 +148,7 @@ def _check_table(
             )
             return
         header, body = list(names), rows
-    if not body:
+    if not any(map(_filled, body)):
         report(where, f"{shown_path} has a header but no data rows")
         return
     for index, name in enumerate(targets):
@@ -173,6 +171,11 @@ def _check_table(
     if targets_numeric:
         used += [name for name in targets if name not in used]
     _check_numbers(shown_path, header, body, used, where, report, names is None)
+
+
+def _filled(row: list[str]) -> bool:
+    """Not a blank line (csv.reader gives [] for one; training skips them)."""
+    return any(cell.strip() for cell in row)
 
 
 def _bad_names(
