@@ -61,3 +61,34 @@ def test_labels_named_as_the_outputs_pass(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(cli, ["validate", "--deep", str(path)])
     assert result.exit_code == 0, result.output
+
+
+def test_show_lists_a_staged_runs_stages(tmp_path: Path) -> None:
+    from cbrun.runs.show import show_run
+    from tests.test_runs_listing import make_run
+
+    stages = [
+        {
+            "name": "head",
+            "epochs": 10,
+            "first_epoch": 1,
+            "last_epoch": 3,
+            "stop_reason": "EarlyStopping: val_loss did not improve",
+        },
+        {
+            "name": "fine_tune",
+            "epochs": 3,
+            "first_epoch": 4,
+            "last_epoch": None,
+            "stop_reason": None,
+        },
+        "not a stage",
+    ]
+    run_dir = make_run(tmp_path, stages=stages, history={"loss": [1.0, 0.5, 0.4, 0.3]})
+    text = show_run(run_dir)
+    (line,) = [x for x in text.splitlines() if x.startswith("stages:")]
+    assert (
+        "head: epochs 1-3 of 1-10 (EarlyStopping); fine_tune: from epoch 4 to 6" in line
+    )
+    # A run without stages has no such line.
+    assert "stages:" not in show_run(make_run(tmp_path, minute=1))

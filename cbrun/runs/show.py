@@ -34,6 +34,7 @@ from cbrun.runs.listing import (
 from cbrun.runs.manifest import INTERRUPTED, RunRecord, load_history
 from cbrun.runs.printable import printable, printable_json, printable_lines
 from cbrun.runs.reading import MAX_CONFIG_BYTES, read_bounded
+from cbrun.suggest import shorten
 
 __all__ = ["files_section", "show", "show_run"]
 
@@ -125,6 +126,7 @@ def _record_fields(s: RunSummary, r: RunRecord) -> list[tuple[str, str | None]]:
         ("duration", format_duration(s.duration)),
         ("epochs", str(r.epochs_run)),
         ("resumed", f"{len(r.resumes)} time(s)" if r.resumes else None),
+        ("stages", _stages_text(r.stages)),
         ("best", format_best(s.best) if s.best else None),
         ("test", format_metrics(s.test_metrics) if s.test_metrics else None),
         ("seed", None if r.seed is None else str(r.seed)),
@@ -133,6 +135,36 @@ def _record_fields(s: RunSummary, r: RunRecord) -> list[tuple[str, str | None]]:
         ("host", f"{r.host or '?'} (pid {r.pid})" if r.pid else r.host),
         ("versions", versions),
     ]
+
+
+def _stages_text(stages: list[Any] | None) -> str | None:
+    """``head: epochs 1-3 of 1-10 (EarlyStopping); fine_tune: epochs 4-6``."""
+    if not stages:
+        return None
+    parts: list[str] = []
+    for stage in stages:
+        if not isinstance(stage, dict):
+            continue  # run.json is read as is: skip what is no stage record
+        name = shorten(str(stage.get("name")), 64)
+        first, last = _count(stage.get("first_epoch")), _count(stage.get("last_epoch"))
+        planned = _count(stage.get("epochs"))
+        end = None if first is None or planned is None else first + planned - 1
+        if last is None:
+            text = f"{name}: from epoch {first}" + (f" to {end}" if end else "")
+        else:
+            text = f"{name}: epochs {first}-{last}"
+            if end is not None and last < end:
+                text += f" of {first}-{end}"
+        reason = stage.get("stop_reason")
+        if reason:  # its cause: EarlyStopping, SIGINT after 11 epochs, ...
+            text += f" ({shorten(str(reason).split(':')[0], 40)})"
+        parts.append(text)
+    return "; ".join(parts) or None
+
+
+def _count(value: Any) -> int | None:
+    """An epoch number from run.json, or None for anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _trial_text(trial: dict[str, Any] | None) -> str | None:
