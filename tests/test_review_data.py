@@ -105,3 +105,14 @@ def test_validate_counts_blank_lines_in_the_line_it_names(tmp_path):
     code, output = validate_table(tmp_path, "a,b,target\n1,2,0\n\n3,x,1\n")
     assert code == 1, output
     assert "table.csv, line 4: column 'b' holds strings ('x')" in output, output
+
+
+def test_validate_says_a_target_of_class_names_needs_labels_map(tmp_path):
+    code, output = validate_table(tmp_path, "a,b,target\n1,2,no\n3,4,yes\n5,6,no\n")
+    assert code == 1, output
+    assert (
+        "table.yaml:2:46: data.target: table.csv, line 2: the target column "
+        "'target' holds strings; number the classes with data.labels: "
+        "{map: {'no': 0, 'yes': 1}}"
+    ) in output, output
+    assert "inputs: matrix" not in output

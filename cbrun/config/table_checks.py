@@ -170,7 +170,9 @@ def _check_table(
     )
     if targets_numeric:
         used += [name for name in targets if name not in used]
-    _check_numbers(shown_path, header, body, used, where, report, names is None)
+    _check_numbers(
+        shown_path, header, body, used, where, report, names is None, targets
+    )
 
 
 def _filled(row: list[str]) -> bool:
@@ -209,6 +211,7 @@ def _check_numbers(
     where: ConfigPath,
     report: Report,
     has_header: bool,
+    targets: Sequence[str] = (),
 ) -> None:
     """Report the first used column whose sampled cells are not numbers."""
     for offset, row in enumerate(body):
@@ -221,6 +224,12 @@ def _check_numbers(
             if cell and not _is_number(cell):
                 line = offset + (2 if has_header else 1)
                 half = DATA_QUOTE_LENGTH // 2
+                if name in targets:
+                    report(
+                        ("data", "target"),
+                        _string_target(shown_path, line, name, header, body),
+                    )
+                    return
                 report(
                     ("data", "inputs") if where == ("data", "path") else where,
                     f"{shown_path}, line {line}: column {shown_data(name, half)} "
@@ -229,6 +238,26 @@ def _check_numbers(
                     "column), or leave it out of features",
                 )
                 return
+
+
+def _string_target(
+    shown_path: str, line: int, name: str, header: list[str], body: list[list[str]]
+) -> str:
+    """A target column of class names: number them with data.labels.map."""
+    column = header.index(name)
+    seen = sorted(
+        {row[column].strip() for row in body if len(row) == len(header)} - {""}
+    )
+    # Three values of at most 16 characters: within the 80 quoted.
+    example = ", ".join(
+        f"{shown_data(value, 16)}: {index}" for index, value in enumerate(seen[:3])
+    )
+    more = ", ..." if len(seen) > 3 else ""
+    return (
+        f"{shown_path}, line {line}: the target column {shown_data(name, 30)} "
+        f"holds strings; number the classes with data.labels: "
+        f"{{map: {{{example}{more}}}}}"
+    )
 
 
 def _one_column(shown_path: str, cell: str, delimiter: str, target: str) -> str:
