@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from cbrun.cli import cli as main
 from cbrun.config.loading import load_config
+from cbrun.errors import BuildError
+from cbrun.keras.data.label_checks import check_labels_fit_loss
 from cbrun.runs import manifest as runs
 from cbrun.training.records import write_resolved_config
 from cbrun.training.resume import prepare_resume
@@ -116,3 +120,18 @@ def test_validate_says_a_target_of_class_names_needs_labels_map(tmp_path):
         "{map: {'no': 0, 'yes': 1}}"
     ) in output, output
     assert "inputs: matrix" not in output
+
+
+@pytest.mark.parametrize(
+    "loss", ["binary_crossentropy", "categorical_crossentropy", "BinaryCrossentropy"]
+)
+def test_three_class_indexes_with_a_0_1_loss_point_to_a_multiclass_loss(loss):
+    """Mapping 0, 1, 2 with data.labels.map would not fix it: say what does."""
+    config = SimpleNamespace(compile=SimpleNamespace(loss=loss))
+    data = SimpleNamespace(streams=None, y_train=np.array([0.0, 2.0, 1.0, 2.0]))
+    with pytest.raises(BuildError) as caught:
+        check_labels_fit_loss(config, data)
+    message = caught.value.message
+    assert "for 3 classes use loss: sparse_categorical_crossentropy" in message
+    assert "softmax output of 3 units" in message
+    assert "data.labels: {map:" not in message

@@ -116,6 +116,13 @@ def _check_one(y: np.ndarray, loss: str, output: str | None) -> None:
         if len(values) <= 20
         else "use a regression loss (mse), or map the labels with data.labels.map"
     )
+    if not index_loss and len(values) > 2 and _class_indexes(values):
+        # 0, 1, 2, ...: mapping them to 0/1 would merge classes.
+        fix = (
+            f"for {len(values)} classes use loss: sparse_categorical_crossentropy "
+            f"and a softmax output of {int(values.max()) + 1} units (or "
+            "data.labels: {one_hot: true} with categorical_crossentropy)"
+        )
     where: ConfigPath = ("data",)
     target = f" of output {output!r}" if output else ""
     raise BuildError(
@@ -123,3 +130,8 @@ def _check_one(y: np.ndarray, loss: str, output: str | None) -> None:
         f"{need}; {fix}",
         where,
     )
+
+
+def _class_indexes(values: np.ndarray) -> bool:
+    """Whole numbers from 0: class indexes, not -1/1 or 1/2 codes."""
+    return bool(values.min() == 0 and np.all(values == np.floor(values)))
