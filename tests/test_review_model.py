@@ -92,3 +92,32 @@ def test_show_lists_a_staged_runs_stages(tmp_path: Path) -> None:
     )
     # A run without stages has no such line.
     assert "stages:" not in show_run(make_run(tmp_path, minute=1))
+
+
+STAGED = """\
+name: staged
+seed: 1
+data: {source: sklearn, name: iris}
+model:
+  layers:
+    - {name: hidden, type: Dense, units: 4, activation: relu}
+    - {name: out, type: Dense, units: 3, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit: {epochs: 1, validation_split: 0.2, verbose: 0}
+stages:
+  - {name: warm, fit: {epochs: 2}}
+  - {name: tune, trainable: {hidden: false}}
+"""
+
+
+def test_train_says_where_each_stage_begins(tmp_path: Path) -> None:
+    # The console showed "Epoch 10/10" then "Epoch 11/13" and nothing else:
+    # neither that a stage began, nor what it changed.
+    path = tmp_path / "staged.yaml"
+    path.write_text(STAGED, encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["train", str(path), "--runs-dir", str(tmp_path / "runs")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "stage 1/2 warm: epochs 1-2" in result.output
+    assert "stage 2/2 tune: epoch 3; frozen: hidden; compiled again" in result.output

@@ -196,7 +196,7 @@ class StageHooks:
     epochs_run: Callable[[], int]
     stop_reason: Callable[[int, int], str | None]
     run_must_end: Callable[[], bool]
-    begin_stage: Callable[[str], None]
+    begin_stage: Callable[[Stage, int, bool], None]
     record: Callable[[list[StageRecord]], None]
 
 
@@ -273,16 +273,41 @@ class StageLoop:
         set_trainable(self.model, stage)
         resumed_inside = stage.index == self.start.stage and self.start.epoch > first
         changed = self.stages[: stage.index + 1] if resumed_inside else [stage]
-        self._compile_if_needed(stage, changed)
+        compiled = self._compile_if_needed(stage, changed)
         self.records.append(StageRecord(stage.name, stage.epochs, first + 1))
         self.hooks.record(self.records)
-        self.hooks.begin_stage(stage.name)
+        self.hooks.begin_stage(stage, first, compiled)
 
-    def _compile_if_needed(self, stage: Stage, changed: Sequence[Stage]) -> None:
+    def _compile_if_needed(self, stage: Stage, changed: Sequence[Stage]) -> bool:
         """Compile again when ``trainable`` changed or the compile differs."""
         if any(s.trainable for s in changed) or stage.compile != self.compiled:
             compile_for(self.model, self.config, stage.index, stage.compile)
             self.compiled = stage.compile
+            return True
+        return False
+
+
+def stage_line(stage: Stage, first: int, total: int, compiled: bool) -> str:
+    """``stage 2/2 fine_tune: epochs 11-13; trainable: base; compiled again``.
+
+    Args:
+        stage: The stage beginning.
+        first: The epochs before it (0-based, as Keras's ``initial_epoch``).
+        total: How many stages the run has.
+        compiled: Whether the model was compiled again for it.
+    """
+    last = first + stage.epochs
+    epochs = f"epoch {last}" if last == first + 1 else f"epochs {first + 1}-{last}"
+    line = f"stage {stage.index + 1}/{total} {stage.name}: {epochs}"
+    frozen = [name for name, flag in stage.trainable.items() if not flag]
+    unfrozen = [name for name, flag in stage.trainable.items() if flag]
+    if unfrozen:
+        line += f"; trainable: {', '.join(unfrozen)}"
+    if frozen:
+        line += f"; frozen: {', '.join(frozen)}"
+    if compiled and stage.index > 0:  # the first stage's compile is the run's
+        line += "; compiled again (a new optimizer)"
+    return line
 
 
 def nan_loss(logs: dict[str, float]) -> bool:
@@ -334,8 +359,9 @@ def run_stages(
         pruned = any(getattr(c, "ended", None) is not None for c in extra)
         return pruned or (guards_nan(config) and nan_loss(recorder.last_logs))
 
-    def begin_stage(name: str) -> None:
-        recorder.stage = name
+    def begin_stage(stage: Stage, first: int, compiled: bool) -> None:
+        recorder.stage = stage.name
+        run.echo(stage_line(stage, first, len(stages), compiled))
 
     def record(records: list[StageRecord]) -> None:
         run.manifest.update(stages=[dataclasses.asdict(r) for r in records])
