@@ -121,3 +121,17 @@ def test_train_says_where_each_stage_begins(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "stage 1/2 warm: epochs 1-2" in result.output
     assert "stage 2/2 tune: epoch 3; frozen: hidden; compiled again" in result.output
+
+
+def test_a_stage_naming_an_unnamed_layer_says_to_name_it(tmp_path: Path) -> None:
+    # `dense` is the name Keras gives the unnamed layer; the config cannot know
+    # it, and the message used to read "stages names unknown layer 'dense'".
+    path = tmp_path / "staged.yaml"
+    text = STAGED.replace("{name: hidden, type: Dense", "{type: Dense").replace(
+        "{hidden: false}", "{dense: false}"
+    )
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "stages[1].trainable.dense: no layer is named 'dense'" in result.output
+    assert "model.layers[0] (Dense) has no `name`: give it one" in result.output

@@ -295,7 +295,7 @@ def test_validate_names_an_unknown_layer_with_did_you_mean(tmp_path: Path) -> No
     assert result.exit_code == 1
     line = STAGED.splitlines().index("    trainable: {hidden: false}") + 1
     assert (
-        f"{path}:{line}:17: stages[0].trainable.hiden: stages names unknown layer "
+        f"{path}:{line}:17: stages[0].trainable.hiden: no layer is named "
         "'hiden'; layers named: hidden, out; did you mean 'hidden'?"
     ) in result.output
 
@@ -369,7 +369,7 @@ def test_deep_checks_the_layer_names_of_a_saved_model(tmp_path: Path) -> None:
     result = validate(path, "--deep")
     assert result.exit_code == 1
     assert (
-        "stages[1].trainable.heads: stages names unknown layer 'heads'; layers "
+        "stages[1].trainable.heads: no layer is named 'heads'; layers "
         "named: head; did you mean 'head'?"
     ) in result.output
     # A stage's optimizer is built too: what Keras refuses fails here.

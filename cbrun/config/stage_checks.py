@@ -49,19 +49,44 @@ def layer_names(config: Any) -> list[str] | None:
     return names
 
 
-def unknown_layer_message(name: str, known: list[str]) -> str:
-    """The message for ``trainable`` naming a layer the model does not have."""
+def unknown_layer_message(
+    name: str, known: list[str], unnamed: list[str] | None = None
+) -> str:
+    """The message for ``trainable`` naming a layer the model does not have.
+
+    Args:
+        name: The name ``trainable`` gives.
+        known: The layers' names.
+        unnamed: The layers without a ``name`` (``model.layers[2] (Dense)``):
+            Keras names them itself, which the config cannot use.
+    """
     if not known:
         return (
-            f"stages names unknown layer {shown(name)}; no layer has a `name`: "
+            f"no layer is named {shown(name)}; no layer has a `name`: "
             "give the layers to freeze or unfreeze a `name` (Keras's own names, "
             "like dense_1, depend on what else was built)"
         )
     listed = shorten(", ".join(known), 200)
-    return (
-        f"stages names unknown layer {shown(name)}; layers named: {listed}"
-        f"{did_you_mean(name, known)}"
-    )
+    message = f"no layer is named {shown(name)}; layers named: {listed}"
+    hint = did_you_mean(name, known)
+    if not hint and unnamed:
+        some = ", ".join(unnamed[:3]) + (", ..." if len(unnamed) > 3 else "")
+        verb = "has" if len(unnamed) == 1 else "have"
+        hint = (
+            f"; {some} {verb} no `name`: give it one to freeze or unfreeze it "
+            "(Keras's own names, like dense_1, depend on what else was built)"
+        )
+    return message + hint
+
+
+def unnamed_layers(config: Any) -> list[str]:
+    """``model.layers[i] (Type)`` of each layer without a ``name``."""
+    found: list[str] = []
+    for index, layer in enumerate(config.model.layers or []):
+        name = getattr(layer, "name", None) or (layer.model_extra or {}).get("name")
+        if not isinstance(name, str):
+            found.append(f"model.layers[{index}] ({layer.type})")
+    return found
 
 
 def _stages(config: Any) -> Iterator[tuple[ConfigPath, StageConfig]]:
@@ -106,7 +131,7 @@ def check_stages(config: Any, data: Any, source: SourceMap) -> list[Problem]:
                 if layer not in known:
                     add(
                         (*where, "trainable", layer),
-                        unknown_layer_message(layer, known),
+                        unknown_layer_message(layer, known, unnamed_layers(config)),
                         key=True,
                     )
         for name in stage.fit_overrides():
