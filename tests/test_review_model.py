@@ -135,3 +135,18 @@ def test_a_stage_naming_an_unnamed_layer_says_to_name_it(tmp_path: Path) -> None
     assert result.exit_code == 1, result.output
     assert "stages[1].trainable.dense: no layer is named 'dense'" in result.output
     assert "model.layers[0] (Dense) has no `name`: give it one" in result.output
+
+
+def test_one_loss_for_two_outputs_says_to_give_one_per_output(tmp_path: Path) -> None:
+    # A single loss applies to every output; the ink output's float labels
+    # then met sparse_categorical_crossentropy, and the message said to map
+    # the labels or use mse, at `data`.
+    path = _two_outputs(
+        tmp_path,
+        "{digit: digit_head, ink: ink_head}",
+        "sparse_categorical_crossentropy",
+    )
+    result = CliRunner().invoke(cli, ["validate", "--deep", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "compile.loss: the training labels of output 'ink'" in result.output
+    assert "loss: {digit: sparse_categorical_crossentropy, ink: mse}" in result.output

@@ -82,7 +82,28 @@ def check_labels_fit_loss(config: Any, data: Any) -> None:
         loss = losses.get(output, losses.get(None))
         if loss is None or y is None:
             continue
-        _check_one(np.asarray(y), loss, output)
+        try:
+            _check_one(np.asarray(y), loss, output)
+        except BuildError as exc:
+            if output is None or output in losses or len(outputs) < 2:
+                raise
+            raise _shared_loss_error(exc, loss, output, outputs, y) from None
+
+
+def _shared_loss_error(
+    exc: BuildError, loss: str, output: str, outputs: dict[Any, Any], y: Any
+) -> BuildError:
+    """One loss for several outputs: the fix is a loss per output."""
+    values = np.unique(np.asarray(y).reshape(-1))
+    classes = len(values) > 2 and _class_indexes(values)
+    own = "sparse_categorical_crossentropy" if classes else "mse"
+    pairs = ", ".join(f"{name}: {own if name == output else loss}" for name in outputs)
+    message = exc.message.split("; ", 1)[0]
+    return BuildError(
+        f"{message}; one loss applies to every output: give each output its "
+        f"own, e.g. loss: {{{pairs}}}",
+        ("compile", "loss"),
+    )
 
 
 def _training_labels(data: Any) -> Any:
