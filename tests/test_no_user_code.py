@@ -80,6 +80,9 @@ def check(
     (tmp_path / "d" / "a").mkdir(parents=True, exist_ok=True)
     (tmp_path / "d" / "a" / "one.txt").write_text("text", encoding="utf-8")
     (tmp_path / "d" / "a" / "one.png").write_bytes(png_bytes([[(0, 0, 0)]]))
+    # And the tables the csv and timeseries bases name (validate reads them).
+    (tmp_path / "d.csv").write_text("x,target\n1,0\n", encoding="utf-8")
+    (tmp_path / "s.csv").write_text("x,y\n1,2\n", encoding="utf-8")
     try:
         loaded = load_config(path, (), display="config.yaml", allow_user_code=allow)
     except ConfigError as exc:
@@ -668,7 +671,11 @@ def test_csv_test_path_model_path_and_cache_path_are_confined(tmp_path: Path) ->
     config = yaml.safe_load(yaml.safe_dump(BASE))
     config["data"] = {"source": "csv", "path": "a.csv", "test_path": "../b.csv"}
     config["model"] = {"path": "/models/m.keras"}
-    file = tmp_path / "config.yaml"
+    file = tmp_path / "sub" / "config.yaml"
+    file.parent.mkdir()
+    # Validate names a missing table: both are there, one outside the folder.
+    (file.parent / "a.csv").write_text("x,target\n1,0\n")
+    (tmp_path / "b.csv").write_text("x,target\n1,0\n")
     file.write_text(yaml.safe_dump(config, sort_keys=False))
     lines = _problems(file, allow=False)
     assert [line.split(": ")[1] for line in lines] == ["data.test_path", "model.path"]

@@ -135,3 +135,24 @@ def test_three_class_indexes_with_a_0_1_loss_point_to_a_multiclass_loss(loss):
     assert "for 3 classes use loss: sparse_categorical_crossentropy" in message
     assert "softmax output of 3 units" in message
     assert "data.labels: {map:" not in message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "{source: csv, path: nothere.csv, target: target}",
+        "{source: csv, path: nothere.parquet, target: target}",
+        "{source: timeseries, path: nothere.csv, target: t, sequence_length: 3}",
+    ],
+)
+def test_validate_names_a_table_file_that_does_not_exist(tmp_path, data):
+    config = tmp_path / "table.yaml"
+    config.write_text(
+        TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert result.exit_code == 1, result.output
+    expected = f"data.path: {tmp_path.resolve() / 'nothere'}"
+    assert expected in result.output, result.output
+    assert "does not exist (path: 'nothere." in result.output
+    assert f"relative to {tmp_path.resolve()}); fix the path" in result.output

@@ -2,24 +2,27 @@
 
 A checker reads the first line (the header) and, for ``inputs: matrix``, a
 few rows to find a column of strings; it quotes at most 80 characters of
-the file. A missing or unreadable file is left to training, which says why
-at the same config line.
+the file. A missing file is named here; an unreadable one is left to training,
+which says why at the same config line.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from cbrun.atomic import open_regular
 from cbrun.errors import ConfigPath
+from cbrun.runs.layout import RUN_FILE
 from cbrun.suggest import (
     DATA_QUOTE_LENGTH,
     closest,
     describe_start,
+    shown,
     shown_data,
     shown_names,
 )
@@ -43,7 +46,9 @@ def check_csv(data: Any, base_dir: Path, report: Report) -> None:
     matrix = data.inputs == "matrix"
     for key in ("path", "test_path"):
         value = getattr(data, key)
-        if value is None or value.lower().endswith(".parquet"):
+        if value is None or _missing_file(base_dir, value, ("data", key), report):
+            continue
+        if value.lower().endswith(".parquet"):
             continue  # Parquet's schema needs pyarrow: training checks it
         _check_table(
             base_dir / value,
@@ -61,6 +66,8 @@ def check_csv(data: Any, base_dir: Path, report: Report) -> None:
 
 def check_timeseries(data: Any, base_dir: Path, report: Report) -> None:
     """Check the header and a few rows of a ``timeseries`` source's CSV."""
+    if _missing_file(base_dir, data.path, ("data", "path"), report):
+        return
     if data.path.lower().endswith(".npz"):
         return
     delimiter = data.delimiter or ("\t" if data.path.lower().endswith(".tsv") else ",")
@@ -76,6 +83,35 @@ def check_timeseries(data: Any, base_dir: Path, report: Report) -> None:
         numeric=True,
         targets_numeric=data.labels is None or data.labels.map is None,
     )
+
+
+def _missing_file(
+    base_dir: Path, value: str, where: ConfigPath, report: Report
+) -> bool:
+    """Report a data file that is not there, as training would at the same key."""
+    given = Path(value).expanduser()  # as training reads it
+    try:
+        if os.path.lexists(base_dir / given):
+            return False  # a link, a folder, a device: training says what it is
+    except ValueError:  # a NUL in the name: training says so
+        return False
+    if given.is_absolute():
+        report(where, f"{given} does not exist; fix the path or create the file")
+        return True
+    folder = base_dir.resolve()
+    fix = "fix the path or create the file"
+    if (base_dir / RUN_FILE).is_file():
+        fix = (
+            "this is a run's config.yaml, whose relative paths start in the "
+            "original config's folder (its second line says which): train the "
+            "original config, or continue the run with --resume"
+        )
+    report(
+        where,
+        f"{folder / given} does not exist ({where[-1]}: {shown(value)}, relative "
+        f"to {folder}); {fix}",
+    )
+    return True
 
 
 def _rows(path: Path, delimiter: str) -> list[list[str]] | None:
