@@ -150,3 +150,33 @@ def test_one_loss_for_two_outputs_says_to_give_one_per_output(tmp_path: Path) ->
     assert result.exit_code == 1, result.output
     assert "compile.loss: the training labels of output 'ink'" in result.output
     assert "loss: {digit: sparse_categorical_crossentropy, ink: mse}" in result.output
+
+
+def test_idle_stages_and_flags_already_set_are_warnings(tmp_path: Path) -> None:
+    # A stage without changes trains on as the one before; a flag already set
+    # compiles again and throws away the optimizer's state. Both passed
+    # silently.
+    from cbrun.config.loading import load_config
+
+    path = tmp_path / "staged.yaml"
+    text = STAGED.replace(
+        "  - {name: tune, trainable: {hidden: false}}\n",
+        "  - {name: more}\n  - {name: tune, trainable: {hidden: true, out: false}}\n",
+    )
+    path.write_text(text, encoding="utf-8")
+    found = {p.where: p.message for p in load_config(path).warnings}
+    assert "stage 'more' changes nothing" in found["stages[1]"]
+    assert "'hidden' is already trainable" in found["stages[2].trainable.hidden"]
+    assert "new optimizer" in found["stages[2].trainable.hidden"]
+    assert "stages[2].trainable.out" not in found
+
+
+def test_eager_op_errors_lose_tensorflows_node_and_op_names() -> None:
+    # An output of 64 values against labels of one, as --deep's loss saw it.
+    from cbrun.training.reporting import informative_lines
+
+    text = (
+        "{{function_node __wrapped__Sub_device_/job:localhost/replica:0/task:0/"
+        "device:CPU:0}} Incompatible shapes: [32] vs. [32,64] [Op:Sub] name: "
+    )
+    assert informative_lines(text) == ["Incompatible shapes: [32] vs. [32,64]"]

@@ -45,7 +45,11 @@ _NOISE = (
 # Dense.call().", the sentence in bold (ANSI codes), then the arguments.
 _CALLING = re.compile(r"^Exception encountered when calling (?P<call>\S+?)\.?$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_NODE_SUFFIX = re.compile(r"\s*\[\[\{\{.*$|\s*\[Op:[^\]]*\]\s*$")
+_NODE_SUFFIX = re.compile(
+    r"\s*\[\[\{\{.*$|\s*\[Op:[^\]]*\](\s*name:.*)?\s*$"
+    # An eager op's error starts with the function and device it ran on.
+    r"|^\{\{function_node [^}]*\}\}\s*"
+)
 
 
 def informative_lines(text: str) -> list[str]:
