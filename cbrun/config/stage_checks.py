@@ -151,4 +151,59 @@ def check_stages(config: Any, data: Any, source: SourceMap) -> list[Problem]:
                     "the top-level compile",
                     key=True,
                 )
+    problems.extend(_idle_stage_warnings(config, data, source))
+    return problems
+
+
+def _idle_stage_warnings(config: Any, data: Any, source: SourceMap) -> list[Problem]:
+    """Warn of a stage that changes nothing and of ``trainable`` already so.
+
+    A stage that sets ``trainable`` is compiled again, with a new optimizer
+    (its moments and step count start over), so a flag that is already set
+    costs the optimizer state for nothing.
+    """
+    flags: dict[str, bool] = {}
+    for layer in config.model.layers or []:
+        name = layer.name or (layer.model_extra or {}).get("name")
+        if isinstance(name, str):
+            flags[name] = layer.trainable is not False
+    problems: list[Problem] = []
+    stages = list(_stages(config))
+    for index, (where, stage) in enumerate(stages):
+        given = stage.trainable or stage.compile_overrides() or stage.fit_overrides()
+        if index and not given:
+            before = stages[index - 1][1].name
+            problems.append(
+                make_problem(
+                    source,
+                    data,
+                    where,
+                    f"stage {shown(stage.name)} changes nothing: it trains on as "
+                    f"stage {shown(before)} for the top-level fit.epochs; give it "
+                    "trainable, compile or fit, or give those epochs to "
+                    f"{shown(before)}",
+                    severity="warning",
+                )
+            )
+        for layer, flag in stage.trainable.items():
+            if flags.get(layer) is flag:
+                state = "trainable" if flag else "frozen"
+                cost = (
+                    "; setting it compiles the model again with a new optimizer "
+                    "(its state starts over): remove it unless that is what you want"
+                    if index
+                    else " by model.layers; remove it"
+                )
+                problems.append(
+                    make_problem(
+                        source,
+                        data,
+                        (*where, "trainable", layer),
+                        f"{shown(layer)} is already {state}{cost}",
+                        severity="warning",
+                        key=True,
+                    )
+                )
+            if layer in flags:
+                flags[layer] = flag
     return problems
