@@ -180,3 +180,22 @@ def test_eager_op_errors_lose_tensorflows_node_and_op_names() -> None:
         "device:CPU:0}} Incompatible shapes: [32] vs. [32,64] [Op:Sub] name: "
     )
     assert informative_lines(text) == ["Incompatible shapes: [32] vs. [32,64]"]
+
+
+def test_a_stage_or_layer_addressed_by_name_gets_its_index(tmp_path: Path) -> None:
+    # `--set stages.tune.fit.epochs=3` said only "'tune' is not an index".
+    path = tmp_path / "staged.yaml"
+    path.write_text(
+        STAGED
+        + "sweep:\n  trials: 2\n  space:\n    stages.tune.fit.epochs: {int: [1, 2]}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert "'tune' is stages.1: write stages.1.fit.epochs" in result.output
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(STAGED, encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["validate", str(plain), "--set", "model.layers.hidden.units=8"]
+    )
+    assert result.exit_code != 0
+    assert "'hidden' is model.layers.0: write model.layers.0.units" in result.output

@@ -66,8 +66,33 @@ def _callback_index(items: list[Any], kind: str) -> int | None:
     return matches[0] if len(matches) == 1 else (None if not matches else -len(matches))
 
 
+def named_item_hint(items: list[Any], part: str, path: ConfigPath, rest: Any) -> str:
+    """``; 'tune' is stages.1: write stages.1.fit.epochs`` when an item has that name.
+
+    Args:
+        items: The list (dicts, or validated models with a ``name``).
+        part: The segment that is not an index.
+        path: The list's place.
+        rest: The segments after ``part``.
+    """
+    for index, item in enumerate(items):
+        name = (
+            item.get("name") if isinstance(item, dict) else getattr(item, "name", None)
+        )
+        if name == part:
+            dotted = ".".join(str(step) for step in (*path, index))
+            tail = ".".join(str(step) for step in rest)
+            return f"; {shown(part)} is {dotted}: write {dotted}.{tail}".rstrip(".")
+    return ""
+
+
 def _step(
-    container: Any, part: str, path: ConfigPath, text: str, source: SourceMap
+    container: Any,
+    part: str,
+    path: ConfigPath,
+    text: str,
+    source: SourceMap,
+    rest: Sequence[str] = (),
 ) -> str | int:
     """Resolve one key segment against ``container`` to a dict key or index."""
     if isinstance(container, list):
@@ -104,7 +129,8 @@ def _step(
                     "e.g. callbacks.0.patience",
                 )
             return found
-        raise _fail(source, text, f"{shown(part)} is not an index into a list")
+        hint = named_item_hint(container, part, path, rest)
+        raise _fail(source, text, f"{shown(part)} is not an index into a list{hint}")
     return part
 
 
@@ -163,7 +189,7 @@ def set_value(
     container: Any = data
     path: ConfigPath = ()
     for depth, part in enumerate(parts):
-        key = _step(container, part, path, text, source)
+        key = _step(container, part, path, text, source, parts[depth + 1 :])
         last = depth == len(parts) - 1
         if last:
             container[key] = value

@@ -26,7 +26,7 @@ from cbrun.config.checks import DEFAULT_LEARNING_RATE, _Checker, cross_checks
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.keras_names import LOSSES, METRICS, OPTIMIZERS
 from cbrun.config.monitor import run_monitor
-from cbrun.config.overrides import split_key
+from cbrun.config.overrides import named_item_hint, split_key
 from cbrun.config.places import describe
 from cbrun.config.problems import make_problem, problems_from_validation
 from cbrun.config.sweep import Choice, FloatRange, IntRange, SweepConfig
@@ -201,8 +201,9 @@ class _Walk:
                 )
             return int(part)
         if where != ("callbacks",):
+            hint = named_item_hint(node, part, where, self.parts[done + 1 :])
             raise _Unaddressed(
-                f"{self.here(where)} is a list; {shown(part)} is not an index"
+                f"{self.here(where)} is a list; {shown(part)} is not an index{hint}"
             )
         kinds = [str(getattr(item, "type", "")) for item in node]
         found = [i for i, kind in enumerate(kinds) if kind == part]
