@@ -199,3 +199,40 @@ def test_a_stage_or_layer_addressed_by_name_gets_its_index(tmp_path: Path) -> No
     )
     assert result.exit_code != 0
     assert "'hidden' is model.layers.0: write model.layers.0.units" in result.output
+
+
+def test_plots_mark_where_each_stage_begins(tmp_path: Path) -> None:
+    # A staged run's plot looked like one run: the jump at the stage change
+    # (a new learning rate, layers unfrozen) had nothing to explain it.
+    from PIL import Image, ImageChops
+
+    from cbrun.runs.plots import draw_history_plot, plot_runs
+    from tests.test_runs_listing import HISTORY, make_run
+
+    def changed(a: Path, b: Path) -> int:
+        with Image.open(a) as one, Image.open(b) as two:
+            diff = ImageChops.difference(one.convert("RGB"), two.convert("RGB"))
+        return diff.convert("L").point(lambda v: 255 if v else 0).histogram()[255]
+
+    stages = [
+        {"name": "head", "epochs": 2, "first_epoch": 1, "last_epoch": 2},
+        {"name": "tune", "epochs": 1, "first_epoch": 3, "last_epoch": 3},
+    ]
+    staged = make_run(tmp_path, "s", 0, history=HISTORY, stages=stages)
+    plain = make_run(tmp_path, "s", 1, history=HISTORY)
+    one = plot_runs([staged], tmp_path / "staged.png", ["loss"])
+    two = plot_runs([plain], tmp_path / "plain.png", ["loss"])
+    assert changed(one, two) > 300
+    # history.png at the end of a run: from the stage of each epoch.
+    for folder, names in (("a", ["head", "head", "tune"]), ("b", None)):
+        (tmp_path / folder).mkdir()
+        drawn = draw_history_plot(
+            tmp_path / folder,
+            {"loss": HISTORY["loss"], "val_loss": HISTORY["val_loss"]},
+            name="s",
+            status="completed",
+            best=None,
+            stages=names,
+        )
+        assert drawn is not None
+    assert changed(tmp_path / "a/history.png", tmp_path / "b/history.png") > 300

@@ -84,9 +84,12 @@ class _Run:
     best: Mapping[str, Any] | None
     epochs_run: int | None
     history: Mapping[str, Sequence[float | None]]
+    # A staged run's stages after the first: (name, first epoch, 1-based).
+    stage_starts: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def of(cls, summary: RunSummary, history: dict[str, list[float | None]]) -> _Run:
+        record = summary.record
         return cls(
             summary.run_dir,
             summary.label,
@@ -94,7 +97,30 @@ class _Run:
             summary.best,
             summary.epochs_run,
             history,
+            _starts_of_records(record.stages if record is not None else None),
         )
+
+
+def _starts_of_records(stages: Any) -> tuple[tuple[str, int], ...]:
+    """The stages after the first, from run.json's records (read as is)."""
+    starts: list[tuple[str, int]] = []
+    for stage in stages if isinstance(stages, list) else []:
+        if not isinstance(stage, dict):
+            continue
+        name, first = stage.get("name"), stage.get("first_epoch")
+        if isinstance(first, int) and not isinstance(first, bool) and first > 1:
+            starts.append((str(name), first))
+    return tuple(starts)
+
+
+def _starts_of_epochs(stages: Sequence[str] | None) -> tuple[tuple[str, int], ...]:
+    """The stages after the first, from the stage of each epoch."""
+    names = list(stages or [])
+    return tuple(
+        (name, epoch)
+        for epoch, name in enumerate(names, start=1)
+        if epoch > 1 and name != names[epoch - 2]
+    )
 
 
 def plot_runs(
@@ -156,6 +182,7 @@ def draw_history_plot(
     name: str,
     status: str,
     best: Mapping[str, Any] | None,
+    stages: Sequence[str] | None = None,
 ) -> Path | None:
     """Write ``run_dir/history.png`` of a run that has just trained; never raises.
 
@@ -168,6 +195,7 @@ def draw_history_plot(
         name: The experiment name.
         status: The run's final status.
         best: ``{monitor, value, epoch}``, or None.
+        stages: A staged run's stage of each epoch: a line marks each change.
 
     Returns:
         The image written, or None when there was nothing to plot or it failed.
@@ -175,7 +203,8 @@ def draw_history_plot(
     try:
         epochs = max((len(v) for v in history.values()), default=0)
         label = f"{name}/{Path(run_dir).name}"
-        run = _Run(Path(run_dir), label, status, best, epochs, history)
+        starts = _starts_of_epochs(stages)
+        run = _Run(Path(run_dir), label, status, best, epochs, history, starts)
         return _save_history_plot(run)
     except Exception:  # by contract: a plot never fails the run
         return None
@@ -341,6 +370,14 @@ def _draw_run(ax: Axes, panel: Panel, run: _Run, index: int, single: bool) -> No
         )
     _mark_best(ax, panel, run, "C3" if single else f"C{index % 10}", single)
     _mark_early_stop(ax, run, "0.4" if single else f"C{index % 10}")
+    _mark_stages(ax, run, "0.55" if single else f"C{index % 10}", single)
+
+
+def _mark_stages(ax: Axes, run: _Run, color: str, single: bool) -> None:
+    """A dash-dot line before the first epoch of each stage after the first."""
+    for name, first in run.stage_starts:
+        label = f"stage {_text(name)} @{first}" if single else "_nolegend_"
+        ax.axvline(first - 0.5, color=color, linestyle="-.", linewidth=1, label=label)
 
 
 def _mark_best(ax: Axes, panel: Panel, run: _Run, color: str, single: bool) -> None:

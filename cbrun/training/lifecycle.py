@@ -581,6 +581,7 @@ class _Run:
             name=self.loaded.name,
             status=status,
             best=recorder.best,
+            stages=list(recorder.stages) or None,
         )
 
     def _finish(self, status: str, **fields: Any) -> runs.RunRecord:

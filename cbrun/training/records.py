@@ -123,6 +123,7 @@ def start_history_plot(
     name: str,
     status: str,
     best: dict[str, Any] | None,
+    stages: list[str] | None = None,
 ) -> threading.Thread:
     """Draw history.png on a thread; the caller joins it.
 
@@ -136,7 +137,7 @@ def start_history_plot(
     thread = threading.Thread(
         target=draw_history_plot,
         args=(run_dir, history),
-        kwargs={"name": name, "status": status, "best": best},
+        kwargs={"name": name, "status": status, "best": best, "stages": stages},
         name="cbrun-history-plot",
     )
     thread.start()
