@@ -156,3 +156,57 @@ def test_validate_names_a_table_file_that_does_not_exist(tmp_path, data):
     assert expected in result.output, result.output
     assert "does not exist (path: 'nothere." in result.output
     assert f"relative to {tmp_path.resolve()}); fix the path" in result.output
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "hint"),
+    [
+        (
+            "{source: images, path: d, colour_mode: rgb}",
+            "data.colour_mode",
+            "color_mode",
+        ),
+        ("{source: text, path: d, max_lenght: 9}", "data.max_lenght", "max_length"),
+        (
+            "{source: timeseries, path: s.csv, target: y, sequense_length: 3}",
+            "data.sequense_length",
+            "sequence_length",
+        ),
+        (
+            "{source: timeseries, path: s.csv, target: y, sequence_length: 3, "
+            "split: {validaton: 0.1}}",
+            "data.split.validaton",
+            "validation",
+        ),
+        (
+            "{source: csv, path: t.csv, labels: {map: {a: 0}, clases: 3}}",
+            "data.labels.clases",
+            "classes",
+        ),
+        ("{source: function, function: 'm:f', parms: {}}", "data.parms", "params"),
+    ],
+)
+def test_a_misspelt_key_of_the_new_data_sources_gets_a_did_you_mean(
+    tmp_path, data, where, hint
+):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert f"{where}: unknown key; did you mean '{hint}'?" in result.output, (
+        result.output
+    )
+
+
+def test_a_function_sources_wrong_value_is_shown_at_its_own_key(tmp_path):
+    """Pydantic's path holds the union tag `function`, also a key of this source."""
+    config = tmp_path / "c.yaml"
+    data = "{source: function, function: 'm:f', params: 3}"
+    config.write_text(
+        TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert "c.yaml:2:51: data.params: expected a mapping" in result.output, (
+        result.output
+    )

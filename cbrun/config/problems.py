@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -19,12 +19,15 @@ from cbrun.config.callbacks import (
 from cbrun.config.data import (
     DATA_SOURCES,
     CsvData,
+    FunctionData,
     KerasData,
     NpzData,
     NpzKeys,
     SklearnData,
     SyntheticData,
+    TimeseriesData,
 )
+from cbrun.config.data_folders import ImagesData, TextData
 from cbrun.config.experiment import (
     RUN_NAME_PATTERN,
     DistributeConfig,
@@ -45,6 +48,10 @@ _DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "npz": NpzData,
     "csv": CsvData,
     "synthetic": SyntheticData,
+    "timeseries": TimeseriesData,
+    "function": FunctionData,
+    "images": ImagesData,
+    "text": TextData,
 }
 _SECTION_SCHEMAS: dict[ConfigPath, type[BaseModel]] = {
     (): ExperimentConfig,
@@ -108,7 +115,21 @@ def schema_at(path: ConfigPath, data: Any) -> type[BaseModel] | None:
     if len(path) == 2 and path[0] == "callbacks" and isinstance(path[1], int):
         tag = callback_tag(value_at(data, path))
         return None if tag is None else callback_schema(tag)
+    if len(path) >= 2 and isinstance(path[-1], str):
+        # A mapping inside a section, e.g. data.labels or data.split.
+        parent = schema_at(path[:-1], data)
+        field = parent.model_fields.get(path[-1]) if parent else None
+        if field is not None:
+            models = _models_in(field.annotation)
+            return models[0] if len(models) == 1 else None
     return None
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The schema classes an annotation (``X | None``, ...) names."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
 
 
 def _data_path(loc: tuple[int | str, ...], data: Any, kind: str) -> ConfigPath:
@@ -121,6 +142,9 @@ def _data_path(loc: tuple[int | str, ...], data: Any, kind: str) -> ConfigPath:
     current = data
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
+        if path == ["data"] and part == value_at(data, ("data", "source")):
+            # The source union's tag: source: function has a key `function` too.
+            continue
         found = child(current, part)
         if not is_absent(found):
             current = found
