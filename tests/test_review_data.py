@@ -210,3 +210,60 @@ def test_a_function_sources_wrong_value_is_shown_at_its_own_key(tmp_path):
     assert "c.yaml:2:51: data.params: expected a mapping" in result.output, (
         result.output
     )
+
+
+# --- source: function ----------------------------------------------------------
+
+LOADERS = """\
+import numpy as np
+
+
+def four_test_features():
+    y = np.arange(20) % 2
+    return {"x_train": np.zeros((20, 3)), "y_train": y,
+            "x_test": np.zeros((5, 4)), "y_test": y[:5]}
+
+
+def other_test_inputs():
+    y = np.arange(20) % 2
+    return {"x_train": {"a": np.zeros((20, 1))}, "y_train": y,
+            "x_test": {"b": np.zeros((5, 1))}, "y_test": y[:5]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("function", "message"),
+    [
+        (
+            "four_test_features",
+            "returned x_test of samples shaped (4,), but training samples are "
+            "shaped (3,); they must match",
+        ),
+        (
+            "other_test_inputs",
+            "returned x_test with inputs b but x_train with a; give both the same",
+        ),
+    ],
+)
+def test_a_function_sources_test_inputs_must_be_shaped_as_its_training_inputs(
+    tmp_path, function, message
+):
+    """Else fit trains every epoch and only the evaluation after it fails."""
+    import sys
+
+    from pydantic import TypeAdapter
+
+    from cbrun.config.data import DataConfig
+    from cbrun.keras.data import load_data
+
+    (tmp_path / "review_loaders.py").write_text(LOADERS, encoding="utf-8")
+    config = TypeAdapter(DataConfig).validate_python(
+        {"source": "function", "function": f"review_loaders:{function}"}
+    )
+    try:
+        with pytest.raises(BuildError) as caught:
+            load_data(config, seed=1, base_dir=tmp_path)
+    finally:
+        sys.modules.pop("review_loaders", None)
+    assert caught.value.path == ("data", "function")
+    assert caught.value.message == f"review_loaders:{function} {message}"

@@ -161,7 +161,35 @@ def _arrays(config: FunctionData, result: Any) -> tuple[Any, Any, Any, Any]:
                 f"and y_{part} of {sample_count(y)}; they must match",
                 _WHERE,
             )
+    if arrays[2] is not None:
+        _check_test_like_train(config, arrays[0], arrays[2])
     return arrays[0], arrays[1], arrays[2], arrays[3]
+
+
+def _check_test_like_train(config: FunctionData, x_train: Any, x_test: Any) -> None:
+    """Refuse test inputs unlike the training ones (fit would train, then fail)."""
+    train = x_train if isinstance(x_train, dict) else {None: x_train}
+    test = x_test if isinstance(x_test, dict) else {None: x_test}
+    if set(train) != set(test):
+        raise BuildError(
+            f"{config.function} returned x_test with inputs "
+            f"{_input_names(test)} but x_train with {_input_names(train)}; "
+            "give both the same",
+            _WHERE,
+        )
+    for name, array in train.items():
+        if array.shape[1:] != test[name].shape[1:]:
+            what = "x_test" if name is None else f"x_test[{name!r}]"
+            raise BuildError(
+                f"{config.function} returned {what} of samples shaped "
+                f"{test[name].shape[1:]}, but training samples are shaped "
+                f"{array.shape[1:]}; they must match",
+                _WHERE,
+            )
+
+
+def _input_names(arrays: dict[Any, Any]) -> str:
+    return ", ".join(str(n) for n in arrays) if None not in arrays else "one array"
 
 
 def _samples(train: Any) -> int:
