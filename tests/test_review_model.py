@@ -236,3 +236,29 @@ def test_plots_mark_where_each_stage_begins(tmp_path: Path) -> None:
         )
         assert drawn is not None
     assert changed(tmp_path / "a/history.png", tmp_path / "b/history.png") > 300
+
+
+def test_two_outputs_with_one_label_array_fail_at_outputs(tmp_path: Path) -> None:
+    # The digits give one label per sample; a model of two outputs failed in
+    # the loss with "y_true and y_pred have different structures".
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        """\
+data: {source: sklearn, name: digits, scale: 0.0625}
+model:
+  layers:
+    - {name: trunk, type: Dense, units: 8, activation: relu}
+    - {name: cls, type: Dense, units: 10, activation: softmax}
+    - {name: reg, type: Dense, units: 1, inputs: trunk}
+  outputs: {digit: cls, ink: reg}
+compile:
+  optimizer: adam
+  loss: {digit: sparse_categorical_crossentropy, ink: mse}
+fit: {epochs: 1}
+""",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["validate", "--deep", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "model.outputs: the model has 2 outputs (digit, ink)" in result.output
+    assert "one label per sample" in result.output

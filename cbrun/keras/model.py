@@ -282,10 +282,15 @@ def compile_model(model: keras.Model, config: ExperimentConfig) -> None:
         raise BuildError(f"compile failed: {keras_error(exc)}", ("compile",)) from None
 
 
+def _labels(data: Dataset) -> Any:
+    """The training labels (a stream's label spec): an array, or a dict of them."""
+    streams = getattr(data, "streams", None)
+    return data.y_train if streams is None else streams.train.element_spec[1]
+
+
 def _label_names(data: Dataset) -> list[str] | None:
     """The names of the data's labels when they are a dict by output name."""
-    streams = getattr(data, "streams", None)
-    labels = data.y_train if streams is None else streams.train.element_spec[1]
+    labels = _labels(data)
     return list(labels) if isinstance(labels, dict) else None
 
 
@@ -307,6 +312,23 @@ def check_labels_match_outputs(
     """
     labels = _label_names(data)
     outputs = _output_names(model)
+    where: ConfigPath = ("model", "outputs")
+    if getattr(config.model, "outputs", None) is None:
+        where = ("model",)
+    single = _labels(data)
+    if (
+        labels is None
+        and len(outputs) > 1
+        and single is not None
+        and not isinstance(single, list | tuple)
+    ):
+        raise BuildError(
+            f"the model has {len(outputs)} outputs ({', '.join(outputs)}) but "
+            "the data gives one label per sample; give one output, or labels "
+            "named by output ({name: array, ...} from a function or npz "
+            "source, several targets of a table)",
+            where,
+        )
     if labels is None or not outputs or set(labels) <= set(outputs):
         return
     unknown = [name for name in labels if name not in outputs]
@@ -316,9 +338,6 @@ def check_labels_match_outputs(
             f"{label}: {out}" for label, out in zip(labels, outputs, strict=True)
         )
         fix += f": outputs: {{{pairs}}}"
-    where: ConfigPath = ("model", "outputs")
-    if getattr(config.model, "outputs", None) is None:
-        where = ("model",)
     raise BuildError(
         f"the data's labels are named {', '.join(labels)} but the model's outputs "
         f"are {', '.join(outputs)} (no output {', '.join(map(repr, unknown))}); "
