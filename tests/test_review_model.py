@@ -262,3 +262,27 @@ fit: {epochs: 1}
     assert result.exit_code == 1, result.output
     assert "model.outputs: the model has 2 outputs (digit, ink)" in result.output
     assert "one label per sample" in result.output
+
+
+def test_a_builder_may_return_a_sequential_model_without_an_input(
+    tmp_path: Path,
+) -> None:
+    # keras.Sequential([Dense, Dense]) builds on its first batch in a script;
+    # --deep and train failed with "Sequential model has no defined outputs".
+    (tmp_path / "builder.py").write_text(
+        "import keras\n\n"
+        "def build(units=4):\n"
+        "    return keras.Sequential([keras.layers.Dense(units, activation='relu'),"
+        " keras.layers.Dense(3, activation='softmax')])\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "name: built\nseed: 1\ndata: {source: sklearn, name: iris}\n"
+        "model: {build: 'builder:build', params: {units: 4}}\n"
+        "compile: {optimizer: adam, loss: sparse_categorical_crossentropy}\n"
+        "fit: {epochs: 1, verbose: 0}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["validate", "--deep", str(path)])
+    assert result.exit_code == 0, result.output

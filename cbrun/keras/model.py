@@ -125,7 +125,35 @@ def build_model(
             f"{spec.build} returned {type(model).__name__}, not a keras.Model",
             ("model", "build"),
         )
+    if isinstance(model, keras.Sequential) and not model.built:
+        _build_on_data(model, data, spec.build)
     return model
+
+
+def _build_on_data(model: keras.Sequential, data: Dataset, builder: str) -> None:
+    """Build a Sequential model that has no input yet on the data's shape.
+
+    A script's ``keras.Sequential([Dense(...), ...])`` builds on its first
+    batch; cbrun needs its outputs before ``fit`` (to compile by output and
+    check them), so it builds it on the same shape first. Weights are made
+    layer by layer in the same order either way.
+    """
+    specs = data.input_specs()
+    if isinstance(specs, dict):
+        raise BuildError(
+            f"{builder} returned a Sequential model without an input, and the data "
+            f"gives named inputs ({', '.join(specs)}); build a functional model "
+            "with a keras.Input per name",
+            ("model", "build"),
+        )
+    try:
+        model.build((None, *specs.shape))
+    except (ValueError, TypeError) as exc:
+        raise BuildError(
+            f"{builder} returned a Sequential model without an input, and it does "
+            f"not build on the data's shape {specs.shape}: {keras_error(exc)}",
+            ("model", "build"),
+        ) from None
 
 
 def load_saved_model(path: str, *, shown_as: str | None = None) -> keras.Model:
