@@ -286,3 +286,23 @@ def test_a_builder_may_return_a_sequential_model_without_an_input(
     )
     result = CliRunner().invoke(cli, ["validate", "--deep", str(path)])
     assert result.exit_code == 0, result.output
+
+
+def test_a_function_value_where_none_is_taken_says_so(tmp_path: Path) -> None:
+    # `learning_rate: {function: ...}` said "missing `type`: the class name".
+    from tests.conftest import MINIMAL
+
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        MINIMAL.replace(
+            "optimizer: adam",
+            "optimizer: {type: Adam, learning_rate: {function: sched:lr}}",
+        ),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "compile.optimizer.learning_rate.type: {function: ...} is not taken" in (
+        result.output
+    )
+    assert "missing `type`" not in result.output

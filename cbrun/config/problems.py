@@ -191,6 +191,14 @@ def _unknown_key(path: ConfigPath, data: Any) -> str:
 
 def _missing(path: ConfigPath, data: Any) -> str:
     key = path[-1] if path else ""
+    parent = value_at(data, path[:-1]) if path else None
+    if key == "type" and isinstance(parent, dict) and "function" in parent:
+        # {function: ...} is read by layers, builders and user callbacks only.
+        return (
+            "{function: ...} is not taken here (only by the parameters of layers, "
+            "model.build and your own callbacks); give a value, or an object "
+            "{type: ClassName, ...}"
+        )
     if key == "type" and path[:1] != ("callbacks",):
         return "missing `type`: the class name, e.g. Dense, Adam or AUC"
     if key == "type":
