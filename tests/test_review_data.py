@@ -108,7 +108,50 @@ def test_validate_passes_a_table_with_a_bom_crlf_and_blank_lines(tmp_path):
 def test_validate_counts_blank_lines_in_the_line_it_names(tmp_path):
     code, output = validate_table(tmp_path, "a,b,target\n1,2,0\n\n3,x,1\n")
     assert code == 1, output
-    assert "table.csv, line 4: column 'b' holds strings ('x')" in output, output
+    assert "table.csv, line 4, column 'b': 'x' is not a number" in output, output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # A stray word among numbers: the cell is wrong, not the config.
+        (
+            "a,b,target\n1,2,0\n3,4,1\n5,6,yes\n",
+            "table.yaml:2:27: data.path: table.csv, line 4, column 'target': 'yes' is "
+            "not a number, unlike the column's other values; fix the cell",
+        ),
+        (
+            "a,b,target\n1,2,0\n3,?,1\n",
+            "table.csv, line 3, column 'b': '?' is not a number, unlike the "
+            "column's other values; fix the cell",
+        ),
+        # A column of words: a string input, for inputs: columns.
+        (
+            "a,b,target\n1,u,0\n3,v,1\n",
+            "table.yaml:2:7: data.inputs: table.csv, line 2: column 'b' holds "
+            "strings ('u'); inputs: matrix takes numbers only",
+        ),
+    ],
+)
+def test_validate_tells_a_stray_word_from_a_column_of_words(tmp_path, content, message):
+    code, output = validate_table(tmp_path, content)
+    assert code == 1, output
+    assert message in output, output
+
+
+def test_validate_of_a_series_with_a_column_of_words_names_no_inputs_key(tmp_path):
+    (tmp_path / "s.csv").write_text("t,y,kind\n1,2,a\n2,3,b\n3,4,a\n")
+    config = tmp_path / "s.yaml"
+    data = "{source: timeseries, path: s.csv, target: y, sequence_length: 2}"
+    config.write_text(
+        TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert (
+        "data.path: s.csv, line 2: column 'kind' holds strings ('a'); a time "
+        "series reads numbers only: leave it out of features"
+    ) in result.output, result.output
+    assert "inputs" not in result.output
 
 
 def test_validate_says_a_target_of_class_names_needs_labels_map(tmp_path):

@@ -82,6 +82,7 @@ def check_timeseries(data: Any, base_dir: Path, report: Report) -> None:
         features=data.features,
         numeric=True,
         targets_numeric=data.labels is None or data.labels.map is None,
+        series=True,
     )
 
 
@@ -152,6 +153,7 @@ def _check_table(
     features: list[str] | None,
     numeric: bool,
     targets_numeric: bool,
+    series: bool = False,
 ) -> None:
     rows = _rows(path, delimiter)
     if rows is None:
@@ -207,7 +209,7 @@ def _check_table(
     if targets_numeric:
         used += [name for name in targets if name not in used]
     _check_numbers(
-        shown_path, header, body, used, where, report, names is None, targets
+        shown_path, header, body, used, where, report, names is None, targets, series
     )
 
 
@@ -248,6 +250,7 @@ def _check_numbers(
     report: Report,
     has_header: bool,
     targets: Sequence[str] = (),
+    series: bool = False,
 ) -> None:
     """Report the first used column whose sampled cells are not numbers."""
     for offset, row in enumerate(body):
@@ -260,30 +263,48 @@ def _check_numbers(
             if cell and not _is_number(cell):
                 line = offset + (2 if has_header else 1)
                 half = DATA_QUOTE_LENGTH // 2
-                if name in targets:
+                values = _sampled(header, body, name)
+                if any(map(_is_number, values)):
+                    # A stray word in a column of numbers: the cell is wrong.
+                    report(
+                        where,
+                        f"{shown_path}, line {line}, column {shown_data(name, half)}: "
+                        f"{shown_data(cell, half)} is not a number, unlike the "
+                        "column's other values; fix the cell",
+                    )
+                elif name in targets:
                     report(
                         ("data", "target"),
-                        _string_target(shown_path, line, name, header, body),
+                        _string_target(shown_path, line, name, values),
                     )
-                    return
-                report(
-                    ("data", "inputs") if where == ("data", "path") else where,
-                    f"{shown_path}, line {line}: column {shown_data(name, half)} "
-                    f"holds strings ({shown_data(cell, half)}); inputs: matrix "
-                    "takes numbers only: use inputs: columns (a named input per "
-                    "column), or leave it out of features",
-                )
+                elif series:
+                    report(
+                        where,
+                        f"{shown_path}, line {line}: column {shown_data(name, half)} "
+                        f"holds strings ({shown_data(cell, half)}); a time series "
+                        "reads numbers only: leave it out of features",
+                    )
+                else:
+                    report(
+                        ("data", "inputs") if where == ("data", "path") else where,
+                        f"{shown_path}, line {line}: column {shown_data(name, half)} "
+                        f"holds strings ({shown_data(cell, half)}); inputs: matrix "
+                        "takes numbers only: use inputs: columns (a named input per "
+                        "column), or leave it out of features",
+                    )
                 return
 
 
-def _string_target(
-    shown_path: str, line: int, name: str, header: list[str], body: list[list[str]]
-) -> str:
-    """A target column of class names: number them with data.labels.map."""
+def _sampled(header: list[str], body: list[list[str]], name: str) -> list[str]:
+    """The sampled rows' non-empty cells of one column."""
     column = header.index(name)
-    seen = sorted(
-        {row[column].strip() for row in body if len(row) == len(header)} - {""}
-    )
+    cells = (row[column].strip() for row in body if len(row) == len(header))
+    return [cell for cell in cells if cell]
+
+
+def _string_target(shown_path: str, line: int, name: str, values: list[str]) -> str:
+    """A target column of class names: number them with data.labels.map."""
+    seen = sorted(set(values))
     # Three values of at most 16 characters: within the 80 quoted.
     example = ", ".join(
         f"{shown_data(value, 16)}: {index}" for index, value in enumerate(seen[:3])
