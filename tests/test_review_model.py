@@ -306,3 +306,20 @@ def test_a_function_value_where_none_is_taken_says_so(tmp_path: Path) -> None:
         result.output
     )
     assert "missing `type`" not in result.output
+
+
+def test_a_misspelt_function_or_path_key_is_named(tmp_path: Path) -> None:
+    # `standardize: {functon: ...}` passed validate and reached Keras as a dict.
+    from cbrun.config.loading import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        STAGED.replace(
+            "{name: hidden, type: Dense, units: 4, activation: relu}",
+            "{name: hidden, type: Dense, units: 4, activation: {functon: m:f}}",
+        ),
+        encoding="utf-8",
+    )
+    messages = {p.where: p.message for p in load_config(path).warnings}
+    where = "model.layers[0] (Dense).activation.functon"
+    assert "did you mean 'function'?" in messages[where]

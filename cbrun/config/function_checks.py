@@ -15,7 +15,7 @@ from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.problems import make_problem
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
-from cbrun.suggest import shown
+from cbrun.suggest import did_you_mean, shown
 
 _CALLABLE_NAMES = ("schedule", "fn", "func", "function", "callback", "hook")
 _CALLABLE_SUFFIXES = ("_fn", "_func", "_function", "_callback", "_hook")
@@ -57,6 +57,16 @@ def function_value_problems(
                     )
     for where, params in places:
         for name, value in params.items():
+            if isinstance(value, dict) and len(value) == 1:
+                (key,) = value
+                hint = did_you_mean(str(key), ["function", "path"])
+                if key not in ("function", "path") and hint:
+                    add(
+                        (*where, name, key),
+                        f"unknown key {shown(key)} of a one-key value{hint} "
+                        "({function: package.module:name} or {path: file})",
+                        severity="warning",  # a builder may take such a dict
+                    )
             if (
                 isinstance(value, dict)
                 and set(value) == {"function"}
