@@ -323,3 +323,27 @@ def test_a_misspelt_function_or_path_key_is_named(tmp_path: Path) -> None:
     messages = {p.where: p.message for p in load_config(path).warnings}
     where = "model.layers[0] (Dense).activation.functon"
     assert "did you mean 'function'?" in messages[where]
+
+
+def test_class_weight_with_several_outputs_fails_in_validate(tmp_path: Path) -> None:
+    # Keras refuses class_weight for a model of several outputs, but only in
+    # fit: the run dir was made and the run failed.
+    path = _two_outputs(
+        tmp_path,
+        "{digit: digit_head, ink: ink_head}",
+        "{digit: sparse_categorical_crossentropy, ink: mse}",
+    )
+    text = path.read_text(encoding="utf-8")
+    for weights in ("{0: 1.0, 1: 2.0}", "balanced"):
+        path.write_text(
+            text.replace(
+                "batch_size: 32}", f"batch_size: 32, class_weight: {weights}}}"
+            ),
+            encoding="utf-8",
+        )
+        result = CliRunner().invoke(cli, ["validate", str(path)])
+        assert result.exit_code == 1, result.output
+        assert (
+            "fit.class_weight: Keras takes class_weight for a model of one output"
+            in (result.output)
+        )

@@ -264,6 +264,14 @@ class _GraphChecker:
                 self._check_keys(field_name, value, outputs)
         if outputs is None or len(outputs) < 2:
             return
+        if self.config.fit.class_weight is not None:
+            # Keras's fit refuses it, after the run dir is made.
+            self.add(
+                ("fit", "class_weight"),
+                "Keras takes class_weight for a model of one output; this one "
+                f"has {len(outputs)} ({', '.join(outputs)}): remove it "
+                "(compile.loss_weights weighs whole outputs, if that is the need)",
+            )
         for field_name in ("metrics", "weighted_metrics"):
             value = getattr(spec, field_name)
             if isinstance(value, list) and value:
