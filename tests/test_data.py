@@ -379,7 +379,7 @@ def test_csv_non_numeric_cell_names_line_and_column(tmp_path: Path) -> None:
     [
         ("", "is empty"),
         ("a,target\n", "no data rows"),
-        ("a,target\n1,2\n3\n", "line 3: 1 values, but the header has 2 columns"),
+        ("a,target\n1,2\n3\n", "line 3: 1 value, but the header has 2 columns"),
         ("a,target\n1,\n", "line 2, column 'target': is empty"),
         ("a,target\n1,nan\n", "'nan' is not a number"),
         ("a,a,target\n1,2,3\n", "'a' appears twice"),

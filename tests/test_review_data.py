@@ -310,3 +310,24 @@ def test_a_function_sources_test_inputs_must_be_shaped_as_its_training_inputs(
         sys.modules.pop("review_loaders", None)
     assert caught.value.path == ("data", "function")
     assert caught.value.message == f"review_loaders:{function} {message}"
+
+
+def test_a_series_with_an_empty_cell_is_told_to_fill_it_not_to_change_inputs(
+    tmp_path,
+):
+    from pydantic import TypeAdapter
+
+    from cbrun.config.data import DataConfig
+    from cbrun.keras.data import load_data
+
+    rows = [f"{i},{i * 0.5}" for i in range(30)]
+    rows[25] = "25,"
+    (tmp_path / "s.csv").write_text("t,y\n" + "\n".join(rows) + "\n")
+    config = TypeAdapter(DataConfig).validate_python(
+        {"source": "timeseries", "path": "s.csv", "target": "y", "sequence_length": 3}
+    )
+    with pytest.raises(BuildError) as caught:
+        load_data(config, seed=1, base_dir=tmp_path)
+    message = caught.value.message
+    assert "s.csv, line 27, column 'y': is empty; a time series reads" in message
+    assert "inputs" not in message

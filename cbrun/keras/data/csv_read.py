@@ -39,6 +39,15 @@ _SEPARATORS = (
     (",", "comma", '","'),
 )
 _NAMES = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe", " ": "space"}
+# What a bad cell's message advises, by the source reading the file.
+MATRIX_NUMBERS = (
+    "inputs: matrix reads finite numbers only (for a column of strings use "
+    "inputs: columns; fill in missing values)"
+)
+SERIES_NUMBERS = (
+    "a time series reads finite numbers only (fill in missing values; leave a "
+    "column of strings out of features)"
+)
 
 
 def delimiter_name(delimiter: str) -> str:
@@ -56,6 +65,7 @@ def read_csv(
     names: list[str] | None = None,
     features: list[str] | None = None,
     single_column: bool = False,
+    numbers_only: str = MATRIX_NUMBERS,
 ) -> tuple[list[str], np.ndarray]:
     """Return a CSV's column names and the used columns as a float64 matrix.
 
@@ -73,6 +83,7 @@ def read_csv(
         features: The feature columns (default: every column but the targets).
         single_column: Accept a file of the target column only (a series
             whose past values are its only feature).
+        numbers_only: The advice after a cell that is not a finite number.
 
     Returns:
         The file's column names, and a matrix of the features then the
@@ -111,7 +122,7 @@ def read_csv(
                 if values is None:
                     stream.seek(0)
                     values = _parse_cells(
-                        stream, header, used, path, where, delimiter, skip
+                        stream, header, used, path, where, delimiter, skip, numbers_only
                     )
         except UnicodeDecodeError as error:
             raise BuildError(
@@ -188,13 +199,14 @@ def _parse_cells(
     where: ConfigPath,
     delimiter: str,
     skip: int,
+    numbers_only: str = MATRIX_NUMBERS,
 ) -> np.ndarray:
     """Parse the CSV in ``stream`` (from its start) cell by cell."""
     reader = csv.reader(stream, delimiter=delimiter)
     for _ in range(skip):
         next(reader, None)
     rows = [
-        _parse_row(row, header, used, path, reader.line_num, where)
+        _parse_row(row, header, used, path, reader.line_num, where, numbers_only)
         for row in reader
         if any(cell.strip() for cell in row)  # skip blank lines
     ]
@@ -313,11 +325,13 @@ def _parse_row(
     path: Path,
     line: int,
     where: ConfigPath,
+    numbers_only: str = MATRIX_NUMBERS,
 ) -> list[float]:
     """Convert one CSV row to floats, naming the line and column of a bad cell."""
     if len(row) != len(header):
         raise BuildError(
-            f"{path}, line {line}: {len(row)} values, but the header has "
+            f"{path}, line {line}: {len(row)} value{'s' if len(row) != 1 else ''}, "
+            "but the header has "
             f"{len(header)} columns",
             where,
         )
@@ -338,8 +352,7 @@ def _parse_row(
             )
             raise BuildError(
                 f"{path}, line {line}, column {shown_data(name, half)}: {problem}; "
-                "inputs: matrix reads finite numbers only (for a column of "
-                "strings use inputs: columns; fill in missing values)",
+                f"{numbers_only}",
                 where,
             )
         values.append(value)

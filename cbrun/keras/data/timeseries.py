@@ -22,7 +22,7 @@ import numpy as np
 from cbrun.config.data import TimeseriesData
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data.common import Dataset, Streams, looks_like_classes, resolve
-from cbrun.keras.data.csv_read import missing_column, read_csv
+from cbrun.keras.data.csv_read import SERIES_NUMBERS, missing_column, read_csv
 
 _WHERE: ConfigPath = ("data",)
 
@@ -226,6 +226,7 @@ def _read_series(config: TimeseriesData, path: Path) -> tuple[np.ndarray, np.nda
         delimiter=delimiter,
         features=features,
         single_column=True,
+        numbers_only=SERIES_NUMBERS,
     )
     y = values[:, -1]
     if features is None:
