@@ -331,3 +331,23 @@ def test_a_series_with_an_empty_cell_is_told_to_fill_it_not_to_change_inputs(
     message = caught.value.message
     assert "s.csv, line 27, column 'y': is empty; a time series reads" in message
     assert "inputs" not in message
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        ("[24]", "data.image_size: expected at least 2 items, got 1: [24]"),
+        (
+            "[24, 24, 3]",
+            "data.image_size: expected at most 2 items, got 3: [24, 24, 3]",
+        ),
+    ],
+)
+def test_an_image_size_of_the_wrong_length_is_said_plainly(tmp_path, size, message):
+    config = tmp_path / "c.yaml"
+    data = f"{{source: images, path: d, image_size: {size}}}"
+    config.write_text(
+        TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert message in result.output, result.output

@@ -257,7 +257,13 @@ def _message(error: ErrorDetails, path: ConfigPath, data: Any) -> str:
         )
         return f"expected {wanted}, got {_shown(value)}"
     if kind in ("string_too_short", "too_short"):
-        return "must not be empty" if not value else str(error["msg"])
+        if not value:
+            return "must not be empty"
+        if kind == "too_short" and isinstance(value, list):
+            return _list_length(error, value)
+        return str(error["msg"])
+    if kind == "too_long" and isinstance(value, list):
+        return _list_length(error, value)
     if kind in ("unknown_name", "schedule_expression"):
         return str(ctx.get("message", error["msg"]))
     if kind == "value_error":
@@ -265,6 +271,17 @@ def _message(error: ErrorDetails, path: ConfigPath, data: Any) -> str:
     if kind in _TYPE_WORDS:
         return f"expected {_TYPE_WORDS[kind]}, got {_shown(value)}"
     return f"{error['msg']}, got {_shown(value)}"
+
+
+def _list_length(error: ErrorDetails, value: list[Any]) -> str:
+    """``expected at least 2 items, got 1: [24]``, for a list too short or long."""
+    ctx = error.get("ctx") or {}
+    least, most = ctx.get("min_length"), ctx.get("max_length")
+    if least is None and most is None:
+        return f"{error['msg']}, got {_shown(value)}"
+    short = error["type"] == "too_short"
+    wanted = f"at least {least}" if short else f"at most {most}"
+    return f"expected {wanted} items, got {len(value)}: {shown(value, 40)}"
 
 
 def problems_from_validation(
