@@ -351,3 +351,18 @@ def test_an_image_size_of_the_wrong_length_is_said_plainly(tmp_path, size, messa
     )
     result = CliRunner().invoke(main, ["validate", str(config)])
     assert message in result.output, result.output
+
+
+def test_a_folder_sources_one_hot_fix_is_label_mode_not_data_labels():
+    """images and text refuse data.labels: their one-hot switch is label_mode."""
+    config = SimpleNamespace(
+        compile=SimpleNamespace(loss="categorical_crossentropy"),
+        data=SimpleNamespace(source="images"),
+    )
+    data = SimpleNamespace(streams=None, y_train=np.array([0, 2, 1]))
+    with pytest.raises(BuildError) as caught:
+        check_labels_fit_loss(config, data)
+    assert "data.label_mode: categorical with categorical_crossentropy" in (
+        caught.value.message
+    )
+    assert "data.labels" not in caught.value.message

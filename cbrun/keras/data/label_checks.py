@@ -83,7 +83,7 @@ def check_labels_fit_loss(config: Any, data: Any) -> None:
         if loss is None or y is None:
             continue
         try:
-            _check_one(np.asarray(y), loss, output)
+            _check_one(np.asarray(y), loss, output, _source(config))
         except BuildError as exc:
             if output is None or output in losses or len(outputs) < 2:
                 raise
@@ -112,7 +112,14 @@ def _training_labels(data: Any) -> Any:
     return data.y_train
 
 
-def _check_one(y: np.ndarray, loss: str, output: str | None) -> None:
+def _source(config: Any) -> str | None:
+    data = getattr(config, "data", None)
+    return getattr(data, "source", None)
+
+
+def _check_one(
+    y: np.ndarray, loss: str, output: str | None, source: str | None = None
+) -> None:
     if y.dtype.kind not in "biuf" or not len(y):
         return
     flat = y.reshape(-1)
@@ -144,6 +151,10 @@ def _check_one(y: np.ndarray, loss: str, output: str | None) -> None:
             f"and a softmax output of {int(values.max()) + 1} units (or "
             "data.labels: {one_hot: true} with categorical_crossentropy)"
         )
+        if source in ("images", "text"):  # folders take label_mode, not labels
+            fix = fix.replace(
+                "data.labels: {one_hot: true}", "data.label_mode: categorical"
+            )
     where: ConfigPath = ("data",)
     target = f" of output {output!r}" if output else ""
     raise BuildError(
