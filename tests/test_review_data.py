@@ -366,3 +366,35 @@ def test_a_folder_sources_one_hot_fix_is_label_mode_not_data_labels():
         caught.value.message
     )
     assert "data.labels" not in caught.value.message
+
+
+def test_npz_keys_by_input_name_name_the_input_whose_test_shape_differs(tmp_path):
+    from pydantic import TypeAdapter
+
+    from cbrun.config.data import DataConfig
+    from cbrun.keras.data import load_data
+
+    np.savez(
+        tmp_path / "m.npz",
+        a=np.zeros((8, 2)),
+        b=np.zeros((8, 3)),
+        y=np.arange(8) % 2,
+        a_t=np.zeros((4, 2)),
+        b_t=np.zeros((4, 5)),
+        y_t=np.arange(4) % 2,
+    )
+    keys = {
+        "x_train": {"left": "a", "right": "b"},
+        "y_train": "y",
+        "x_test": {"left": "a_t", "right": "b_t"},
+        "y_test": "y_t",
+    }
+    config = TypeAdapter(DataConfig).validate_python(
+        {"source": "npz", "path": "m.npz", "keys": keys}
+    )
+    with pytest.raises(BuildError) as caught:
+        load_data(config, seed=1, base_dir=tmp_path)
+    assert caught.value.message == (
+        f"{tmp_path / 'm.npz'}: x_test['right']: test samples have shape (5,), "
+        "training samples (3,); they must match"
+    )

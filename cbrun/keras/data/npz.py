@@ -57,7 +57,9 @@ def load(config: NpzData, *, seed: int, base_dir: Path) -> Raw:
             )
         _check_same_names((x_train, y_train), test, path)
         x_test, y_test = _check_pair(*test, f"{path} (test)", where)
-        _check_same_features(x_train, x_test, f"{path}: {keys.x_test}", where)
+        # A dict of arrays is named by the split: m.npz: x_test['meta'].
+        test_name = keys.x_test if isinstance(keys.x_test, str) else "x_test"
+        _check_same_features(x_train, x_test, f"{path}: {test_name}", where)
         return Raw(x_train, y_train, x_test, y_test, origin)
     if config.test_size is None:
         return Raw(x_train, y_train, None, None, origin)
