@@ -347,3 +347,20 @@ def test_class_weight_with_several_outputs_fails_in_validate(tmp_path: Path) -> 
             "fit.class_weight: Keras takes class_weight for a model of one output"
             in (result.output)
         )
+
+
+def test_a_resumed_stage_says_so_and_not_that_its_optimizer_is_new() -> None:
+    # After --resume the backup brings the optimizer's state back; the line
+    # said "compiled again (a new optimizer)".
+    from typing import Any, cast
+
+    from cbrun.training.stages import Stage, stage_line
+
+    stage = Stage(1, "tune", 12, cast(Any, None), cast(Any, None), {"stem": False})
+    fresh = stage_line(stage, 6, 2, True)
+    assert (
+        fresh
+        == "stage 2/2 tune: epochs 7-18; frozen: stem; compiled again (a new optimizer)"
+    )
+    resumed = stage_line(stage, 6, 2, False, 8)
+    assert resumed == "stage 2/2 tune: epochs 7-18, resumed after epoch 8; frozen: stem"

@@ -196,7 +196,7 @@ class StageHooks:
     epochs_run: Callable[[], int]
     stop_reason: Callable[[int, int], str | None]
     run_must_end: Callable[[], bool]
-    begin_stage: Callable[[Stage, int, bool], None]
+    begin_stage: Callable[[Stage, int, bool, int | None], None]
     record: Callable[[list[StageRecord]], None]
 
 
@@ -276,7 +276,9 @@ class StageLoop:
         compiled = self._compile_if_needed(stage, changed)
         self.records.append(StageRecord(stage.name, stage.epochs, first + 1))
         self.hooks.record(self.records)
-        self.hooks.begin_stage(stage, first, compiled)
+        # Resumed inside it: the backup brings the optimizer's state back.
+        resumed = self.start.epoch if resumed_inside else None
+        self.hooks.begin_stage(stage, first, compiled and not resumed_inside, resumed)
 
     def _compile_if_needed(self, stage: Stage, changed: Sequence[Stage]) -> bool:
         """Compile again when ``trainable`` changed or the compile differs."""
@@ -287,7 +289,9 @@ class StageLoop:
         return False
 
 
-def stage_line(stage: Stage, first: int, total: int, compiled: bool) -> str:
+def stage_line(
+    stage: Stage, first: int, total: int, compiled: bool, resumed: int | None = None
+) -> str:
     """``stage 2/2 fine_tune: epochs 11-13; trainable: base; compiled again``.
 
     Args:
@@ -295,10 +299,13 @@ def stage_line(stage: Stage, first: int, total: int, compiled: bool) -> str:
         first: The epochs before it (0-based, as Keras's ``initial_epoch``).
         total: How many stages the run has.
         compiled: Whether the model was compiled again for it.
+        resumed: The epoch a resumed run continues after, inside this stage.
     """
     last = first + stage.epochs
     epochs = f"epoch {last}" if last == first + 1 else f"epochs {first + 1}-{last}"
     line = f"stage {stage.index + 1}/{total} {stage.name}: {epochs}"
+    if resumed is not None:
+        line += f", resumed after epoch {resumed}"
     frozen = [name for name, flag in stage.trainable.items() if not flag]
     unfrozen = [name for name, flag in stage.trainable.items() if flag]
     if unfrozen:
@@ -359,9 +366,11 @@ def run_stages(
         pruned = any(getattr(c, "ended", None) is not None for c in extra)
         return pruned or (guards_nan(config) and nan_loss(recorder.last_logs))
 
-    def begin_stage(stage: Stage, first: int, compiled: bool) -> None:
+    def begin_stage(
+        stage: Stage, first: int, compiled: bool, resumed: int | None
+    ) -> None:
         recorder.stage = stage.name
-        run.echo(stage_line(stage, first, len(stages), compiled))
+        run.echo(stage_line(stage, first, len(stages), compiled, resumed))
 
     def record(records: list[StageRecord]) -> None:
         run.manifest.update(stages=[dataclasses.asdict(r) for r in records])
