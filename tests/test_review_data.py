@@ -398,3 +398,13 @@ def test_npz_keys_by_input_name_name_the_input_whose_test_shape_differs(tmp_path
         f"{tmp_path / 'm.npz'}: x_test['right']: test samples have shape (5,), "
         "training samples (3,); they must match"
     )
+
+
+def test_a_folder_with_label_mode_categorical_may_use_categorical_crossentropy():
+    """Its batches hold one-hot rows; the stream's train_labels are their indexes."""
+    config = SimpleNamespace(
+        compile=SimpleNamespace(loss="categorical_crossentropy"),
+        data=SimpleNamespace(source="images", label_mode="categorical"),
+    )
+    streams = SimpleNamespace(train_labels=np.array([0, 2, 1, 2]))
+    check_labels_fit_loss(config, SimpleNamespace(streams=streams))

@@ -74,6 +74,8 @@ def check_labels_fit_loss(config: Any, data: Any) -> None:
     losses = loss_names(config.compile.loss)
     if not losses:
         return
+    if getattr(getattr(config, "data", None), "label_mode", None) == "categorical":
+        return  # a folder's batches hold one-hot rows; train_labels their indexes
     labels = _training_labels(data)
     if labels is None:
         return
