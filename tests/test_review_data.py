@@ -408,3 +408,23 @@ def test_a_folder_with_label_mode_categorical_may_use_categorical_crossentropy()
     )
     streams = SimpleNamespace(train_labels=np.array([0, 2, 1, 2]))
     check_labels_fit_loss(config, SimpleNamespace(streams=streams))
+
+
+def test_validate_deep_passes_a_categorical_images_config(tmp_path):
+    """The real pipeline: one-hot batches, categorical_crossentropy, balanced."""
+    shutil.copytree(CONFIGS / "data" / "images", tmp_path / "images")
+    config = tmp_path / "cat.yaml"
+    config.write_text(
+        "name: cat\n"
+        "data: {source: images, path: images, image_size: [8, 8],"
+        " label_mode: categorical, test_size: 0.2}\n"
+        "model:\n"
+        "  layers:\n"
+        "    - {type: Flatten}\n"
+        "    - {type: Dense, units: 3, activation: softmax}\n"
+        "compile: {optimizer: adam, loss: categorical_crossentropy}\n"
+        "fit: {epochs: 1, batch_size: 16, class_weight: balanced}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["validate", "--deep", str(config)])
+    assert result.exit_code == 0, result.output
