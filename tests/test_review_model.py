@@ -364,3 +364,33 @@ def test_a_resumed_stage_says_so_and_not_that_its_optimizer_is_new() -> None:
     )
     resumed = stage_line(stage, 6, 2, False, 8)
     assert resumed == "stage 2/2 tune: epochs 7-18, resumed after epoch 8; frozen: stem"
+
+
+def test_deep_refuses_what_train_refuses_of_a_stage_fit(tmp_path: Path) -> None:
+    # A stage's batch_size with a streamed source passed --deep, then train
+    # refused it.
+    shutil.copytree(CONFIGS / "data" / "images", tmp_path / "images")
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        """\
+name: staged_images
+seed: 1
+data: {source: images, path: images, image_size: [8, 8], test_size: 0.2}
+model:
+  layers:
+    - {type: Rescaling, scale: 0.0039}
+    - {type: Flatten}
+    - {name: out, type: Dense, units: 3, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit: {epochs: 1, batch_size: 16}
+stages:
+  - {name: one}
+  - {name: two, fit: {epochs: 1, batch_size: 8}}
+""",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["validate", "--deep", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "stages[1].fit.batch_size: a stage cannot change fit.batch_size" in (
+        result.output
+    )

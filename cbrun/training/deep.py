@@ -87,6 +87,8 @@ def _build_everything(loaded: LoadedConfig) -> list[Problem]:
     )
     model.optimizer.build(model.trainable_variables)
     plan = FitPlan.from_config(config.fit, data)
+    if config.stages:
+        _plan_stages(config, data, plan)
     one_batch(config, model, data, plan.effective_batch_size)
     scratch = Path(tempfile.mkdtemp(prefix="cbrun-deep-"))
     try:
@@ -94,6 +96,19 @@ def _build_everything(loaded: LoadedConfig) -> list[Problem]:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return problems
+
+
+def _plan_stages(config: ExperimentConfig, data: Any, plan: FitPlan) -> None:
+    """Plan the stages on the run's feed, as train does.
+
+    A stage may not change what a tf.data feed was batched and shuffled with.
+    """
+    from cbrun.cluster import Cluster
+    from cbrun.training.assemble import _feed
+    from cbrun.training.stages import plan_stages
+
+    fed, _ = _feed(config, data, plan, Cluster())
+    plan_stages(config, fed, smoke=False)
 
 
 def one_batch(config: ExperimentConfig, model: Any, data: Any, batch_size: int) -> None:
