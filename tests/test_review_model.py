@@ -389,6 +389,24 @@ stages:
 """,
         encoding="utf-8",
     )
+    for flags in ([], ["--deep"]):  # the plain check knows a streamed source
+        result = CliRunner().invoke(cli, ["validate", *flags, str(path)])
+        assert result.exit_code == 1, result.output
+        assert "stages[1].fit.batch_size: a stage cannot change fit.batch_size" in (
+            result.output
+        )
+
+
+def test_deep_refuses_a_stage_batch_size_of_a_tf_data_feed(tmp_path: Path) -> None:
+    # A table with string columns is fed as tf.data, which validate cannot
+    # know without reading it: --deep plans the stages on the feed as train.
+    shutil.copytree(CONFIGS / "data", tmp_path / "data")
+    text = (CONFIGS / "tabular.yaml").read_text(encoding="utf-8")
+    text = text.replace("  epochs: 40\n", "  epochs: 1\n")
+    text += "stages:\n  - {name: one}\n  - {name: two, fit: {batch_size: 8}}\n"
+    path = tmp_path / "tabular.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert CliRunner().invoke(cli, ["validate", str(path)]).exit_code == 0
     result = CliRunner().invoke(cli, ["validate", "--deep", str(path)])
     assert result.exit_code == 1, result.output
     assert "stages[1].fit.batch_size: a stage cannot change fit.batch_size" in (

@@ -25,6 +25,9 @@ FIXED_FIT_KEYS = {
     "initial_epoch": "epochs count on across stages by themselves",
     "class_weight": "the class weights are worked out once for the run's data",
 }
+# Sources that give batched tf.data pipelines, and the fit keys those used.
+STREAMED_SOURCES = ("images", "text", "timeseries")
+FED_FIT_KEYS = ("batch_size", "shuffle", "validation_batch_size")
 # compile keys a stage may not change: history.json is one history, so every
 # epoch logs the same quantities.
 FIXED_COMPILE_KEYS = ("metrics", "weighted_metrics")
@@ -135,6 +138,16 @@ def check_stages(config: Any, data: Any, source: SourceMap) -> list[Problem]:
                         key=True,
                     )
         for name in stage.fit_overrides():
+            kind = getattr(config.data, "source", None)
+            if name in FED_FIT_KEYS and kind in STREAMED_SOURCES:
+                # Train says so at build time too (any tf.data feed).
+                add(
+                    (*where, "fit", name),
+                    f"a stage cannot change fit.{name} with this data: it is fed "
+                    "as tf.data, batched and shuffled once for the whole run; "
+                    "set it in the top-level fit",
+                    key=True,
+                )
             if name in FIXED_FIT_KEYS:
                 add(
                     (*where, "fit", name),
