@@ -428,3 +428,25 @@ def test_validate_deep_passes_a_categorical_images_config(tmp_path):
     )
     result = CliRunner().invoke(main, ["validate", "--deep", str(config)])
     assert result.exit_code == 0, result.output
+
+
+def test_resume_from_another_folder_finds_the_data_of_a_relative_config(
+    tmp_path, monkeypatch
+):
+    """`cbrun train words.yaml` in project/, then --resume from elsewhere."""
+    project = tmp_path / "project"
+    shutil.copytree(CONFIGS / "data" / "text", project / "text")
+    (project / "words.yaml").write_text(TEXT_CONFIG, encoding="utf-8")
+    monkeypatch.chdir(project)
+    loaded = load_config(Path("words.yaml"))
+    run_dir = tmp_path / "runs" / "words" / "20260101-000000"
+    run_dir.mkdir(parents=True)
+    write_resolved_config(run_dir, loaded)
+    manifest = runs.RunManifest(run_dir)
+    manifest.start("words", Path("words.yaml"), 1, ["cbrun", "train", "words.yaml"])
+    manifest.finish(runs.INTERRUPTED, stop_reason="SIGINT after 0 epochs")
+    monkeypatch.chdir(tmp_path)
+
+    resumed, _ = prepare_resume(run_dir, ())
+
+    assert resumed.base_dir.resolve() == project.resolve()

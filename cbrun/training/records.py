@@ -16,7 +16,7 @@ from cbrun.runs import manifest as runs
 from cbrun.runs.layout import CONFIG_FILE
 from cbrun.training.outcome import TrainingFailed
 from cbrun.training.reporting import Echo
-from cbrun.training.resume import ResumePoint
+from cbrun.training.resume import BASE_DIR_HEADER, ResumePoint
 
 
 def resolved_data(experiment: ExperimentConfig) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def write_resolved_config(run_dir: Path, loaded: LoadedConfig) -> None:
         header += " with " + " ".join(f"--set {o}" for o in loaded.overrides)
     # Data paths stay as written (--resume and --no-user-code read them so);
     # say where they start, for whoever trains this file by hand.
-    header += f"\n# Relative paths are relative to {loaded.base_dir.resolve()}"
+    header += f"\n{BASE_DIR_HEADER}{loaded.base_dir.resolve()}"
     text = header + "\n" + yaml.safe_dump(resolved, sort_keys=False)
     # Atomic like run.json: --resume and compare read it back.
     write_text_atomic(run_dir / CONFIG_FILE, text)

@@ -36,6 +36,8 @@ from cbrun.runs.printable import printable_lines
 from cbrun.runs.reading import load_json
 from cbrun.suggest import shown
 
+# config.yaml's second line: the folder relative data paths start in.
+BASE_DIR_HEADER = "# Relative paths are relative to "
 # What may change when a run continues: how long it trains and how it prints.
 SAFE_OVERRIDES = ("fit.epochs", "fit.verbose")
 
@@ -135,6 +137,32 @@ def _check_overrides(overrides: Sequence[str]) -> None:
             )
 
 
+def _original_folder(path: Path, record: runs.RunRecord) -> Path | None:
+    """The folder the run's user code and relative data paths start in.
+
+    run.json's ``config_file`` is the path as given: an absolute one names
+    it; a relative one starts in the folder training started in, which may
+    not be this one (a resume from elsewhere), so config.yaml's header, an
+    absolute path, comes first then. os.path.isdir: False, not an error,
+    for a NUL or an over-long name.
+    """
+    given = Path(record.config_file)
+    if given.is_absolute():
+        return given.parent if os.path.isdir(given.parent) else None
+    candidates = [given.parent]
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            header = [file.readline(4096) for _ in range(3)]
+    except OSError:
+        header = []
+    for line in header:
+        if line.startswith(BASE_DIR_HEADER):
+            written = Path(line[len(BASE_DIR_HEADER) :].strip())
+            if written.is_absolute():
+                candidates.insert(0, written)
+    return next((c for c in candidates if os.path.isdir(c)), None)
+
+
 def _load_own_config(
     run_dir: Path,
     record: runs.RunRecord,
@@ -146,11 +174,7 @@ def _load_own_config(
         raise ResumeError(f"{run_dir} has no config.yaml; it cannot be resumed")
     if not path.is_file():  # a FIFO would block the reader, a device fill memory
         raise ResumeError(f"{path} is not a regular file; it cannot be resumed")
-    # The run's user code and relative data paths live beside its original
-    # config, not in the run dir. os.path.isdir: False, not an error, for a
-    # NUL or an over-long name.
-    original = Path(record.config_file).parent
-    base_dir = original if os.path.isdir(original) else None
+    base_dir = _original_folder(path, record)
     try:
         loaded = load_config(
             path, overrides, allow_user_code=allow_user_code, base_dir=base_dir
