@@ -450,3 +450,17 @@ def test_resume_from_another_folder_finds_the_data_of_a_relative_config(
     resumed, _ = prepare_resume(run_dir, ())
 
     assert resumed.base_dir.resolve() == project.resolve()
+
+
+@pytest.mark.parametrize("loss", ["mse", "{type: Huber, delta: 2.0}"])
+def test_class_weight_with_a_regression_loss_is_refused_by_validate(tmp_path, loss):
+    (tmp_path / "table.csv").write_text("a,target\n1,0.5\n2,1.5\n", encoding="utf-8")
+    config = tmp_path / "table.yaml"
+    text = TABLE_CONFIG.replace("loss: binary_crossentropy", f"loss: {loss}")
+    config.write_text(text.replace("fit: {epochs: 1}", "fit: {class_weight: balanced}"))
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert result.exit_code == 1, result.output
+    assert "fit.class_weight: class_weight weighs classes, but the loss " in (
+        result.output
+    )
+    assert "is a regression loss; remove class_weight" in result.output

@@ -79,6 +79,21 @@ class _Checker:
                 "`loss: sparse_categorical_crossentropy` for integer labels",
             )
 
+    def check_class_weight(self) -> None:
+        """class_weight weighs classes: a regression loss has none."""
+        if self.config.fit.class_weight is None:
+            return
+        loss = self.config.compile.loss
+        name = loss if isinstance(loss, str) else getattr(loss, "type", None)
+        if isinstance(loss, dict):
+            name = loss.get("type")
+        if name in _REGRESSION_LOSSES:
+            self.add(
+                ("fit", "class_weight"),
+                f"class_weight weighs classes, but the loss {name} is a regression "
+                "loss; remove class_weight (or use a classification loss)",
+            )
+
     def check_monitors(self) -> None:
         names, directions, complete = self.logged()
         for path, callback in self.callbacks():
@@ -313,6 +328,30 @@ class _Checker:
                     )
 
 
+# Keras's regression losses, by name and class: their targets have no classes.
+_REGRESSION_LOSSES = frozenset(
+    {
+        "mse",
+        "mae",
+        "mape",
+        "msle",
+        "mean_squared_error",
+        "mean_absolute_error",
+        "mean_absolute_percentage_error",
+        "mean_squared_logarithmic_error",
+        "huber",
+        "log_cosh",
+        "logcosh",
+        "MeanSquaredError",
+        "MeanAbsoluteError",
+        "MeanAbsolutePercentageError",
+        "MeanSquaredLogarithmicError",
+        "Huber",
+        "LogCosh",
+    }
+)
+
+
 def cross_checks(
     config: ExperimentConfig, data: Any, source: SourceMap
 ) -> list[Problem]:
@@ -328,6 +367,7 @@ def cross_checks(
     """
     checker = _Checker(config, data, source)
     checker.check_loss()
+    checker.check_class_weight()
     checker.check_monitors()
     checker.check_checkpoints()
     checker.check_lr_with_schedule()
