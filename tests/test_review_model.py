@@ -412,3 +412,24 @@ def test_deep_refuses_a_stage_batch_size_of_a_tf_data_feed(tmp_path: Path) -> No
     assert "stages[1].fit.batch_size: a stage cannot change fit.batch_size" in (
         result.output
     )
+
+
+def test_an_input_declared_unlike_its_data_fails_at_its_key(tmp_path: Path) -> None:
+    # It failed in the first batch: "Cast int64 to string is not supported",
+    # "expected axis -1 ... to have value 16", at model.inputs as a whole.
+    shutil.copytree(CONFIGS / "data", tmp_path / "data")
+    text = (CONFIGS / "tabular.yaml").read_text(encoding="utf-8")
+    cases = {
+        "{name: age, dtype: string}": "model.inputs[0].dtype: dtype string, but "
+        "the data's 'age' holds int64",
+        "{name: age, shape: [3]}": "model.inputs[0].shape: shape (3,), but the "
+        "data's 'age' is (1,) per sample",
+    }
+    for written, message in cases.items():
+        path = tmp_path / "tabular.yaml"
+        path.write_text(
+            text.replace("{name: age, dtype: int64}", written), encoding="utf-8"
+        )
+        result = CliRunner().invoke(cli, ["validate", "--deep", str(path)])
+        assert result.exit_code == 1, result.output
+        assert message in result.output

@@ -49,6 +49,7 @@ def _input_tensors(config: ExperimentConfig, data: Dataset) -> dict[str, Any]:
             )
         shape = tuple(item.shape) if item.shape is not None else given.shape
         dtype = item.dtype or given.dtype
+        _check_declared(item, given, where if spec.inputs else None)
         tensors[item.name] = keras.Input(shape=shape, dtype=dtype, name=item.name)
     if isinstance(specs, dict):
         unused = [name for name in specs if name not in tensors]
@@ -70,6 +71,37 @@ def _reaching(
     if isinstance(layer.inputs, str):
         return tensors[layer.inputs]
     return [tensors[name] for name in layer.inputs]
+
+
+def _check_declared(item: InputConfig, given: Any, where: ConfigPath | None) -> None:
+    """Refuse a declared dtype or shape the data's input cannot have.
+
+    Strings against numbers, and a shape of another size, fail in the first
+    batch with TensorFlow's words and no input named; ints and floats mix.
+    """
+    if where is None:
+        return
+    if item.dtype is not None and (item.dtype == "string") != (given.dtype == "string"):
+        raise BuildError(
+            f"dtype {item.dtype}, but the data's {shown(item.name)} holds "
+            f"{given.dtype}; remove dtype (the data's is used) or give one that "
+            "fits",
+            (*where, "dtype"),
+        )
+    shape = tuple(item.shape) if item.shape is not None else None
+    if shape is None or given.shape is None:
+        return
+    fits = len(shape) == len(given.shape) and all(
+        a is None or b is None or a == b
+        for a, b in zip(shape, given.shape, strict=True)
+    )
+    if not fits:
+        raise BuildError(
+            f"shape {shape}, but the data's {shown(item.name)} is "
+            f"{tuple(given.shape)} per sample; remove shape (the data's is used) or "
+            "reshape in the model (a Reshape layer)",
+            (*where, "shape"),
+        )
 
 
 def _shape_of(reaching: Any) -> tuple[int | None, ...] | None:
