@@ -464,3 +464,27 @@ def test_class_weight_with_a_regression_loss_is_refused_by_validate(tmp_path, lo
         result.output
     )
     assert "is a regression loss; remove class_weight" in result.output
+
+
+@pytest.mark.parametrize("written", ["'\\t'", "tab"])
+def test_a_tab_delimiter_written_in_single_quotes_is_explained(tmp_path, written):
+    (tmp_path / "table.csv").write_text("a\ttarget\n1\t0\n", encoding="utf-8")
+    config = tmp_path / "table.yaml"
+    data = f"{{source: csv, path: table.csv, target: target, delimiter: {written}}}"
+    config.write_text(
+        TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert "data.delimiter: expected one character, got " in result.output
+    assert 'a tab is written delimiter: "\\t", in double quotes' in result.output
+
+
+def test_a_tab_delimiter_in_double_quotes_is_valid(tmp_path):
+    (tmp_path / "table.csv").write_text("a\ttarget\n1\t0\n", encoding="utf-8")
+    config = tmp_path / "table.yaml"
+    data = '{source: csv, path: table.csv, target: target, delimiter: "\\t"}'
+    config.write_text(
+        TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert result.exit_code == 0, result.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from cbrun.config.base import ImportPath, PositiveInt, StrictModel
 from cbrun.config.data_folders import ImagesData, TextData
@@ -50,6 +50,24 @@ def _no_nul(value: str) -> str:
 
 
 DataPath = Annotated[str, AfterValidator(_no_nul)]
+
+
+def _one_character(value: Any) -> Any:
+    """Say how to write a tab: YAML reads '\\t' (single quotes) as two characters."""
+    if not isinstance(value, str) or len(value) == 1:
+        return value
+    if value.lower() in ("\\t", "tab", "\\\\t"):
+        raise ValueError(
+            f"expected one character, got {value!r}; a tab is written "
+            'delimiter: "\\t", in double quotes (single quotes keep the backslash)'
+        )
+    raise ValueError(f'expected one character, e.g. ";" or "\\t", got {value!r}')
+
+
+# Checked before the length, to say how to write a tab.
+Delimiter = Annotated[
+    str, Field(min_length=1, max_length=1), BeforeValidator(_one_character)
+]
 
 
 class LabelsConfig(StrictModel):
@@ -191,7 +209,7 @@ class CsvData(_SourceBase):
     features: Annotated[list[ColumnName], Field(min_length=1)] | None = Field(
         None, description="The input columns; default: every other column."
     )
-    delimiter: Annotated[str, Field(min_length=1, max_length=1)] | None = Field(
+    delimiter: Delimiter | None = Field(
         None, description="The separator: default `,`, a tab for .tsv files."
     )
     header: bool | None = Field(
@@ -295,7 +313,7 @@ class TimeseriesData(_SourceBase):
     shuffle: bool = Field(
         False, description="Shuffle the training windows (seeded); Keras's default: no."
     )
-    delimiter: Annotated[str, Field(min_length=1, max_length=1)] | None = None
+    delimiter: Delimiter | None = None
 
 
 class FunctionData(_SourceBase):
