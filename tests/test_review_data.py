@@ -488,3 +488,29 @@ def test_a_tab_delimiter_in_double_quotes_is_valid(tmp_path):
     )
     result = CliRunner().invoke(main, ["validate", str(config)])
     assert result.exit_code == 0, result.output
+
+
+def test_names_for_a_file_that_has_a_header_is_said_at_names(tmp_path):
+    (tmp_path / "table.csv").write_text("a,b,target\n1,2,0\n3,4,1\n", encoding="utf-8")
+    config = tmp_path / "table.yaml"
+    data = "{source: csv, path: table.csv, target: target, names: [a, b, target]}"
+    config.write_text(
+        TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert result.exit_code == 1, result.output
+    assert (
+        "data.names: table.csv, line 1 looks like column names (a, b, target), but "
+        "names: is for a file without a header line; remove names (or line 1)"
+    ) in result.output, result.output
+
+
+def test_names_for_a_headerless_file_is_valid(tmp_path):
+    (tmp_path / "table.csv").write_text("1,2,0\n3,4,1\n", encoding="utf-8")
+    config = tmp_path / "table.yaml"
+    data = "{source: csv, path: table.csv, target: target, names: [a, b, target]}"
+    config.write_text(
+        TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert result.exit_code == 0, result.output

@@ -185,6 +185,14 @@ def _check_table(
                 f"{len(names)} columns",
             )
             return
+        if _looks_like_a_header(first, rows[1:2]):
+            report(
+                ("data", "names"),
+                f"{shown_path}, line 1 looks like column names "
+                f"({shown_names(first, DATA_QUOTE_LENGTH, quote=False)}), but names: "
+                "is for a file without a header line; remove names (or line 1)",
+            )
+            return
         header, body = list(names), rows
     if not any(map(_filled, body)):
         report(where, f"{shown_path} has a header but no data rows")
@@ -211,6 +219,13 @@ def _check_table(
     _check_numbers(
         shown_path, header, body, used, where, report, names is None, targets, series
     )
+
+
+def _looks_like_a_header(first: list[str], following: list[list[str]]) -> bool:
+    """Line 1 is words where the next line has numbers."""
+    if not following or any(_is_number(cell) for cell in first):
+        return False
+    return any(_is_number(cell.strip()) for cell in following[0])
 
 
 def _filled(row: list[str]) -> bool:
