@@ -433,3 +433,18 @@ def test_an_input_declared_unlike_its_data_fails_at_its_key(tmp_path: Path) -> N
         result = CliRunner().invoke(cli, ["validate", "--deep", str(path)])
         assert result.exit_code == 1, result.output
         assert message in result.output
+
+
+def test_show_and_runs_json_give_a_staged_runs_stages(tmp_path: Path) -> None:
+    # The JSON form (show --format json, runs --format json) had no stages.
+    import json
+
+    from tests.test_runs_listing import HISTORY, make_run
+
+    stages = [{"name": "head", "epochs": 2, "first_epoch": 1, "last_epoch": 2}]
+    staged = make_run(tmp_path, "s", 0, history=HISTORY, stages=stages)
+    plain = make_run(tmp_path, "s", 1, history=HISTORY)
+    for run_dir, expected in ((staged, stages), (plain, None)):
+        result = CliRunner().invoke(cli, ["show", str(run_dir), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["stages"] == expected

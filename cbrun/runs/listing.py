@@ -169,6 +169,8 @@ class RunSummary:
                 None if self.duration is None else round(self.duration, 3)
             ),
             "error": self.error,
+            # A staged run's stages as run.json has them; None otherwise.
+            "stages": None if self.record is None else self.record.stages,
         }
 
 
