@@ -514,3 +514,15 @@ def test_names_for_a_headerless_file_is_valid(tmp_path):
     )
     result = CliRunner().invoke(main, ["validate", str(config)])
     assert result.exit_code == 0, result.output
+
+
+def test_a_misspelt_balanced_gets_one_plain_message(tmp_path):
+    (tmp_path / "table.csv").write_text("a,target\n1,0\n2,1\n", encoding="utf-8")
+    config = tmp_path / "table.yaml"
+    text = TABLE_CONFIG.replace("fit: {epochs: 1}", "fit: {class_weight: balance}")
+    config.write_text(text)
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert (
+        "fit.class_weight: expected one of 'balanced', got 'balance'; did you mean "
+        "'balanced'?\n"
+    ) in result.output, result.output

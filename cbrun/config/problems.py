@@ -334,6 +334,11 @@ def _problem(
         value = value_at(data, path)
         message = f"expected {' or '.join(words)}, got {_shown(value)}"
     else:
+        misspelt = any(e["type"] == "literal_error" for e in errors)
+        if type_errors and misspelt and isinstance(value_at(data, path), str):
+            # A misspelt name ('balance' for 'balanced'): the other members'
+            # types (a mapping) are noise.
+            errors = [e for e in errors if e not in type_errors]
         message = "; ".join(_unique(_message(e, path, data) for e in errors))
     return make_problem(
         source,
