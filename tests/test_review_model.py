@@ -448,3 +448,20 @@ def test_show_and_runs_json_give_a_staged_runs_stages(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, ["show", str(run_dir), "--format", "json"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.output)["stages"] == expected
+
+
+def test_a_stage_naming_a_layer_inside_an_application_is_told(tmp_path: Path) -> None:
+    # Fine-tuning the top block of a base (block5_conv1) is a common wish; the
+    # message only listed the config's layer names.
+    path = tmp_path / "transfer.yaml"
+    text = (CONFIGS / "transfer.yaml").read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("trainable: {base: true}", "trainable: {block5_conv1: true}"),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1, result.output
+    assert (
+        "no layer is named 'block5_conv1'; layers named: base, features, dropout, "
+        "out; a stage sets base (VGG16) trainable as a whole" in result.output
+    )

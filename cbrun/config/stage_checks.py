@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from cbrun.config.keras_names import APPLICATIONS
 from cbrun.config.problems import make_problem
 from cbrun.config.stages import StageConfig
 from cbrun.config.yaml_loader import SourceMap
@@ -53,7 +54,10 @@ def layer_names(config: Any) -> list[str] | None:
 
 
 def unknown_layer_message(
-    name: str, known: list[str], unnamed: list[str] | None = None
+    name: str,
+    known: list[str],
+    unnamed: list[str] | None = None,
+    applications: list[str] | None = None,
 ) -> str:
     """The message for ``trainable`` naming a layer the model does not have.
 
@@ -62,6 +66,8 @@ def unknown_layer_message(
         known: The layers' names.
         unnamed: The layers without a ``name`` (``model.layers[2] (Dense)``):
             Keras names them itself, which the config cannot use.
+        applications: Named keras.applications layers (``base (VGG16)``),
+            whose inner layers (``block5_conv1``) a stage cannot name.
     """
     if not known:
         return (
@@ -79,7 +85,23 @@ def unknown_layer_message(
             f"; {some} {verb} no `name`: give it one to freeze or unfreeze it "
             "(Keras's own names, like dense_1, depend on what else was built)"
         )
+    if not hint and applications:
+        hint = (
+            f"; a stage sets {', '.join(applications)} trainable as a whole: "
+            "the layers inside an application cannot be named here (to unfreeze "
+            "only its top, return keras.Model(base.input, ...) from a model.build "
+            "function: the base's layers are then the model's)"
+        )
     return message + hint
+
+
+def application_layers(config: Any) -> list[str]:
+    """``base (VGG16)`` of each named keras.applications layer."""
+    return [
+        f"{layer.name} ({layer.type})"
+        for layer in config.model.layers or []
+        if layer.type in APPLICATIONS and isinstance(layer.name, str)
+    ]
 
 
 def unnamed_layers(config: Any) -> list[str]:
@@ -134,7 +156,12 @@ def check_stages(config: Any, data: Any, source: SourceMap) -> list[Problem]:
                 if layer not in known:
                     add(
                         (*where, "trainable", layer),
-                        unknown_layer_message(layer, known, unnamed_layers(config)),
+                        unknown_layer_message(
+                            layer,
+                            known,
+                            unnamed_layers(config),
+                            application_layers(config),
+                        ),
                         key=True,
                     )
         for name in stage.fit_overrides():
