@@ -526,3 +526,18 @@ def test_a_misspelt_balanced_gets_one_plain_message(tmp_path):
         "fit.class_weight: expected one of 'balanced', got 'balance'; did you mean "
         "'balanced'?\n"
     ) in result.output, result.output
+
+
+def test_a_folders_validation_and_test_shares_must_leave_training_files(tmp_path):
+    shutil.copytree(CONFIGS / "data" / "text", tmp_path / "text")
+    config = tmp_path / "words.yaml"
+    text = TEXT_CONFIG.replace("test_size: 0.2", "test_size: 0.6")
+    config.write_text(
+        text.replace("batch_size: 8}", "batch_size: 8, validation_split: 0.5}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert result.exit_code == 1, result.output
+    assert (
+        "data.test_size: fit.validation_split (0.5) + test_size (0.6) = 1.1 leaves "
+        "no training files; make the sum less than 1"
+    ) in result.output, result.output

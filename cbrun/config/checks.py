@@ -94,6 +94,21 @@ class _Checker:
                 "loss; remove class_weight (or use a classification loss)",
             )
 
+    def check_folder_split(self) -> None:
+        """A folder's held-out share (validation + test) must leave training files."""
+        data = self.config.data
+        if data.source not in ("images", "text"):
+            return
+        test_size = getattr(data, "test_size", None) or 0.0
+        validation = self.config.fit.validation_split or 0.0
+        if test_size and validation + test_size >= 1:
+            self.add(
+                ("data", "test_size"),
+                f"fit.validation_split ({validation:g}) + test_size ({test_size:g}) "
+                f"= {validation + test_size:g} leaves no training files; make the "
+                "sum less than 1",
+            )
+
     def check_monitors(self) -> None:
         names, directions, complete = self.logged()
         for path, callback in self.callbacks():
@@ -368,6 +383,7 @@ def cross_checks(
     checker = _Checker(config, data, source)
     checker.check_loss()
     checker.check_class_weight()
+    checker.check_folder_split()
     checker.check_monitors()
     checker.check_checkpoints()
     checker.check_lr_with_schedule()
