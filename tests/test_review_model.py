@@ -465,3 +465,17 @@ def test_a_stage_naming_a_layer_inside_an_application_is_told(tmp_path: Path) ->
         "no layer is named 'block5_conv1'; layers named: base, features, dropout, "
         "out; a stage sets base (VGG16) trainable as a whole" in result.output
     )
+
+
+def test_one_loss_string_that_fails_on_several_outputs_says_to_map_it(
+    tmp_path: Path,
+) -> None:
+    # mse for a class output and a number output failed with "Incompatible
+    # shapes: [32] vs. [32,10]" and no fix.
+    path = _two_outputs(tmp_path, "{digit: digit_head, ink: ink_head}", "mse")
+    result = CliRunner().invoke(cli, ["validate", "--deep", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "Incompatible shapes" in result.output
+    assert "one loss applies to every output (digit, ink): give a loss by" in (
+        result.output
+    )

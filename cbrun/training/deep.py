@@ -179,6 +179,13 @@ def _loss_hint(config: ExperimentConfig, y: Any) -> str:
     """The usual fix when class labels and a crossentropy loss do not match."""
     loss = config.compile.loss
     name = str(loss if isinstance(loss, str) else getattr(loss, "type", "")).lower()
+    if isinstance(y, dict) and len(y) > 1 and not isinstance(loss, dict):
+        shown = str(loss) if isinstance(loss, str) else name
+        pairs = ", ".join(f"{output}: ..." for output in y)
+        return (
+            f"; one loss applies to every output ({', '.join(y)}): give a loss by "
+            f"output name, loss: {{{pairs}}} (not {shown} for each)"
+        )
     rank = len(getattr(y, "shape", ()))
     if "categorical" not in name or isinstance(y, dict):
         return ""
