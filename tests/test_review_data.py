@@ -541,3 +541,19 @@ def test_a_folders_validation_and_test_shares_must_leave_training_files(tmp_path
         "data.test_size: fit.validation_split (0.5) + test_size (0.6) = 1.1 leaves "
         "no training files; make the sum less than 1"
     ) in result.output, result.output
+
+
+def test_validate_compares_a_test_files_columns_with_the_training_files(tmp_path):
+    (tmp_path / "train.csv").write_text("a,b,target\n1,2,0\n3,4,1\n")
+    (tmp_path / "test.csv").write_text("a,c,target\n1,2,0\n")
+    config = tmp_path / "t.yaml"
+    data = "{source: csv, path: train.csv, target: target, test_path: test.csv}"
+    config.write_text(
+        TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert result.exit_code == 1, result.output
+    assert (
+        "data.test_path: test.csv must have the training CSV's columns; it lacks "
+        "'b' and has extra 'c'"
+    ) in result.output, result.output

@@ -62,6 +62,36 @@ def check_csv(data: Any, base_dir: Path, report: Report) -> None:
             numeric=matrix,
             targets_numeric=matrix and (data.labels is None or data.labels.map is None),
         )
+    if data.test_path is not None and data.features is None and data.has_header:
+        _check_same_columns(base_dir, data.path, data.test_path, delimiter, report)
+
+
+def _check_same_columns(
+    base_dir: Path, path: str, test_path: str, delimiter: str, report: Report
+) -> None:
+    """Without features, the test file needs the training file's columns."""
+    if any(name.lower().endswith(".parquet") for name in (path, test_path)):
+        return
+    train, test = (
+        _rows(base_dir / path, delimiter),
+        _rows(base_dir / test_path, delimiter),
+    )
+    if not train or not test:
+        return  # missing, empty or unreadable: said at its own key
+    header = [cell.strip() for cell in train[0]]
+    test_header = [cell.strip() for cell in test[0]]
+    missing = [name for name in header if name not in test_header]
+    extra = [name for name in test_header if name not in header]
+    if missing or extra:
+        half = DATA_QUOTE_LENGTH // 2  # both lists share the quoting budget
+        parts = [f"lacks {shown_names(missing, half)}"] if missing else []
+        if extra:
+            parts.append(f"has extra {shown_names(extra, half)}")
+        report(
+            ("data", "test_path"),
+            f"{Path(test_path).name} must have the training CSV's columns; it "
+            f"{' and '.join(parts)}",
+        )
 
 
 def check_timeseries(data: Any, base_dir: Path, report: Report) -> None:
