@@ -557,3 +557,21 @@ def test_validate_compares_a_test_files_columns_with_the_training_files(tmp_path
         "data.test_path: test.csv must have the training CSV's columns; it lacks "
         "'b' and has extra 'c'"
     ) in result.output, result.output
+
+
+def test_a_model_input_name_with_a_space_is_explained_in_words(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "data: {source: sklearn, name: iris}\n"
+        "model:\n"
+        "  inputs: [{name: age group}]\n"
+        "  layers: [{name: out, type: Dense, units: 3, inputs: age group}]\n"
+        "  outputs: out\n"
+        "compile: {optimizer: adam, loss: sparse_categorical_crossentropy}\n"
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert (
+        "model.inputs[0].name: expected a name of letters, digits, '_', '.' and "
+        "'-' that starts with a letter or '_' (no spaces), got 'age group'"
+    ) in result.output, result.output
+    assert "^[A-Za-z_]" not in result.output

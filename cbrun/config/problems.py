@@ -33,7 +33,7 @@ from cbrun.config.experiment import (
     DistributeConfig,
     ExperimentConfig,
 )
-from cbrun.config.model import ModelConfig
+from cbrun.config.model import NODE_NAME_PATTERN, ModelConfig
 from cbrun.config.places import child, describe, is_absent, value_at
 from cbrun.config.stages import StageConfig
 from cbrun.config.tracking import MlflowTracking, TrackingConfig
@@ -72,6 +72,8 @@ _PATTERNS = {
     RUN_NAME_PATTERN: "one folder name: letters, digits, '.', '_' and '-', "
     "starting with a letter or digit, no '/'",
     r"^https?://": "a URL starting with http:// or https://",
+    NODE_NAME_PATTERN: "a name of letters, digits, '_', '.' and '-' that starts "
+    "with a letter or '_' (no spaces)",
 }
 _TYPE_WORDS = {
     "int_type": "an integer",
