@@ -7,6 +7,7 @@ module (string columns through fit, labels a classification loss refuses).
 from __future__ import annotations
 
 import csv
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -310,7 +311,11 @@ def test_function_errors(user_module: Path) -> None:
     error = build_error(
         user_module, source="function", function="user_data_tables:broken"
     )
-    assert "raised RuntimeError: no data today" in error.message
+    # The line that raised is named, for the user's debugging.
+    assert re.search(
+        r"raised RuntimeError at user_data_tables\.py:\d+: no data today$",
+        error.message,
+    )
     assert error.path == ("data", "function")
     error = build_error(
         user_module,

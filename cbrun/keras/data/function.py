@@ -20,6 +20,7 @@ Accepted return values:
 from __future__ import annotations
 
 import inspect
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,19 @@ def call_function(config: FunctionData, base_dir: Path) -> Any:
     except Exception as error:
         text = shorten(" ".join(str(error).split()), 200)
         raise BuildError(
-            f"{config.function} raised {type(error).__name__}: {text}", _WHERE
+            f"{config.function} raised {type(error).__name__}{_raised_at(error)}: "
+            f"{text}",
+            _WHERE,
         ) from None
+
+
+def _raised_at(error: BaseException) -> str:
+    """`` at loaders.py:12``: the line that raised, for the user's debugging."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" at {Path(last.filename).name}:{last.lineno}"
 
 
 def load(config: FunctionData, *, seed: int, base_dir: Path) -> Raw | Dataset:
