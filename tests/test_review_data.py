@@ -575,3 +575,20 @@ def test_a_model_input_name_with_a_space_is_explained_in_words(tmp_path):
         "'-' that starts with a letter or '_' (no spaces), got 'age group'"
     ) in result.output, result.output
     assert "^[A-Za-z_]" not in result.output
+
+
+def test_a_series_with_two_validation_fractions_is_warned(tmp_path):
+    (tmp_path / "s.csv").write_text("t,y\n" + "".join(f"{i},{i}\n" for i in range(40)))
+    config = tmp_path / "s.yaml"
+    data = (
+        "{source: timeseries, path: s.csv, target: y, sequence_length: 3, "
+        "split: {validation: 0.15, test: 0.15}}"
+    )
+    text = TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    config.write_text(text.replace("fit: {epochs: 1}", "fit: {validation_split: 0.2}"))
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "data.split.validation: warning: fit.validation_split (0.2) replaces this "
+        "chronological validation fraction (0.15); remove one"
+    ) in result.output, result.output

@@ -16,6 +16,7 @@ from cbrun.config.callbacks import (
 )
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.monitor import compiled_metrics, has_validation
+from cbrun.config.places import value_at
 from cbrun.config.problems import make_problem
 from cbrun.config.stages import stage_epochs
 from cbrun.config.training import OptimizerObject, ScheduleObject
@@ -107,6 +108,21 @@ class _Checker:
                 f"fit.validation_split ({validation:g}) + test_size ({test_size:g}) "
                 f"= {validation + test_size:g} leaves no training files; make the "
                 "sum less than 1",
+            )
+
+    def check_series_validation(self) -> None:
+        """fit.validation_split replaces a timeseries' split.validation: say so."""
+        data = self.config.data
+        validation = self.config.fit.validation_split
+        if data.source != "timeseries" or not validation:
+            return
+        written = value_at(self.data, ("data", "split", "validation"))
+        if written is not None and written != validation:
+            self.add(
+                ("data", "split", "validation"),
+                f"fit.validation_split ({validation:g}) replaces this "
+                f"chronological validation fraction ({written}); remove one",
+                severity="warning",
             )
 
     def check_monitors(self) -> None:
@@ -384,6 +400,7 @@ def cross_checks(
     checker.check_loss()
     checker.check_class_weight()
     checker.check_folder_split()
+    checker.check_series_validation()
     checker.check_monitors()
     checker.check_checkpoints()
     checker.check_lr_with_schedule()
