@@ -592,3 +592,22 @@ def test_a_series_with_two_validation_fractions_is_warned(tmp_path):
         "data.split.validation: warning: fit.validation_split (0.2) replaces this "
         "chronological validation fraction (0.15); remove one"
     ) in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        ("[a, a]", "data: `features` holds 'a' twice; list each column once"),
+        ("[a, target]", "data: target is both a target and a feature; remove it"),
+    ],
+)
+def test_features_that_repeat_a_column_or_hold_the_target(tmp_path, features, message):
+    (tmp_path / "table.csv").write_text("a,b,target\n1,2,0\n3,4,1\n")
+    config = tmp_path / "t.yaml"
+    data = f"{{source: csv, path: table.csv, target: target, features: {features}}}"
+    config.write_text(
+        TABLE_CONFIG.replace(TABLE_CONFIG.splitlines()[1], f"data: {data}")
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert result.exit_code == 1, result.output
+    assert message in result.output, result.output

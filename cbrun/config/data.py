@@ -248,9 +248,19 @@ class CsvData(_SourceBase):
         targets = [self.target] if isinstance(self.target, str) else self.target
         if len(set(targets)) != len(targets):
             raise ValueError("`target` holds a column twice")
-        both = sorted(set(targets) & set(self.features or ()))
+        features = self.features or []
+        twice = sorted({name for name in features if features.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"`features` holds {', '.join(map(repr, twice))} twice; list each "
+                "column once"
+            )
+        both = sorted(set(targets) & set(features))
         if both:
-            raise ValueError(f"{', '.join(both)} is both a target and a feature")
+            raise ValueError(
+                f"{', '.join(both)} is both a target and a feature; remove it from "
+                "features"
+            )
         return self
 
     @property
