@@ -611,3 +611,33 @@ def test_features_that_repeat_a_column_or_hold_the_target(tmp_path, features, me
     result = CliRunner().invoke(main, ["validate", str(config)])
     assert result.exit_code == 1, result.output
     assert message in result.output, result.output
+
+
+def test_no_user_code_resume_reads_no_file_in_a_folder_run_json_names_outside(
+    tmp_path, monkeypatch
+):
+    """The folder check comes before validate reads a table header there."""
+    from cbrun.training.resume import ResumeError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "t.csv").write_text("SECRET-HEADER-LINE\n1\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "t.csv").write_text("a,target\n1,0\n2,1\n")
+    config = project / "t.yaml"
+    config.write_text(TABLE_CONFIG.replace("path: table.csv", "path: t.csv"))
+    monkeypatch.chdir(project)
+    loaded = load_config(config)
+    run_dir = project / "runs" / "table" / "20260101-000000"
+    run_dir.mkdir(parents=True)
+    write_resolved_config(run_dir, loaded)
+    manifest = runs.RunManifest(run_dir)
+    manifest.start("table", outside / "t.yaml", 1, ["cbrun", "train", "t.yaml"])
+    manifest.finish(runs.INTERRUPTED, stop_reason="SIGINT after 0 epochs")
+
+    with pytest.raises(ResumeError) as caught:
+        prepare_resume(run_dir, (), allow_user_code=False)
+
+    assert "outside the working directory" in str(caught.value)
+    assert "SECRET" not in str(caught.value)

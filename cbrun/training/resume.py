@@ -175,6 +175,8 @@ def _load_own_config(
     if not path.is_file():  # a FIFO would block the reader, a device fill memory
         raise ResumeError(f"{path} is not a regular file; it cannot be resumed")
     base_dir = _original_folder(path, record)
+    if not allow_user_code and base_dir is not None:
+        _check_folder_confined(base_dir)  # before validate reads files there
     try:
         loaded = load_config(
             path, overrides, allow_user_code=allow_user_code, base_dir=base_dir
@@ -202,7 +204,16 @@ def _check_confined(loaded: LoadedConfig, path: Path) -> None:
     """
     from cbrun.config.user_code import refusal_message, refusals
 
-    base = loaded.base_dir.resolve()
+    base = _check_folder_confined(loaded.base_dir)
+    refused = refusals(loaded.data, base)
+    if refused:
+        where = ".".join(str(part) for part in refused[0].where)
+        raise ResumeError(f"{path}: {where}: {refusal_message(refused[0])}")
+
+
+def _check_folder_confined(folder: Path) -> Path:
+    """Under --no-user-code the config's folder must be inside the working one."""
+    base = folder.resolve()
     here = Path.cwd().resolve()
     if base != here and here not in base.parents:
         raise ResumeError(
@@ -210,10 +221,7 @@ def _check_confined(loaded: LoadedConfig, path: Path) -> None:
             f"the working directory {shown(str(here))}; under --no-user-code "
             "resume from the folder the run was trained in"
         )
-    refused = refusals(loaded.data, base)
-    if refused:
-        where = ".".join(str(part) for part in refused[0].where)
-        raise ResumeError(f"{path}: {where}: {refusal_message(refused[0])}")
+    return base
 
 
 def _cut_history(history: dict[str, list[Any]], epochs: int) -> dict[str, list[float]]:
