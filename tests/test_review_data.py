@@ -641,3 +641,18 @@ def test_no_user_code_resume_reads_no_file_in_a_folder_run_json_names_outside(
 
     assert "outside the working directory" in str(caught.value)
     assert "SECRET" not in str(caught.value)
+
+
+def test_one_skipped_file_is_counted_in_the_singular(tmp_path):
+    from pydantic import TypeAdapter
+
+    from cbrun.config.data import DataConfig
+    from cbrun.keras.data import load_data
+
+    shutil.copytree(CONFIGS / "data" / "images", tmp_path / "img")
+    (tmp_path / "img" / "checks" / "z.png").write_text("not an image")
+    config = TypeAdapter(DataConfig).validate_python(
+        {"source": "images", "path": "img", "bad_files": "skip"}
+    )
+    data = load_data(config, seed=1, base_dir=tmp_path, batch_size=8)
+    assert data.description.endswith(", 1 unreadable file skipped (z.png)")

@@ -400,5 +400,6 @@ def _describe(
     if skipped:
         names = ", ".join(Path(path).name for path in skipped[:3])
         more = ", ..." if len(skipped) > 3 else ""
-        text += f", {len(skipped)} unreadable files skipped ({names}{more})"
+        files = "file" if len(skipped) == 1 else "files"
+        text += f", {len(skipped)} unreadable {files} skipped ({names}{more})"
     return text
