@@ -95,6 +95,7 @@ def test_the_own_names_are_the_layouts():
     from cbrun.runs import layout
 
     assert OWN_NAMES == layout.OWN_NAMES
+    assert OWN_NAMES[0] == layout.RUN_FILE  # table_checks tells a run dir by it
     assert layout.BACKUP_DIR in OWN_NAMES and layout.LOCK_FILE in OWN_NAMES
 
 

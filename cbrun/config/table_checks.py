@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from cbrun.atomic import open_regular
+from cbrun.config.callback_outputs import OWN_NAMES
 from cbrun.errors import ConfigPath
-from cbrun.runs.layout import RUN_FILE
 from cbrun.suggest import (
     DATA_QUOTE_LENGTH,
     closest,
@@ -131,7 +131,7 @@ def _missing_file(
         return True
     folder = base_dir.resolve()
     fix = "fix the path or create the file"
-    if (base_dir / RUN_FILE).is_file():
+    if (base_dir / OWN_NAMES[0]).is_file():  # run.json: a run dir
         fix = (
             "this is a run's config.yaml, whose relative paths start in the "
             "original config's folder (its second line says which): train the "
