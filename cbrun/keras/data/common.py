@@ -273,6 +273,43 @@ def split(
     return x_train, x_test, y_train, y_test
 
 
+def split_rows(
+    x: Any, y: Any, *, test_size: float, seed: int, where: ConfigPath
+) -> tuple[Any, Any, Any, Any]:
+    """:func:`split` for inputs and labels that may be dicts of named arrays.
+
+    The rows fall as :func:`split` splits arrays (the same seeded order,
+    stratified when the labels are one array of classes), and every named
+    array takes them.
+
+    Returns:
+        ``x_train, y_train, x_test, y_test``, in :class:`Raw`'s order.
+    """
+    single = None if isinstance(y, dict) else y
+    rows = np.arange(sample_count(y))
+    train_rows, test_rows, _, _ = split(
+        rows,
+        rows if single is None else single,
+        test_size=test_size,
+        seed=seed,
+        stratify=single is not None and looks_like_classes(single),
+        where=where,
+    )
+    return (
+        take_rows(x, train_rows),
+        take_rows(y, train_rows),
+        take_rows(x, test_rows),
+        take_rows(y, test_rows),
+    )
+
+
+def take_rows(value: Any, rows: np.ndarray) -> Any:
+    """These rows of an array, or of each array of a dict of named arrays."""
+    if isinstance(value, dict):
+        return {name: array[rows] for name, array in value.items()}
+    return value[rows]
+
+
 def _can_stratify(y: np.ndarray, test_size: float) -> bool:
     """Tell whether every class can appear in both parts of a split."""
     if y.ndim != 1:

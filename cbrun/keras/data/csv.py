@@ -16,7 +16,7 @@ import numpy as np
 
 from cbrun.config.data import CsvData
 from cbrun.errors import BuildError, ConfigPath
-from cbrun.keras.data.common import Raw, looks_like_classes, resolve, split
+from cbrun.keras.data.common import Raw, resolve, split_rows
 from cbrun.keras.data.csv_columns import read_columns
 from cbrun.keras.data.csv_read import (
     check_header,
@@ -61,33 +61,10 @@ def load(config: CsvData, *, seed: int, base_dir: Path) -> Raw:
     test_size = _CSV_DEFAULT_TEST_SIZE if config.test_size is None else config.test_size
     if test_size == 0:
         return Raw(x_train, y_train, None, None, origin)
-    first_y = y_train if not isinstance(y_train, dict) else None
-    rows = np.arange(_count(y_train))
-    train_rows, test_rows, _, _ = split(
-        rows,
-        rows if first_y is None else first_y,
-        test_size=test_size,
-        seed=seed,
-        stratify=first_y is not None and looks_like_classes(first_y),
-        where=("data", "test_size"),
+    parts = split_rows(
+        x_train, y_train, test_size=test_size, seed=seed, where=("data", "test_size")
     )
-    return Raw(
-        _take(x_train, train_rows),
-        _take(y_train, train_rows),
-        _take(x_train, test_rows),
-        _take(y_train, test_rows),
-        origin,
-    )
-
-
-def _count(y: Any) -> int:
-    return len(next(iter(y.values()))) if isinstance(y, dict) else len(y)
-
-
-def _take(value: Any, rows: np.ndarray) -> Any:
-    if isinstance(value, dict):
-        return {name: array[rows] for name, array in value.items()}
-    return value[rows]
+    return Raw(*parts, origin)
 
 
 def _is_parquet(path: Path) -> bool:

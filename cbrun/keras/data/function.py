@@ -32,9 +32,8 @@ from cbrun.keras.data.common import (
     Dataset,
     Raw,
     Streams,
-    looks_like_classes,
     sample_count,
-    split,
+    split_rows,
 )
 from cbrun.suggest import shorten
 
@@ -92,25 +91,14 @@ def load(config: FunctionData, *, seed: int, base_dir: Path) -> Raw | Dataset:
     x_train, y_train, x_test, y_test = _arrays(config, result)
     origin = f"function {config.function}"
     if x_test is None and config.test_size:
-        rows = np.arange(sample_count(x_train))
-        single = None if isinstance(y_train, dict) else y_train
-        train_rows, test_rows, _, _ = split(
-            rows,
-            rows if single is None else single,
+        x_train, y_train, x_test, y_test = split_rows(
+            x_train,
+            y_train,
             test_size=config.test_size,
             seed=seed,
-            stratify=single is not None and looks_like_classes(single),
             where=("data", "test_size"),
         )
-        x_train, x_test = _rows(x_train, train_rows), _rows(x_train, test_rows)
-        y_train, y_test = _rows(y_train, train_rows), _rows(y_train, test_rows)
     return Raw(x_train, y_train, x_test, y_test, origin)
-
-
-def _rows(value: Any, rows: np.ndarray) -> Any:
-    if isinstance(value, dict):
-        return {name: array[rows] for name, array in value.items()}
-    return value[rows]
 
 
 def _array(value: Any, name: str, config: FunctionData) -> Any:

@@ -17,7 +17,7 @@ import numpy as np
 
 from cbrun.config.data import NpzData
 from cbrun.errors import BuildError, ConfigPath
-from cbrun.keras.data.common import Raw, looks_like_classes, open_data, resolve, split
+from cbrun.keras.data.common import Raw, open_data, resolve, split_rows
 from cbrun.suggest import (
     DATA_QUOTE_LENGTH,
     closest,
@@ -63,33 +63,14 @@ def load(config: NpzData, *, seed: int, base_dir: Path) -> Raw:
         return Raw(x_train, y_train, x_test, y_test, origin)
     if config.test_size is None:
         return Raw(x_train, y_train, None, None, origin)
-    if isinstance(x_train, dict) or isinstance(y_train, dict):
-        rows = np.arange(_length(y_train))
-        single = None if isinstance(y_train, dict) else y_train
-        train_rows, test_rows, _, _ = split(
-            rows,
-            rows if single is None else single,
-            test_size=config.test_size,
-            seed=seed,
-            stratify=single is not None and looks_like_classes(single),
-            where=("data", "test_size"),
-        )
-        return Raw(
-            _rows(x_train, train_rows),
-            _rows(y_train, train_rows),
-            _rows(x_train, test_rows),
-            _rows(y_train, test_rows),
-            origin,
-        )
-    x_train, x_test, y_train, y_test = split(
+    parts = split_rows(
         x_train,
         y_train,
         test_size=config.test_size,
         seed=seed,
-        stratify=looks_like_classes(y_train),
         where=("data", "test_size"),
     )
-    return Raw(x_train, y_train, x_test, y_test, origin)
+    return Raw(*parts, origin)
 
 
 def _check_same_names(
@@ -110,16 +91,6 @@ def _check_same_names(
                 f"maps ({', '.join(train_part)})",
                 where,
             )
-
-
-def _length(value: Any) -> int:
-    return len(next(iter(value.values()))) if isinstance(value, dict) else len(value)
-
-
-def _rows(value: Any, rows: np.ndarray) -> Any:
-    if isinstance(value, dict):
-        return {name: array[rows] for name, array in value.items()}
-    return value[rows]
 
 
 def _named_arrays(
