@@ -476,3 +476,27 @@ def test_validate_reads_the_header_and_a_few_rows(tmp_path: Path) -> None:
     )
     result = runner.invoke(cli, ["validate", str(config)])
     assert "data.names: m.csv, line 1 has 4 values but names gives 2" in result.output
+
+
+def test_validate_names_a_model_input_that_is_no_column(tmp_path: Path) -> None:
+    """inputs: columns feeds the model's inputs by column name: checked at validate."""
+    from tests.conftest import CONFIGS
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "tabular.csv").write_bytes(
+        (CONFIGS / "data" / "tabular.csv").read_bytes()
+    )
+    text = (CONFIGS / "tabular.yaml").read_text(encoding="utf-8")
+    (tmp_path / "ok.yaml").write_text(text, encoding="utf-8")
+    renamed = text.replace("{name: cp, dtype: string}", "{name: cpp, dtype: string}")
+    renamed = renamed.replace("inputs: cp,", "inputs: cpp,")
+    assert renamed.count("cpp") == 2
+    (tmp_path / "bad.yaml").write_text(renamed, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["validate", str(tmp_path / "ok.yaml")]).exit_code == 0
+    result = runner.invoke(cli, ["validate", str(tmp_path / "bad.yaml")])
+    assert result.exit_code == 1
+    line = next(x for x in result.output.splitlines() if "model.inputs[2].name" in x)
+    assert "the data gives no input 'cpp'" in line
+    assert "(its feature columns: age, sex, cp, chol, thal)" in line
+    assert line.endswith("did you mean 'cp'?")

@@ -15,9 +15,10 @@ from typing import Any
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.folder_checks import check_folders
 from cbrun.config.problems import make_problem
-from cbrun.config.table_checks import check_csv, check_timeseries
+from cbrun.config.table_checks import check_csv, check_timeseries, feature_columns
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
+from cbrun.suggest import did_you_mean, shorten, shown
 
 Report = Callable[..., None]
 """``report(path, message, severity="error")``: one problem at a config path."""
@@ -55,4 +56,27 @@ def data_file_checks(
         problems.append(make_problem(source, data, path, message, severity=severity))
 
     check(config.data, base_dir, report)
+    if not problems:
+        _check_named_inputs(config, base_dir, report)
     return problems
+
+
+def _check_named_inputs(
+    config: ExperimentConfig, base_dir: Path, report: Report
+) -> None:
+    """With ``inputs: columns``, each ``model.inputs`` name is a feature column."""
+    data, model = config.data, config.model
+    if data.source != "csv" or data.inputs != "columns" or not model.inputs:
+        return
+    columns = feature_columns(data, base_dir)
+    if not columns:
+        return
+    for index, item in enumerate(model.inputs):
+        if item.name not in columns:
+            report(
+                ("model", "inputs", index, "name"),
+                f"the data gives no input {shown(item.name)}: with inputs: columns "
+                f"each model input is a feature column of {Path(data.path).name} "
+                f"(its feature columns: {shorten(', '.join(columns), 120)})"
+                f"{did_you_mean(item.name, columns)}",
+            )

@@ -66,6 +66,27 @@ def check_csv(data: Any, base_dir: Path, report: Report) -> None:
         _check_same_columns(base_dir, data.path, data.test_path, delimiter, report)
 
 
+def feature_columns(data: Any, base_dir: Path) -> list[str] | None:
+    """The columns a ``csv`` source gives as inputs, from its header line.
+
+    ``features`` when given, else every column but the targets; None when
+    validate cannot tell (Parquet, a file it cannot read).
+    """
+    if data.path.lower().endswith(".parquet"):
+        return None
+    delimiter = data.delimiter or ("\t" if data.path.lower().endswith(".tsv") else ",")
+    if data.has_header:
+        rows = _rows(base_dir / data.path, delimiter)
+        if not rows:
+            return None
+        header = [cell.strip() for cell in rows[0]]
+    else:
+        header = list(data.names)
+    if data.features is not None:
+        return [name for name in data.features if name in header]
+    return [name for name in header if name not in data.targets]
+
+
 def _check_same_columns(
     base_dir: Path, path: str, test_path: str, delimiter: str, report: Report
 ) -> None:
