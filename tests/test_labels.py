@@ -161,3 +161,25 @@ def test_the_check_per_output_and_on_stream_labels() -> None:
     streams = SimpleNamespace(streams=SimpleNamespace(train_labels=np.array([-1, 1])))
     with pytest.raises(BuildError, match="-1, 1"):
         check_labels_fit_loss(fake_config("sparse_categorical_crossentropy"), streams)
+
+
+@pytest.mark.keras
+def test_labels_of_one_class_say_so_instead_of_asking_for_one_unit(tmp_path):
+    from click.testing import CliRunner
+
+    from cbrun.cli import cli
+
+    rows = "\n".join(f"{i},{i % 7},0" for i in range(40))
+    (tmp_path / "one.csv").write_text("a,b,label\n" + rows + "\n")
+    (tmp_path / "one.yaml").write_text(
+        "data: {source: csv, path: one.csv, target: label}\n"
+        "model: {layers: [{type: Dense, units: 2, activation: softmax}]}\n"
+        "compile: {optimizer: adam, loss: sparse_categorical_crossentropy}\n"
+        "fit: {epochs: 1}\n"
+    )
+    result = CliRunner().invoke(
+        cli, ["train", str(tmp_path / "one.yaml"), "--runs-dir", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 1, result.output
+    assert "the training labels hold one class only (0)" in result.output
+    assert "units: 1" not in result.output

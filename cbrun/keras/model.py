@@ -391,6 +391,12 @@ def check_output_fits_labels(
     units = model.outputs[0].shape[-1] if model.outputs else None
     if units is None or units == data.num_classes:
         return
+    if data.num_classes < 2:
+        raise BuildError(
+            "the training labels hold one class only (0); a classifier needs "
+            "at least two: check the target column, data.labels or the split",
+            ("data",),
+        )
     where: ConfigPath = ("model",)
     if config.model.layers is not None:
         where = ("model", "layers", len(config.model.layers) - 1)

@@ -68,7 +68,10 @@ def classify(
             )
     if epochs_run < planned_epochs:
         return runs.STOPPED_EARLY, f"a callback stopped training at epoch {epochs_run}"
-    return runs.COMPLETED, f"finished {epochs_run} epochs"
+    return (
+        runs.COMPLETED,
+        f"finished {epochs_run} epoch{'' if epochs_run == 1 else 's'}",
+    )
 
 
 def guards_nan(config: ExperimentConfig) -> bool:
