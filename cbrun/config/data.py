@@ -98,6 +98,17 @@ class LabelsConfig(StrictModel):
         return self
 
 
+def table_delimiter(section: Any) -> str:
+    """A table's separator: ``delimiter``, else a tab for ``.tsv``, else a comma.
+
+    Args:
+        section: A ``csv`` or ``timeseries`` data section.
+    """
+    if section.delimiter is not None:
+        return str(section.delimiter)
+    return "\t" if str(section.path).lower().endswith(".tsv") else ","
+
+
 class _SourceBase(StrictModel):
     """Fields every source takes."""
 

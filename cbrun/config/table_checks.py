@@ -17,6 +17,7 @@ from typing import Any
 
 from cbrun.atomic import open_regular
 from cbrun.config.callback_outputs import OWN_NAMES
+from cbrun.config.data import table_delimiter
 from cbrun.errors import ConfigPath
 from cbrun.suggest import (
     DATA_QUOTE_LENGTH,
@@ -42,7 +43,7 @@ _SEPARATORS = (
 
 def check_csv(data: Any, base_dir: Path, report: Report) -> None:
     """Check the header (and a few rows) of a ``csv`` source's files."""
-    delimiter = data.delimiter or ("\t" if data.path.lower().endswith(".tsv") else ",")
+    delimiter = table_delimiter(data)
     matrix = data.inputs == "matrix"
     for key in ("path", "test_path"):
         value = getattr(data, key)
@@ -74,7 +75,7 @@ def feature_columns(data: Any, base_dir: Path) -> list[str] | None:
     """
     if data.path.lower().endswith(".parquet"):
         return None
-    delimiter = data.delimiter or ("\t" if data.path.lower().endswith(".tsv") else ",")
+    delimiter = table_delimiter(data)
     if data.has_header:
         rows = _rows(base_dir / data.path, delimiter)
         if not rows:
@@ -121,7 +122,7 @@ def check_timeseries(data: Any, base_dir: Path, report: Report) -> None:
         return
     if data.path.lower().endswith(".npz"):
         return
-    delimiter = data.delimiter or ("\t" if data.path.lower().endswith(".tsv") else ",")
+    delimiter = table_delimiter(data)
     _check_table(
         base_dir / data.path,
         ("data", "path"),
@@ -218,7 +219,7 @@ def _check_table(
         if len(first) == 1 and targets[0] not in first:
             report(where, _one_column(shown_path, first[0], delimiter, targets[0]))
             return
-        if targets[0] not in first and all(_is_number(c) for c in first):
+        if targets[0] not in first and all(is_number(c) for c in first):
             report(
                 where,
                 f"{shown_path}, line 1 looks like data, not column names: add a "
@@ -274,9 +275,9 @@ def _check_table(
 
 def _looks_like_a_header(first: list[str], following: list[list[str]]) -> bool:
     """Line 1 is words where the next line has numbers."""
-    if not following or any(_is_number(cell) for cell in first):
+    if not following or any(is_number(cell) for cell in first):
         return False
-    return any(_is_number(cell.strip()) for cell in following[0])
+    return any(is_number(cell.strip()) for cell in following[0])
 
 
 def _filled(row: list[str]) -> bool:
@@ -326,11 +327,11 @@ def _check_numbers(
             if name not in header:
                 continue
             cell = row[header.index(name)].strip()
-            if cell and not _is_number(cell):
+            if cell and not is_number(cell):
                 line = offset + (2 if has_header else 1)
                 half = DATA_QUOTE_LENGTH // 2
                 values = _sampled(header, body, name)
-                if any(map(_is_number, values)):
+                if any(map(is_number, values)):
                     # A stray word in a column of numbers: the cell is wrong.
                     report(
                         where,
@@ -403,7 +404,8 @@ def _missing(shown_path: str, name: str, header: list[str], what: str) -> str:
     return f"{shown_path} has no {what} {name!r}{suggestion} (its columns: {columns})"
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a cell reads as a number, as ``float`` reads it."""
     try:
         float(text)
     except ValueError:

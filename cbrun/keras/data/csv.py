@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cbrun.config.data import CsvData
+from cbrun.config.data import CsvData, table_delimiter
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data.common import Raw, resolve, split_rows
 from cbrun.keras.data.csv_columns import read_columns
@@ -34,13 +34,6 @@ _parse_fast = parse_fast
 _CSV_DEFAULT_TEST_SIZE = 0.2
 
 
-def delimiter_of(config: Any) -> str:
-    """The separator: ``delimiter``, else a tab for ``.tsv``, else a comma."""
-    if config.delimiter is not None:
-        return str(config.delimiter)
-    return "\t" if str(config.path).lower().endswith(".tsv") else ","
-
-
 def load(config: CsvData, *, seed: int, base_dir: Path) -> Raw:
     """Load a table; ``target`` is y, the ``features`` x."""
     path = resolve(config.path, base_dir, ("data", "path"))
@@ -51,7 +44,7 @@ def load(config: CsvData, *, seed: int, base_dir: Path) -> Raw:
         where: ConfigPath = ("data", "test_path")
         features = [name for name in header if name not in config.targets]
         if config.features is None and not _is_parquet(test_path):
-            test_header = first_line(test_path, where, delimiter_of(config))
+            test_header = first_line(test_path, where, table_delimiter(config))
             if config.has_header and test_header:
                 _same_columns(header, test_header, test_path)
         x_test, y_test, _ = _read_table(
@@ -82,7 +75,7 @@ def _read_table(
     ``features`` (the training file's, for a test file) narrows and orders
     the feature columns; default: the config's.
     """
-    delimiter = delimiter_of(config)
+    delimiter = table_delimiter(config)
     names = None if config.has_header else config.names
     targets = config.targets
     features = features or config.features

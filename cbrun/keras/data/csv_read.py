@@ -18,6 +18,7 @@ from typing import TextIO
 
 import numpy as np
 
+from cbrun.config.table_checks import is_number
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data.common import open_data
 from cbrun.suggest import (
@@ -258,7 +259,7 @@ def check_header(
     most part of its line 1 in the message, never a later line.
     """
     target = targets[0]
-    if not headerless and target not in header and all(map(_is_number, header)):
+    if not headerless and target not in header and all(map(is_number, header)):
         raise BuildError(
             f"{path}, line 1 looks like data, not column names "
             f"({shown_names(header, quote=False)}): add a header row that names "
@@ -308,14 +309,6 @@ def _separator_guess(line: str, delimiter: str) -> str:
                 f"delimiter: {written}"
             )
     return "; set delimiter, or add a header row that names the columns"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _parse_row(

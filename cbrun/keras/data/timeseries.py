@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cbrun.config.data import TimeseriesData
+from cbrun.config.data import TimeseriesData, table_delimiter
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data.common import Dataset, Streams, looks_like_classes, resolve
 from cbrun.keras.data.csv_read import SERIES_NUMBERS, missing_column, read_csv
@@ -217,7 +217,7 @@ def _read_series(config: TimeseriesData, path: Path) -> tuple[np.ndarray, np.nda
     where: ConfigPath = ("data", "path")
     if path.suffix.lower() == ".npz":
         return _read_npz(config, path)
-    delimiter = config.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
+    delimiter = table_delimiter(config)
     features = config.features
     header, values = read_csv(
         path,
