@@ -11,9 +11,9 @@ import importlib.util
 from typing import TYPE_CHECKING, Any, cast
 
 from cbrun.config.experiment import ExperimentConfig
-from cbrun.config.problems import make_problem
+from cbrun.config.problems import ProblemList
 from cbrun.config.yaml_loader import SourceMap
-from cbrun.errors import ConfigPath, Problem
+from cbrun.errors import Problem
 
 if TYPE_CHECKING:
     from cbrun.config.callbacks.tensorboard import TensorBoardSchema
@@ -33,10 +33,8 @@ def backend_checks(
     config: ExperimentConfig, data: Any, source: SourceMap
 ) -> list[Problem]:
     """Check the backend, the strategy and the callbacks against each other."""
-    problems: list[Problem] = []
-
-    def add(path: ConfigPath, message: str, severity: str = "error") -> None:
-        problems.append(make_problem(source, data, path, message, severity=severity))
+    found = ProblemList(source, data)
+    add = found.add
 
     backend = config.backend
     if config.distribute is not None:
@@ -72,4 +70,4 @@ def backend_checks(
             f"{backend} backend does not use; seed still applies",
             severity="warning",
         )
-    return problems
+    return found.problems

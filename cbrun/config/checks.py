@@ -17,7 +17,7 @@ from cbrun.config.callbacks import (
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.monitor import compiled_metrics, has_validation
 from cbrun.config.places import value_at
-from cbrun.config.problems import make_problem
+from cbrun.config.problems import ProblemList
 from cbrun.config.stages import stage_epochs
 from cbrun.config.training import OptimizerObject, ScheduleObject
 from cbrun.config.yaml_loader import SourceMap
@@ -36,19 +36,12 @@ _LR_CALLBACKS = ("LearningRateScheduler", "ReduceLROnPlateau")
 DEFAULT_LEARNING_RATE = 0.001
 
 
-class _Checker:
+class _Checker(ProblemList):
     """Runs every check over one config, collecting problems."""
 
     def __init__(self, config: ExperimentConfig, data: Any, source: SourceMap):
+        super().__init__(source, data)
         self.config = config
-        self.data = data
-        self.source = source
-        self.problems: list[Problem] = []
-
-    def add(self, path: ConfigPath, message: str, *, severity: str = "error") -> None:
-        self.problems.append(
-            make_problem(self.source, self.data, path, message, severity=severity)
-        )
 
     def callbacks(self) -> Iterator[tuple[ConfigPath, CallbackSchema]]:
         for index, callback in enumerate(self.config.callbacks):

@@ -14,10 +14,10 @@ from typing import Any
 
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.folder_checks import check_folders
-from cbrun.config.problems import make_problem
+from cbrun.config.problems import ProblemList
 from cbrun.config.table_checks import check_csv, check_timeseries, feature_columns
 from cbrun.config.yaml_loader import SourceMap
-from cbrun.errors import ConfigPath, Problem
+from cbrun.errors import Problem
 from cbrun.suggest import did_you_mean, shorten, shown
 
 Report = Callable[..., None]
@@ -50,15 +50,11 @@ def data_file_checks(
     check = DATA_FILE_CHECKS.get(config.data.source)
     if check is None:
         return []
-    problems: list[Problem] = []
-
-    def report(path: ConfigPath, message: str, severity: str = "error") -> None:
-        problems.append(make_problem(source, data, path, message, severity=severity))
-
-    check(config.data, base_dir, report)
-    if not problems:
-        _check_named_inputs(config, base_dir, report)
-    return problems
+    found = ProblemList(source, data)
+    check(config.data, base_dir, found.add)
+    if not found.problems:
+        _check_named_inputs(config, base_dir, found.add)
+    return found.problems
 
 
 def _check_named_inputs(

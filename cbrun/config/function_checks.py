@@ -12,7 +12,7 @@ from typing import Any
 
 from cbrun.config.base import IMPORT_PATH_RE
 from cbrun.config.experiment import ExperimentConfig
-from cbrun.config.problems import make_problem
+from cbrun.config.problems import ProblemList
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
 from cbrun.suggest import did_you_mean, shown
@@ -30,10 +30,8 @@ def function_value_problems(
     ``*_fn``) given as a plain ``pkg.mod:fn`` string reaches the class as a
     string; ``validate --deep`` knows from its signature, this only warns.
     """
-    problems: list[Problem] = []
-
-    def add(path: ConfigPath, message: str, severity: str = "error") -> None:
-        problems.append(make_problem(source, data, path, message, severity=severity))
+    found = ProblemList(source, data)
+    add = found.add
 
     places: list[tuple[ConfigPath, dict[str, Any]]] = [
         (("model", "layers", i), dict(layer.model_extra or {}))
@@ -80,4 +78,4 @@ def function_value_problems(
                     f"function {shown(value['function'])} is not an import path; "
                     "write {function: package.module:name}",
                 )
-    return problems
+    return found.problems

@@ -16,7 +16,7 @@ from typing import Any
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.function_checks import function_value_problems
 from cbrun.config.model import IMPLICIT_INPUT, ModelConfig
-from cbrun.config.problems import make_problem
+from cbrun.config.problems import ProblemList
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
 from cbrun.suggest import did_you_mean, shown
@@ -39,20 +39,13 @@ class _Node:
     takes: list[tuple[str, ConfigPath]] = field(default_factory=list)
 
 
-class _GraphChecker:
+class _GraphChecker(ProblemList):
     """Collects the problems of one config's graph and mappings."""
 
     def __init__(self, config: ExperimentConfig, data: Any, source: SourceMap):
+        super().__init__(source, data)
         self.model: ModelConfig = config.model
         self.config = config
-        self.data = data
-        self.source = source
-        self.problems: list[Problem] = []
-
-    def add(self, path: ConfigPath, message: str, *, severity: str = "error") -> None:
-        self.problems.append(
-            make_problem(self.source, self.data, path, message, severity=severity)
-        )
 
     def line_of(self, path: ConfigPath) -> int:
         return self.source.locate(path).line

@@ -369,5 +369,35 @@ def make_problem(
     return Problem(source.file, mark.line, mark.column, where, message, severity)
 
 
+class ProblemList:
+    """The problems a check finds in one document, each placed by its config path.
+
+    Attributes:
+        source: Where each value came from.
+        data: The document (for the places' descriptions).
+        problems: What :meth:`add` collected, in the order found.
+    """
+
+    def __init__(self, source: SourceMap, data: Any) -> None:
+        self.source = source
+        self.data = data
+        self.problems: list[Problem] = []
+
+    def add(
+        self,
+        path: ConfigPath,
+        message: str,
+        severity: str = "error",
+        *,
+        key: bool = False,
+    ) -> None:
+        """Add a problem at ``path`` (at its key's position with ``key``)."""
+        self.problems.append(
+            make_problem(
+                self.source, self.data, path, message, key=key, severity=severity
+            )
+        )
+
+
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))

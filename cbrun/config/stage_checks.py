@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cbrun.config.keras_names import APPLICATIONS
-from cbrun.config.problems import make_problem
+from cbrun.config.problems import ProblemList, make_problem
 from cbrun.config.stages import StageConfig
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
@@ -132,10 +132,8 @@ def check_stages(config: Any, data: Any, source: SourceMap) -> list[Problem]:
     """
     if config.stages is None:
         return []
-    problems: list[Problem] = []
-
-    def add(path: ConfigPath, message: str, *, key: bool = False) -> None:
-        problems.append(make_problem(source, data, path, message, key=key))
+    found = ProblemList(source, data)
+    add = found.add
 
     if not config.stages:
         add(("stages",), "stages is empty; give at least one stage or remove it")
@@ -191,8 +189,7 @@ def check_stages(config: Any, data: Any, source: SourceMap) -> list[Problem]:
                     "the top-level compile",
                     key=True,
                 )
-    problems.extend(_idle_stage_warnings(config, data, source))
-    return problems
+    return [*found.problems, *_idle_stage_warnings(config, data, source)]
 
 
 def _idle_stage_warnings(config: Any, data: Any, source: SourceMap) -> list[Problem]:
