@@ -14,7 +14,8 @@ expressions. For every input:
   and a line (and column) inside the file;
 - one input takes at most ``MAX_SECONDS`` (an input over the limit is run
   again, and fails if it is slow twice: a busy machine can stall any input
-  once); a hang is cut off after ``HANG_SECONDS`` and reported;
+  once; ``tests/test_fuzz.py`` checks only hangs); a hang is cut off after
+  ``HANG_SECONDS`` and reported;
 - output is bounded: one problem at most ``MAX_PROBLEM_CHARS`` characters, one
   file's problems (and the CLI's output for one file) at most
   ``MAX_OUTPUT_CHARS``;
@@ -75,6 +76,10 @@ CONFIGS = REPO / "configs"
 
 MAX_SECONDS = 2.0
 """Longest time one input may take."""
+TIME_LIMITS = True
+"""Whether an input over ``MAX_SECONDS`` fails. ``tests/test_fuzz.py`` turns it
+off: speed is this script's finding, not a pass/fail test on a shared CI
+machine; a hang (``HANG_SECONDS``) fails either way."""
 HANG_SECONDS = 20.0
 """An input still running after this long is interrupted and reported."""
 MAX_PROBLEM_CHARS = 2_000
@@ -242,7 +247,7 @@ def _timed(check: Callable[[], None], limit: float) -> float:
     with _alarm(HANG_SECONDS):
         check()
     elapsed = _SPENT[0]
-    if elapsed > limit:
+    if TIME_LIMITS and elapsed > limit:
         raise TooSlow(f"took {elapsed:.2f} s (limit {limit} s)")
     return elapsed
 
@@ -428,7 +433,7 @@ def _invoke(args: list[str], command: str, codes: tuple[int, ...]) -> int:
     with _in_cbrun():
         result = CliRunner().invoke(cli, args)
     elapsed = time.perf_counter() - start
-    if elapsed > MAX_SECONDS:
+    if TIME_LIMITS and elapsed > MAX_SECONDS:
         raise TooSlow(f"{command}: took {elapsed:.2f} s (limit {MAX_SECONDS} s)")
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         exc = result.exception

@@ -6,9 +6,7 @@ import ast
 import math
 import pickle
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,17 +22,9 @@ from cbrun.config.expressions import (
     Schedule,
     parse_schedule,
 )
+from tests.hang_guard import fails_after
 
 TUTORIAL = "0.001 if epoch < 10 else 0.001 * exp(0.1 * (10 - epoch))"
-
-
-@contextmanager
-def within(seconds: float) -> Iterator[None]:
-    """Guard against hangs: fail if the block takes longer than ``seconds``."""
-    start = time.perf_counter()
-    yield
-    elapsed = time.perf_counter() - start
-    assert elapsed < seconds, f"took {elapsed:.2f}s"
 
 
 def error_of(text: str, epoch: int = 0, lr: float = 0.001) -> ExpressionError:
@@ -337,7 +327,7 @@ def test_null_byte_is_a_syntax_error() -> None:
 
 @pytest.mark.parametrize("text", ["10**10**10", "9**9**9**9", "2**100000", "exp(1e6)"])
 def test_huge_powers_fail_fast(text: str) -> None:
-    with within(1.0):
+    with fails_after():
         error = error_of(text)
     assert "too large" in error.message
 
@@ -348,7 +338,7 @@ def test_overflowing_multiplication_is_not_finite() -> None:
 
 def test_too_long_text_is_rejected_before_parsing() -> None:
     text = "(" * 10_000 + "1" + ")" * 10_000
-    with within(1.0):
+    with fails_after():
         error = error_of(text)
     assert f"limit is {expressions.MAX_LENGTH}" in error.message
     assert len("lr" + " " * (expressions.MAX_LENGTH - 2)) == expressions.MAX_LENGTH
@@ -370,7 +360,7 @@ def test_deep_nesting_fails_fast_even_without_length_limit(
 ) -> None:
     # Lift the length limit so the parser and the depth check face the nesting.
     monkeypatch.setattr(expressions, "MAX_LENGTH", 10**6)
-    with within(1.0), pytest.raises(ExpressionError) as info:
+    with fails_after(), pytest.raises(ExpressionError) as info:
         parse_schedule(text)
     message = info.value.message
     assert "nested" in message or "too complex" in message, message

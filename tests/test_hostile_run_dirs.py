@@ -19,7 +19,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -381,12 +380,10 @@ def test_resume_refuses_a_corrupt_history_instead_of_blanking_it(root: Path):
     assert "tensorflow" not in modules
 
 
-def test_compare_refuses_an_alias_bomb_config_in_well_under_2_seconds(root: Path):
+def test_compare_refuses_an_alias_bomb_config_by_its_bound(root: Path):
     [good, _] = sorted(root.glob("good/*"))
     bad = make_run(root, "bad", 5, history=HISTORY, config=ALIAS_BOMB)
-    start = time.monotonic()
-    code, output, _ = run_module("compare", good, bad, timeout=2)
-    assert time.monotonic() - start < 2
+    code, output, _ = run_module("compare", good, bad)  # a hang hits the timeout
     assert_clean("compare", Outcome(code, output))
     assert (
         f"B: {bad / CONFIG_FILE} unreadable: not valid YAML at line 1: the "
