@@ -250,6 +250,7 @@ class _GraphChecker(ProblemList):
         mappings: list[tuple[str, Any]] = [
             ("loss", spec.loss),
             ("metrics", spec.metrics),
+            ("weighted_metrics", spec.weighted_metrics),
             ("loss_weights", spec.loss_weights),
         ]
         for field_name, value in mappings:

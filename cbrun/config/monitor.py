@@ -51,26 +51,32 @@ def compiled_metrics(
     complete = True
     spec = config.compile
     outputs = config.model.output_names()
-    by_output = metrics_by_output(spec.metrics)
-    several = outputs is not None and len(outputs) > 1
-    if by_output is not None and outputs is None:
-        several = len(by_output) > 1
-        complete = len(by_output) > 1
-    if by_output is None:
-        by_output = {"": list(spec.metrics or [])}
     for loss_output in _loss_outputs(config, outputs):
         names.append(f"{loss_output}_loss")
         directions[f"{loss_output}_loss"] = "down"
-    for output, metrics in by_output.items():
-        prefix = f"{output}_" if several and output else ""
-        for metric in metrics:
-            name, direction = _log_name(metric)
-            if name is None:
-                complete = False
-                continue
-            names.append(prefix + name)
-            if direction:
-                directions[prefix + name] = direction
+    for setting, weighted in ((spec.metrics, False), (spec.weighted_metrics, True)):
+        by_output = metrics_by_output(setting)
+        several = outputs is not None and len(outputs) > 1
+        if by_output is not None and outputs is None:
+            several = len(by_output) > 1
+            complete = complete and len(by_output) > 1
+        if by_output is None:
+            by_output = {"": list(setting or [])}
+        for output, metrics in by_output.items():
+            prefix = f"{output}_" if several and output else ""
+            for metric in metrics:
+                name, direction = _log_name(metric)
+                if name is None:
+                    complete = False
+                    continue
+                logged = prefix + name
+                if weighted and logged in names:
+                    # Keras renames a weighted metric that has an unweighted
+                    # metric's name (compile_utils.CompileMetrics.result).
+                    logged = f"{prefix}weighted_{name}"
+                names.append(logged)
+                if direction:
+                    directions[logged] = direction
     return names, directions, complete
 
 

@@ -233,7 +233,11 @@ class CompileConfig(StrictModel):
         description="Metric names (logged exactly as written) or objects; or a "
         "mapping by output name.",
     )
-    weighted_metrics: list[MetricSpec] | None = None
+    weighted_metrics: MetricsSetting | None = Field(
+        None,
+        description="Metrics weighed by sample_weight or class_weight, as "
+        "`metrics`: a list, or a mapping by output name.",
+    )
     run_eagerly: bool = False
     steps_per_execution: PositiveInt = 1
     jit_compile: bool | Literal["auto"] = "auto"

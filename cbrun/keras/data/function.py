@@ -197,7 +197,8 @@ def _samples(train: Any) -> int:
     batches = int(train.cardinality())
     if batches < 0:
         return 0  # infinite or unknown: callbacks count steps without it
-    for _, y in train.take(1):
+    for batch in train.take(1):  # (x, y) or (x, y, sample_weight)
+        y = batch[1]
         first = y if not isinstance(y, dict) else next(iter(y.values()))
         return batches * int(first.shape[0])
     return 0
