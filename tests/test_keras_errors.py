@@ -40,6 +40,20 @@ def test_the_graph_error_header_node_and_frames_are_skipped() -> None:
     ]
 
 
+def test_a_data_pipeline_error_keeps_the_decoder_sentence() -> None:
+    text = (
+        "Graph execution error:\n\nDetected at node decode_image/DecodeImage "
+        "defined at (most recent call last):\n<stack traces unavailable>\n"
+        "Invalid GIF data (size 97), failed to slurp gif file: Image EOF "
+        "detected before image complete\n\t [[{{node decode_image/DecodeImage}}]]"
+        "\n\t [[IteratorGetNext]] [Op:__inference_multi_step_on_iterator_2114]"
+    )
+    assert first_line(ValueError(text)) == (
+        "Invalid GIF data (size 97), failed to slurp gif file: Image EOF "
+        "detected before image complete"
+    )
+
+
 def test_a_plain_message_is_its_first_line_and_is_cut() -> None:
     assert first_line(ValueError("first\nsecond")) == "first"
     assert first_line(ValueError("")) == "ValueError"

@@ -38,6 +38,8 @@ _NOISE = (
     re.compile(r"^Detected at node\b"),
     re.compile(r"^File \"[^\"]*\", line \d+"),
     re.compile(r"^\(?most recent call last\)?:?$"),
+    # In place of the frames when a tf.data op (an image decode) failed.
+    re.compile(r"^<stack traces unavailable>$"),
     re.compile(r"^\[\[.*\]\]"),
     re.compile(r"^Traceback \(most recent call last\):$"),
 )
