@@ -344,9 +344,21 @@ def test_train_refuses_special_and_secret_data_files(tmp_path: Path) -> None:
     configs = [
         write_train_config(tmp_path, "fifo", "{source: csv, path: pipe.csv}"),
         write_train_config(tmp_path, "zero", "{source: npz, path: zero.npz}"),
-        write_train_config(tmp_path, "keycsv", "{source: csv, path: id_key.csv}"),
         write_train_config(tmp_path, "keynpz", "{source: npz, path: id_key.npz}"),
     ]
+    # A key named as a CSV is refused by validate (which train runs first).
+    keycsv = write_train_config(tmp_path, "keycsv", "{source: csv, path: id_key.csv}")
+    refused = subprocess.run(
+        [str(CBRUN), "validate", keycsv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=TRAIN_SECONDS,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "it starts like a PEM key or certificate" in refused.stdout
+    assert SECRET not in refused.stdout + refused.stderr
     # One process trains the configs in turn: one TensorFlow import.
     result = subprocess.run(
         [str(CBRUN), "train", *configs, "--runs-dir", "runs"],
@@ -363,7 +375,6 @@ def test_train_refuses_special_and_secret_data_files(tmp_path: Path) -> None:
     expected = {
         "fifo.yaml": "pipe.csv is a FIFO, not a regular file",
         "zero.yaml": "/dev/zero is a character device, not a regular file",
-        "keycsv.yaml": "it starts like a PEM key or certificate",
         "keynpz.yaml": "it starts like a PEM key or certificate",
     }
     for config, text in expected.items():

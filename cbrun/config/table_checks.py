@@ -2,8 +2,9 @@
 
 A checker reads the first line (the header) and, for ``inputs: matrix``, a
 few rows to find a column of strings; it quotes at most 80 characters of
-the file. A missing file is named here; an unreadable one is left to training,
-which says why at the same config line.
+the file. A missing file is named here, a file that is not CSV text (an
+Excel workbook) is described (:mod:`cbrun.config.table_kind_checks`); an
+unreadable one is left to training, which says why at the same config line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from cbrun.atomic import open_regular
 from cbrun.config.callback_outputs import OWN_NAMES
 from cbrun.config.data import table_delimiter
+from cbrun.config.table_kind_checks import check_table_kind
 from cbrun.errors import ConfigPath
 from cbrun.suggest import (
     DATA_QUOTE_LENGTH,
@@ -48,6 +50,8 @@ def check_csv(data: Any, base_dir: Path, report: Report) -> None:
     for key in ("path", "test_path"):
         value = getattr(data, key)
         if value is None or _missing_file(base_dir, value, ("data", key), report):
+            continue
+        if check_table_kind(base_dir / value, ("data", key), report):
             continue
         if value.lower().endswith(".parquet"):
             continue  # Parquet's schema needs pyarrow: training checks it
@@ -121,6 +125,8 @@ def check_timeseries(data: Any, base_dir: Path, report: Report) -> None:
     if _missing_file(base_dir, data.path, ("data", "path"), report):
         return
     if data.path.lower().endswith(".npz"):
+        return
+    if check_table_kind(base_dir / data.path, ("data", "path"), report, "timeseries"):
         return
     delimiter = table_delimiter(data)
     _check_table(

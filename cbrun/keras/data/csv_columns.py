@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from cbrun.config.table_kind_checks import SNIFF_BYTES, not_parquet
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data.common import open_data
+from cbrun.keras.data.csv_read import check_looks_like_text
 from cbrun.suggest import DATA_QUOTE_LENGTH, shorten, shown_data
 
-_PARQUET_MAGIC = b"PAR1"
 _INSTALL = "pip install pyarrow (cbrun reads Parquet and `inputs: columns` with it)"
 
 
@@ -46,20 +47,18 @@ def read_columns(
     """
     pyarrow = _pyarrow(path, where)
     with open_data(path, where) as stream:
-        head = stream.read(len(_PARQUET_MAGIC))
+        head = stream.read(SNIFF_BYTES)
         stream.seek(0)
         try:
             if path.suffix.lower() == ".parquet":
-                if head != _PARQUET_MAGIC:
-                    raise BuildError(
-                        f"cannot read {path} as Parquet: it does not start with "
-                        "Parquet's magic bytes PAR1",
-                        where,
-                    )
+                reason = not_parquet(head, path.name)
+                if reason is not None:
+                    raise BuildError(f"cannot read {path} as Parquet: {reason}", where)
                 import pyarrow.parquet as pq
 
                 table = pq.read_table(stream)
             else:
+                check_looks_like_text(head, path, where)
                 # pyarrow parses a buffer on all cores; through a Python file
                 # object it reads in one thread.
                 buffer = pyarrow.py_buffer(stream.read())

@@ -19,18 +19,16 @@ from typing import TextIO
 import numpy as np
 
 from cbrun.config.table_checks import is_number
+from cbrun.config.table_kind_checks import SNIFF_BYTES, not_csv_text
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data.common import open_data
 from cbrun.suggest import (
     DATA_QUOTE_LENGTH,
     closest,
-    describe_start,
     shown_data,
     shown_names,
 )
 
-# Enough of the start to tell text from a binary or PEM file.
-_SNIFF_BYTES = 4096
 # Separators a one-column first line may hold instead of the delimiter.
 _SEPARATORS = (
     ("\t", "tab", '"\\t"'),
@@ -67,6 +65,7 @@ def read_csv(
     features: list[str] | None = None,
     single_column: bool = False,
     numbers_only: str = MATRIX_NUMBERS,
+    source: str = "csv",
 ) -> tuple[list[str], np.ndarray]:
     """Return a CSV's column names and the used columns as a float64 matrix.
 
@@ -85,6 +84,7 @@ def read_csv(
         single_column: Accept a file of the target column only (a series
             whose past values are its only feature).
         numbers_only: The advice after a cell that is not a finite number.
+        source: ``csv`` or ``timeseries``: the fix for a file that is not text.
 
     Returns:
         The file's column names, and a matrix of the features then the
@@ -92,7 +92,7 @@ def read_csv(
     """
     targets = [target] if isinstance(target, str) else list(target)
     with open_data(path, where) as raw:
-        _check_looks_like_text(raw.read(_SNIFF_BYTES), path, where)
+        check_looks_like_text(raw.read(SNIFF_BYTES), path, where, source)
         raw.seek(0)
         try:
             # utf-8-sig: spreadsheet programs often start the file with a BOM.
@@ -179,17 +179,16 @@ def missing_column(name: str, header: list[str], path: Path, kind: str) -> str:
     return f"{path} has no {what} {name!r}{suggestion} (its columns: {columns})"
 
 
-def _check_looks_like_text(head: bytes, path: Path, where: ConfigPath) -> None:
-    """Refuse a file whose first bytes are not CSV text, without quoting them."""
-    start = describe_start(head)
-    if start in ("text", "text that is not UTF-8", "nothing (the file is empty)"):
-        return  # the reader names the first byte that is not UTF-8
-    raise BuildError(
-        f"cannot read {path} as CSV: the file does not look like CSV text (it "
-        f"starts like {start}); cbrun reads delimited text files whose first "
-        "line names the columns (else set header: false and names: [...])",
-        where,
-    )
+def check_looks_like_text(
+    head: bytes, path: Path, where: ConfigPath, source: str = "csv"
+) -> None:
+    """Refuse a file whose first bytes are not CSV text, without quoting them.
+
+    In validate's words (:func:`cbrun.config.table_kind_checks.not_csv_text`).
+    """
+    reason = not_csv_text(head, path.name, source)
+    if reason is not None:
+        raise BuildError(f"cannot read {path} as CSV: {reason}", where)
 
 
 def _parse_cells(

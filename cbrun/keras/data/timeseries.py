@@ -227,6 +227,7 @@ def _read_series(config: TimeseriesData, path: Path) -> tuple[np.ndarray, np.nda
         features=features,
         single_column=True,
         numbers_only=SERIES_NUMBERS,
+        source="timeseries",
     )
     y = values[:, -1]
     if features is None:

@@ -1,0 +1,131 @@
+"""Data-source leftovers of issue 14, each found by plain ``cbrun validate``.
+
+A workbook named as a CSV, a series shorter than one window, a label outside
+``labels.map``, line numbers in table errors, column names that are no
+Keras input names, and the example data's generator. Loader tests read real
+files; validate is run through the CLI without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from pydantic import TypeAdapter
+
+from cbrun.cli import cli
+from cbrun.config.data import DataConfig
+from cbrun.errors import BuildError, ExitCode
+from cbrun.keras.data import load_data
+
+BODY = """\
+model: {layers: [{type: Dense, units: 2, activation: softmax}]}
+compile: {loss: sparse_categorical_crossentropy}
+fit: {epochs: 1}
+"""
+
+
+def cli_run(folder: Path, data: str, command: str = "validate") -> Result:
+    """``cbrun <command>`` of a config whose data line is ``data``."""
+    config = folder / "c.yaml"
+    config.write_text(f"data: {data}\n{BODY}", encoding="utf-8")
+    args = [command, str(config)]
+    if command == "train":
+        args += ["--runs-dir", str(folder / "runs")]
+    return CliRunner().invoke(cli, args)
+
+
+def load_error(base_dir: Path, **fields: Any) -> BuildError:
+    """The BuildError training's loader raises for a ``data`` section."""
+    config = TypeAdapter(DataConfig).validate_python(fields)
+    with pytest.raises(BuildError) as caught:
+        load_data(config, seed=1, base_dir=base_dir)
+    return caught.value
+
+
+def problem_line(result: Result, key: str) -> str:
+    """The output line of the problem at config key ``key``."""
+    lines = [line for line in result.output.splitlines() if f" {key}: " in line]
+    assert lines, result.output
+    return lines[0]
+
+
+# --- 1. a workbook (or any binary file) named as a table ----------------------
+
+
+def write_workbook(path: Path) -> Path:
+    """A minimal .xlsx layout: a ZIP whose first entry is [Content_Types].xml."""
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("[Content_Types].xml", "<Types/>")
+        book.writestr("xl/workbook.xml", "<workbook/>")
+        book.writestr("xl/worksheets/sheet1.xml", "<sheet>SECRETCELL</sheet>")
+    return path
+
+
+WORKBOOK_SAYS = (
+    "the file does not look like CSV text (it starts like a ZIP archive, as an "
+    "Excel .xlsx workbook is); save it as CSV/TSV (UTF-8 text) or Parquet"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("book.csv", "{source: csv, path: book.csv}"),
+        ("book.xlsx", "{source: csv, path: book.xlsx, inputs: columns}"),
+    ],
+)
+def test_a_workbook_is_refused_by_validate_as_train_refuses_it(
+    tmp_path: Path, name: str, data: str
+) -> None:
+    write_workbook(tmp_path / name)
+    result = cli_run(tmp_path, data)
+    assert result.exit_code == ExitCode.INVALID_CONFIG, result.output
+    line = problem_line(result, "data.path")
+    assert line.startswith(f"{tmp_path / 'c.yaml'}:1:")
+    assert f"cannot read {name} as CSV: {WORKBOOK_SAYS}" in line
+    assert "SECRETCELL" not in result.output
+    # Training's loader says the same of the same file (its full path).
+    inputs = "columns" if "columns" in data else "matrix"
+    error = load_error(tmp_path, source="csv", path=name, inputs=inputs)
+    assert error.path == ("data", "path")
+    assert error.message == f"cannot read {tmp_path / name} as CSV: {WORKBOOK_SAYS}"
+    # And `cbrun train` stops with exit 1 at the same line.
+    trained = cli_run(tmp_path, data, "train")
+    assert trained.exit_code == 1
+    assert f"cannot read {name} as CSV: {WORKBOOK_SAYS}" in trained.output
+
+
+def test_binary_test_path_and_series_are_refused_with_their_fixes(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "train.csv").write_text("a,target\n1,0\n2,1\n3,0\n")
+    (tmp_path / "test.csv").write_bytes(b"\x00\x01\x02" * 100)
+    result = cli_run(tmp_path, "{source: csv, path: train.csv, test_path: test.csv}")
+    assert result.exit_code == 1
+    line = problem_line(result, "data.test_path")
+    assert "cannot read test.csv as CSV" in line
+    assert "(it starts like binary data); save it as CSV/TSV" in line
+    write_workbook(tmp_path / "series.csv")
+    series = "{source: timeseries, path: series.csv, target: y, sequence_length: 3}"
+    result = cli_run(tmp_path, series)
+    line = problem_line(result, "data.path")
+    assert "as an Excel .xlsx workbook is); save it as " in line
+    assert line.endswith("CSV/TSV (UTF-8 text) or an .npz of arrays")
+
+
+def test_a_parquet_file_that_is_not_parquet_is_described(tmp_path: Path) -> None:
+    (tmp_path / "t.parquet").write_text("a,target\n1,0\n2,1\n")
+    result = cli_run(tmp_path, "{source: csv, path: t.parquet}")
+    assert result.exit_code == 1
+    line = problem_line(result, "data.path")
+    says = (
+        "it does not start with Parquet's magic bytes PAR1 (it starts like text); "
+        "name it .csv (or .tsv)"
+    )
+    assert line.endswith(f"cannot read t.parquet as Parquet: {says}")
+    error = load_error(tmp_path, source="csv", path="t.parquet")
+    assert error.message == f"cannot read {tmp_path / 't.parquet'} as Parquet: {says}"
