@@ -189,7 +189,62 @@ def check_stages(config: Any, data: Any, source: SourceMap) -> list[Problem]:
                     "the top-level compile",
                     key=True,
                 )
-    return [*found.problems, *_idle_stage_warnings(config, data, source)]
+    return [
+        *found.problems,
+        *_idle_stage_warnings(config, data, source),
+        *top_epochs_override_problems(config, data, source),
+    ]
+
+
+def top_epochs_override_problems(
+    config: Any, data: Any, source: SourceMap
+) -> list[Problem]:
+    """Refuse a ``--set fit.epochs=N`` that no stage trains with.
+
+    A stage's own ``fit.epochs`` wins over the top level's, so with stages
+    that all set theirs, the override would change nothing and the run would
+    train as long as before (a ``--resume`` asking for more epochs too). When
+    only some stages take it, a warning names those that keep their own.
+    """
+    path: ConfigPath = ("fit", "epochs")
+    if not config.stages or source.origin(path) is None:
+        return []
+    fit = data.get("fit") if isinstance(data, dict) else None
+    if not isinstance(fit, dict) or "epochs" not in fit:
+        return []  # set by no override (an override made `fit` for another key)
+    value = config.fit.epochs
+    own = [
+        (index, stage)
+        for index, stage in enumerate(config.stages)
+        if "epochs" in stage.fit_overrides()
+    ]
+    if not own:
+        return []
+    listed = ", ".join(
+        f"{shown(stage.name)} (stages.{index}): {stage.fit_overrides()['epochs']}"
+        for index, stage in own
+    )
+    last_index, last = own[-1]
+    fix = f"--set stages.{last_index}.fit.epochs={value}"
+    if len(own) == len(config.stages):
+        message = (
+            f"fit.epochs={value} changes no stage: every stage sets its own "
+            f"fit.epochs ({listed}), which wins over the top-level one, so the run "
+            f"would train as long as without it; set a stage's epochs instead, "
+            f"e.g. {fix} for stage {shown(last.name)}"
+        )
+        return [make_problem(source, data, path, message)]
+    taking = ", ".join(
+        shown(stage.name)
+        for stage in config.stages
+        if "epochs" not in stage.fit_overrides()
+    )
+    message = (
+        f"fit.epochs={value} sets the epochs of {taking} only: {listed} "
+        f"{'keeps its' if len(own) == 1 else 'keep their'} own fit.epochs; to "
+        f"change {'it' if len(own) == 1 else 'one'}, e.g. {fix}"
+    )
+    return [make_problem(source, data, path, message, severity="warning")]
 
 
 def _idle_stage_warnings(config: Any, data: Any, source: SourceMap) -> list[Problem]:

@@ -13,6 +13,7 @@ hostile run dir is refused before TensorFlow is imported.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,8 +39,10 @@ from cbrun.suggest import shown
 
 # config.yaml's second line: the folder relative data paths start in.
 BASE_DIR_HEADER = "# Relative paths are relative to "
-# What may change when a run continues: how long it trains and how it prints.
+# What may change when a run continues: how long it trains and how it prints
+# (a stage's own, as stages.<index>.fit.epochs).
 SAFE_OVERRIDES = ("fit.epochs", "fit.verbose")
+_SAFE_STAGE_OVERRIDE = re.compile(r"^stages\.(\d{1,9})\.fit\.(epochs|verbose)$")
 
 
 @dataclass
@@ -129,10 +132,11 @@ def _check_record(run_dir: Path, record: runs.RunRecord) -> None:
 def _check_overrides(overrides: Sequence[str]) -> None:
     for override in overrides:
         key = override.partition("=")[0].strip()
-        if key not in SAFE_OVERRIDES:
+        if key not in SAFE_OVERRIDES and not _SAFE_STAGE_OVERRIDE.match(key):
             raise ResumeError(
                 f"--set {override}: only {', '.join(SAFE_OVERRIDES)} can change "
-                "when resuming (the rest would make a different run); start a new "
+                "when resuming (and a stage's stages.<index>.fit.epochs and "
+                ".fit.verbose; the rest would make a different run); start a new "
                 "run for other changes"
             )
 
@@ -182,6 +186,10 @@ def _load_own_config(
             path, overrides, allow_user_code=allow_user_code, base_dir=base_dir
         )
     except ConfigError as exc:
+        errors = [p for p in exc.problems if p.severity == "error"]
+        if overrides and all(p.where.startswith("--set ") for p in errors):
+            # The run's own config loads; what it refuses is the --set given.
+            raise ResumeError(str(ConfigError(errors))) from None
         written_by = record.versions.get("cbrun") or "an unknown version"
         from cbrun import __version__
 
@@ -296,8 +304,10 @@ def prepare_resume(
         what = "its stages' epochs" if experiment.stages else "fit.epochs"
         raise ResumeError(
             f"{run_dir} has trained {epoch} of {what}={planned}; to train "
-            f"longer, add --set fit.epochs={epoch + 10}"
+            f"longer, add {_longer_override(loaded, epoch - planned + 10)}"
         )
+    if experiment.stages:
+        _check_stage_epochs(run_dir, loaded, overrides, record.stages or [], epoch)
     try:
         history = runs.load_history(run_dir)
     except MissingFileError:  # killed before the first epoch's record
@@ -316,6 +326,68 @@ def prepare_resume(
         overrides=tuple(overrides),
         stages=list(record.stages or []),
     )
+
+
+def _longer_override(loaded: LoadedConfig, more: int) -> str:
+    """The ``--set`` that trains ``more`` epochs more (the last stage's own)."""
+    experiment = loaded.experiment
+    if not experiment.stages:
+        return f"--set fit.epochs={experiment.fit.epochs + more}"
+    last = len(experiment.stages) - 1
+    epochs = stage_epochs(experiment.fit, experiment.stages)[last]
+    if "epochs" in experiment.stages[last].fit_overrides():
+        return f"--set stages.{last}.fit.epochs={epochs + more}"
+    return f"--set fit.epochs={epochs + more}"
+
+
+def _check_stage_epochs(
+    run_dir: Path,
+    loaded: LoadedConfig,
+    overrides: Sequence[str],
+    records: Sequence[Any],
+    epoch: int,
+) -> None:
+    """Refuse a ``--set`` of epochs that only stages already ended would use.
+
+    Such a stage does not train again, so the run would end as it would
+    have without the override; the user asked for epochs they would not get.
+
+    Raises:
+        ResumeError: Naming the override, the stage that ended and the
+            ``--set`` of a stage still to train.
+    """
+    from cbrun.training.stage_records import start_point
+
+    stages = loaded.experiment.stages or []
+    first = start_point(records, epoch, len(stages)).stage  # the first to fit
+    ended = [shown(stage.name) for stage in stages[:first]]
+    if not ended or first >= len(stages):
+        return
+    own = [("epochs" in stage.fit_overrides()) for stage in stages]
+    remaining = stages[first:]
+    for override in overrides:
+        key, _, value = override.partition("=")
+        key, value = key.strip(), value.strip()
+        found = _SAFE_STAGE_OVERRIDE.match(key)
+        if found and found.group(2) == "epochs" and int(found.group(1)) < first:
+            used_by = [int(found.group(1))]
+        elif key == "fit.epochs":
+            used_by = [i for i, has_own in enumerate(own) if not has_own]
+            if any(i >= first for i in used_by):
+                continue
+        else:
+            continue
+        if not used_by or any(i >= first for i in used_by):
+            continue
+        index = len(stages) - 1
+        fix = f"--set stages.{index}.fit.epochs={value}"
+        raise ResumeError(
+            f"{run_dir / CONFIG_FILE}: --set {override}: it changes the epochs of "
+            f"{', '.join(shown(stages[i].name) for i in used_by)} only, which "
+            f"ended before epoch {epoch} (the backup this run continues from), "
+            "so the run would train no longer; the stages still to train are "
+            f"{', '.join(shown(s.name) for s in remaining)}: e.g. {fix}"
+        )
 
 
 def _backup_epoch(run_dir: Path) -> int | None:

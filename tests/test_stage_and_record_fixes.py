@@ -1,0 +1,209 @@
+"""Staged runs and run records: overrides that changed nothing, cut-short stages.
+
+Real tiny models on iris. A staged run whose stages all set their own
+``fit.epochs`` is stopped by SIGTERM inside its second stage (module
+fixture); the tests then resume copies of it with overrides that train
+longer, or that would change nothing (refused, exit 1, naming the override,
+why and the ``--set`` to write), and check run.json's record of the stage
+the run was cut short in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cbrun.cli import cli
+from cbrun.config.loading import load_config
+from cbrun.errors import CbrunError
+from tests.conftest import REPO
+
+CBRUN = REPO / ".venv" / "bin" / "cbrun"
+
+OWN_EPOCHS = """\
+name: own_epochs
+data: {source: sklearn, name: iris}
+model:
+  layers:
+    - {name: hidden, type: Dense, units: 8, activation: relu}
+    - {name: out, type: Dense, units: 3, activation: softmax}
+compile:
+  optimizer: {type: Adam, learning_rate: 0.01}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+fit: {epochs: 4, validation_split: 0.2, verbose: 0}
+stages:
+  - name: head
+    trainable: {hidden: false}
+    fit: {epochs: 2}
+  - name: fine
+    trainable: {hidden: true}
+    fit: {epochs: 3}
+"""
+# The second stage takes the top-level fit.epochs.
+SOME_OWN = OWN_EPOCHS.replace("    fit: {epochs: 3}\n", "")
+KILLED_AFTER = 3  # an epoch inside stage 'fine' (epochs 3-5)
+
+
+def write(folder: Path, text: str, name: str = "config.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    output: str
+
+
+def invoke(*args: str) -> Outcome:
+    """Run the CLI; a domain error's message and exit code as ``main`` gives them."""
+    result = CliRunner().invoke(cli, list(args))
+    if isinstance(result.exception, CbrunError):
+        exc = result.exception
+        return Outcome(int(exc.exit_code), result.output + str(exc))
+    return Outcome(result.exit_code, result.output)
+
+
+@pytest.fixture(scope="module")
+def killed_in_stage_two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A run stopped by SIGTERM after epoch 3, inside its second stage."""
+    import keras
+
+    import cbrun.keras.backup as backup
+    import cbrun.training.lifecycle as lifecycle
+    from cbrun.training.signals import Interrupted
+
+    class SignalAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if epoch + 1 == KILLED_AFTER:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    real = lifecycle._Run._fit_once
+
+    def fit_once(self: Any, plan: Any, callbacks: list[Any]) -> None:
+        real(self, plan, [SignalAfter(), *callbacks])
+
+    folder = tmp_path_factory.mktemp("killed")
+    path = write(folder, OWN_EPOCHS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lifecycle._Run, "_fit_once", fit_once)
+        patch.setattr(backup, "BACKUP_SHARE", None)  # a backup at every epoch
+        with pytest.raises(Interrupted):
+            lifecycle.train(
+                load_config(path),
+                folder / "runs",
+                command=["cbrun", "train", str(path)],
+                echo=lambda line: None,
+            )
+    (run_dir,) = (folder / "runs" / "own_epochs").iterdir()
+    yield run_dir
+
+
+@pytest.fixture
+def killed_copy(killed_in_stage_two: Path, tmp_path: Path) -> Path:
+    """A copy of the killed run (its config's folder is the original's)."""
+    copy = tmp_path / "runs" / "own_epochs" / killed_in_stage_two.name
+    shutil.copytree(killed_in_stage_two, copy)
+    return copy
+
+
+# --- 1. --set fit.epochs that no stage uses -----------------------------------
+
+
+def test_validate_refuses_fit_epochs_that_every_stage_overrides(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, OWN_EPOCHS)
+    result = invoke("validate", str(path), "--set", "fit.epochs=9")
+    assert result.exit_code == 1, result.output
+    assert "--set fit.epochs=9: fit.epochs:" in result.output
+    assert "every stage sets its own fit.epochs" in result.output
+    assert "'head' (stages.0): 2, 'fine' (stages.1): 3" in result.output
+    assert "--set stages.1.fit.epochs=9" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validate_warns_when_some_stages_keep_their_epochs(tmp_path: Path) -> None:
+    path = write(tmp_path, SOME_OWN)
+    result = invoke("validate", str(path), "--set", "fit.epochs=9")
+    assert result.exit_code == 0, result.output
+    assert "warning: fit.epochs=9 sets the epochs of 'fine' only" in result.output
+    assert "--set stages.0.fit.epochs=9" in result.output
+    # Written in the file, the top-level epochs are the stages' default: fine.
+    assert "fit.epochs" not in invoke("validate", str(path)).output
+
+
+def test_train_refuses_fit_epochs_that_every_stage_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, OWN_EPOCHS)
+    runs_dir = ("--runs-dir", str(tmp_path))
+    result = subprocess.run(
+        [str(CBRUN), "train", str(path), "--set", "fit.epochs=9", *runs_dir],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "every stage sets its own fit.epochs" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "own_epochs").exists()  # refused before any run dir
+
+
+@pytest.mark.keras
+def test_resume_refuses_fit_epochs_that_every_stage_overrides(
+    killed_copy: Path,
+) -> None:
+    result = invoke("train", "--resume", str(killed_copy), "--set", "fit.epochs=9")
+    assert result.exit_code == 1, result.output
+    assert "config.yaml: --set fit.epochs=9: fit.epochs:" in result.output
+    assert "--set stages.1.fit.epochs=9" in result.output
+    assert "does not load with cbrun" not in result.output
+    assert read_json(killed_copy / "run.json")["status"] == "interrupted"
+
+
+@pytest.mark.keras
+def test_resume_refuses_the_epochs_of_a_stage_that_ended(killed_copy: Path) -> None:
+    result = invoke(
+        "train", "--resume", str(killed_copy), "--set", "stages.0.fit.epochs=6"
+    )
+    assert result.exit_code == 1, result.output
+    assert "--set stages.0.fit.epochs=6" in result.output
+    assert "'head' only, which ended before epoch 3" in result.output
+    assert "--set stages.1.fit.epochs=6" in result.output
+
+
+@pytest.mark.keras
+def test_resume_trains_the_epochs_a_stage_override_asks_for(
+    killed_copy: Path,
+) -> None:
+    result = invoke(
+        "train", "--resume", str(killed_copy), "--set", "stages.1.fit.epochs=5"
+    )
+    assert result.exit_code == 0, result.output
+    record = read_json(killed_copy / "run.json")
+    assert (record["status"], record["epochs_run"]) == ("completed", 7)
+    assert [
+        (s["name"], s["first_epoch"], s["last_epoch"]) for s in record["stages"]
+    ] == [
+        ("head", 1, 2),
+        ("fine", 3, 7),
+    ]
+    history = read_json(killed_copy / "history.json")
+    assert history["stage"] == ["head"] * 2 + ["fine"] * 5
