@@ -27,6 +27,7 @@ from click.testing import CliRunner
 from cbrun.cli import cli
 from cbrun.config.loading import load_config
 from cbrun.errors import CbrunError
+from cbrun.training.stage_records import StageRecord, start_point
 from tests.conftest import REPO
 
 CBRUN = REPO / ".venv" / "bin" / "cbrun"
@@ -207,3 +208,43 @@ def test_resume_trains_the_epochs_a_stage_override_asks_for(
     ]
     history = read_json(killed_copy / "history.json")
     assert history["stage"] == ["head"] * 2 + ["fine"] * 5
+
+
+# --- 2. the stage a run was cut short in ---------------------------------------
+
+
+@pytest.mark.keras
+def test_an_interrupted_stage_records_its_last_finished_epoch(
+    killed_in_stage_two: Path,
+) -> None:
+    record = read_json(killed_in_stage_two / "run.json")
+    assert (record["status"], record["epochs_run"]) == ("interrupted", KILLED_AFTER)
+    head, fine = record["stages"]
+    assert (head["last_epoch"], "interrupted" in head) == (2, False)
+    assert fine["last_epoch"] == record["epochs_run"]
+    assert fine["interrupted"] is True
+    assert fine["stop_reason"] == record["stop_reason"] == "SIGTERM after 3 epochs"
+
+
+@pytest.mark.keras
+def test_a_run_cut_short_in_a_stage_resumes_inside_it(killed_copy: Path) -> None:
+    result = invoke("train", "--resume", str(killed_copy))
+    assert result.exit_code == 0, result.output
+    assert "resumed after epoch 3" in result.output
+    record = read_json(killed_copy / "run.json")
+    assert (record["status"], record["epochs_run"]) == ("completed", 5)
+    assert [
+        (s["name"], s["first_epoch"], s["last_epoch"]) for s in record["stages"]
+    ] == [
+        ("head", 1, 2),
+        ("fine", 3, 5),
+    ]
+    assert all("interrupted" not in s for s in record["stages"])
+
+
+def test_a_stage_cut_short_is_not_done_at_its_last_epoch() -> None:
+    cut = StageRecord("fine", 3, 3, 3, "SIGTERM after 3 epochs", interrupted=True)
+    entries = [vars(StageRecord("head", 2, 1, 2)), vars(cut)]
+    start = start_point(entries, 3, 2)
+    assert (start.stage, start.stage_start, start.restore_in) == (1, 2, None)
+    assert StageRecord.from_json({**vars(cut), "interrupted": "yes"}) is None

@@ -168,8 +168,8 @@ class RunRecord(BaseModel):
         tracking_error: Why the run could not be logged to the tracker (its
             first line), else None; ``cbrun track`` sends it later.
         stages: A staged run's stages begun: ``{name, epochs, first_epoch,
-            last_epoch, stop_reason}`` (see :mod:`cbrun.training.stages`),
-            else None.
+            last_epoch, stop_reason}`` and ``interrupted: true`` for the one a
+            run was cut short in (see :mod:`cbrun.training.stages`), else None.
     """
 
     # Unknown keys are ignored so that records of a newer cbrun still load.

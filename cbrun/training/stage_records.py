@@ -21,8 +21,11 @@ class StageRecord:
         name: The stage's name.
         epochs: Its planned number of epochs.
         first_epoch: The first epoch it trains.
-        last_epoch: The last epoch it trained, once it ended; else None.
+        last_epoch: The last epoch it trained, once it ended (the last one
+            finished when the run was cut short inside it); else None.
         stop_reason: Why it ended before its epochs were done, else None.
+        interrupted: The run was cut short inside it (a signal, an error):
+            ``--resume`` continues inside it, as in a stage still running.
     """
 
     name: str
@@ -30,6 +33,7 @@ class StageRecord:
     first_epoch: int
     last_epoch: int | None = None
     stop_reason: str | None = None
+    interrupted: bool = False
 
     @classmethod
     def from_json(cls, data: Any) -> StageRecord | None:
@@ -45,11 +49,17 @@ class StageRecord:
             return None
         if record.last_epoch is not None and not _is_count(record.last_epoch):
             return None
+        if not isinstance(record.interrupted, bool):
+            return None
         return record
 
     def done_by(self, epochs: int) -> bool:
         """Whether the stage had ended within the first ``epochs`` epochs."""
-        return self.last_epoch is not None and self.last_epoch <= epochs
+        return (
+            self.last_epoch is not None
+            and self.last_epoch <= epochs
+            and not self.interrupted
+        )
 
 
 def _parsed(records: Sequence[Any]) -> list[StageRecord]:

@@ -15,8 +15,10 @@ starts at the epoch it stopped at, as the script's next ``fit`` would. A
 pruned trial, a NaN loss under TerminateOnNaN and a signal end the run.
 
 run.json's ``stages`` holds one entry per stage begun: ``{name, epochs,
-first_epoch, last_epoch, stop_reason}`` (epochs numbered from 1 as in
-history.json; ``last_epoch`` is null while the stage runs). ``--resume``
+first_epoch, last_epoch, stop_reason, interrupted}`` (epochs numbered from 1
+as in history.json; ``last_epoch`` is null while the stage runs; a run cut
+short inside a stage records there its last finished epoch, the signal and
+``interrupted: true``). ``--resume``
 reads it to continue inside the right stage
 (:mod:`cbrun.training.stage_records`).
 """
@@ -246,13 +248,40 @@ class StageLoop:
                 stage.plan, initial_epoch=epoch, epochs=first + stage.epochs
             )
             self.planned = plan.epochs
-            self._fit(plan)
+            try:
+                self._fit(plan)
+            except BaseException as exc:  # a signal, a failed fit: the run ends
+                self._cut_short(exc)
+                raise
             epoch = self.hooks.epochs_run()
             self.records[-1].last_epoch = epoch
             self.records[-1].stop_reason = self.hooks.stop_reason(epoch, plan.epochs)
             self.hooks.record(self.records)
             if self.hooks.run_must_end():
                 return
+
+    def _cut_short(self, exc: BaseException) -> None:
+        """Record the stage the run ends inside, as the run's record does.
+
+        Its ``last_epoch`` is the last epoch finished (the run's
+        ``epochs_run``), its ``stop_reason`` the signal's (``SIGINT after 6
+        epochs``, as the run's) or ``failed``, and ``interrupted`` tells
+        ``--resume`` to continue inside it.
+        """
+        record = self.records[-1] if self.records else None
+        if record is None or record.last_epoch is not None:
+            return  # cut between two stages: the last one had ended
+        epochs = self.hooks.epochs_run()
+        record.last_epoch = epochs
+        record.interrupted = True
+        if isinstance(exc, KeyboardInterrupt):
+            from cbrun.training.signals import as_signal_stop
+
+            name = as_signal_stop(exc).signal_name
+            record.stop_reason = f"{name} after {epochs} epochs"
+        else:
+            record.stop_reason = "failed"
+        self.hooks.record(self.records)
 
     def _fit(self, plan: FitPlan) -> None:
         if self.fitted:
@@ -373,7 +402,12 @@ def run_stages(
         run.echo(stage_line(stage, first, len(stages), compiled, resumed))
 
     def record(records: list[StageRecord]) -> None:
-        run.manifest.update(stages=[dataclasses.asdict(r) for r in records])
+        entries = [dataclasses.asdict(r) for r in records]
+        for entry in entries:
+            if not entry["interrupted"]:
+                del entry["interrupted"]  # said only of the stage cut short
+        with run.stop.shielded():  # a short write that must finish
+            run.manifest.update(stages=entries)
 
     resume = run.resume
     start = (
