@@ -248,3 +248,43 @@ def test_a_stage_cut_short_is_not_done_at_its_last_epoch() -> None:
     start = start_point(entries, 3, 2)
     assert (start.stage, start.stage_start, start.restore_in) == (1, 2, None)
     assert StageRecord.from_json({**vars(cut), "interrupted": "yes"}) is None
+
+
+# --- 3. a learning-rate schedule over every epoch of the stages -----------------
+
+# The top-level fit.epochs (2) is less than the 5 epochs the stages train.
+SCHEDULED = (
+    OWN_EPOCHS.replace("fit: {epochs: 4,", "fit: {epochs: 2,").replace(
+        "    fit: {epochs: 3}\n",
+        "    compile: {optimizer: {type: Adam, learning_rate: 1.0e-4}}\n"
+        "    fit: {epochs: 3}\n",
+    )
+    + "callbacks:\n"
+    + "  - {type: LearningRateScheduler, schedule: 'lr / (epoch - 3)'}\n"
+)
+
+
+def test_a_schedule_is_checked_over_the_epochs_of_every_stage(
+    tmp_path: Path,
+) -> None:
+    """Epoch 4 (0-based 3) is in stage 'fine': past the top-level fit.epochs."""
+    path = write(tmp_path, SCHEDULED)
+    result = invoke("validate", str(path))
+    assert result.exit_code == 0, result.output
+    assert "(LearningRateScheduler).schedule: warning:" in result.output
+    assert "the schedule failed at epoch=3" in result.output
+    # Stage 'fine' is compiled again: its optimizer starts at its own rate.
+    assert "in stage 'fine', lr starts at 0.0001" in result.output
+    assert "training would fail at that epoch" in result.output
+
+
+def test_a_schedule_is_checked_over_the_epochs_the_overrides_give(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, SCHEDULED)
+    shorter = invoke("validate", str(path), "--set", "stages.1.fit.epochs=1")
+    assert shorter.exit_code == 0, shorter.output
+    assert "the schedule failed" not in shorter.output  # epochs 1-3 only
+    longer = invoke("validate", str(path), "--set", "stages.0.fit.epochs=4")
+    assert "the schedule failed at epoch=3" in longer.output
+    assert "in stage 'head', lr starts at 0.01" in longer.output

@@ -18,8 +18,8 @@ from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.monitor import compiled_metrics, has_validation
 from cbrun.config.places import value_at
 from cbrun.config.problems import ProblemList
-from cbrun.config.stages import stage_epochs
-from cbrun.config.training import OptimizerObject, ScheduleObject
+from cbrun.config.stages import EpochSpan, epoch_spans, stage_epochs
+from cbrun.config.training import CompileConfig, OptimizerObject, ScheduleObject
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
 from cbrun.suggest import did_you_mean, shorten, shown
@@ -282,7 +282,12 @@ class _Checker(ProblemList):
                 )
 
     def check_schedule_runs(self) -> None:
-        """Run schedule expressions over the epochs, as Keras will call them."""
+        """Run schedule expressions over the epochs, as Keras will call them.
+
+        Every epoch the run trains: a staged run's stages one after the
+        other (epochs count on), the rate starting again at a stage's own
+        when it is compiled again (a new optimizer).
+        """
         schedulers = [
             (path, text)
             for path, callback in self.callbacks()
@@ -293,30 +298,22 @@ class _Checker(ProblemList):
             return
         # Imported here: validate loads the expression parser only for
         # configs with a LearningRateScheduler.
-        from cbrun.config.expressions import first_failure, parse_schedule
+        from cbrun.config.expressions import parse_schedule
 
-        optimizer = self.config.compile.optimizer
-        lr = DEFAULT_LEARNING_RATE
-        if isinstance(optimizer, OptimizerObject):
-            if isinstance(optimizer.learning_rate, ScheduleObject):
-                return  # Refused by check_lr_with_schedule.
-            if optimizer.learning_rate is not None:
-                lr = float(optimizer.learning_rate)
-        fit = self.config.fit
+        spans = epoch_spans(self.config)
+        rates = [_first_rate(span.compile) for span in spans]
+        if any(rate is None for rate in rates):
+            return  # a schedule as learning_rate: refused by check_lr_with_schedule
         for path, text in schedulers:
-            failed = first_failure(
-                parse_schedule(text),
-                start_epoch=fit.initial_epoch,
-                epochs=fit.epochs,
-                lr=lr,
-            )
+            failed = _first_failure(parse_schedule(text), spans, rates)
             if failed is None:
                 continue
-            epoch, error = failed
-            first = epoch == fit.initial_epoch
+            epoch, span, lr, error = failed
+            first = epoch == spans[0].start
+            where = "" if span.stage is None else f"in stage {shown(span.stage)}, "
             self.add(
                 (*path, "schedule"),
-                f"{error.message.rstrip('.')} (lr starts at {lr:g}"
+                f"{error.message.rstrip('.')} ({where}lr starts at {lr:g}"
                 f"{'' if first else '; training would fail at that epoch'})",
                 severity="error" if first else "warning",
             )
@@ -401,3 +398,49 @@ def cross_checks(
     checker.check_ema()
     checker.check_patience()
     return sorted(checker.problems, key=lambda p: (p.line, p.column))
+
+
+# Epochs a schedule is tried over at most (microseconds each).
+_SCHEDULE_EPOCHS = 10_000
+
+
+def _first_rate(section: CompileConfig) -> float | None:
+    """The rate a new optimizer of ``section`` starts at; None for a schedule."""
+    optimizer = section.optimizer
+    if isinstance(optimizer, OptimizerObject):
+        if isinstance(optimizer.learning_rate, ScheduleObject):
+            return None
+        if optimizer.learning_rate is not None:
+            return float(optimizer.learning_rate)
+    return DEFAULT_LEARNING_RATE
+
+
+def _first_failure(
+    schedule: Any, spans: list[EpochSpan], rates: list[float | None]
+) -> tuple[int, EpochSpan, float, Any] | None:
+    """Call a schedule the way ``LearningRateScheduler`` will over every span.
+
+    Each epoch's rate is fed to the next call, as Keras does when nothing
+    else changes the rate; a span compiled again starts from its optimizer's.
+
+    Returns:
+        ``(epoch, span, the span's first rate, error)`` of the first epoch
+        that fails, or None.
+    """
+    from cbrun.config.expressions import ExpressionError
+
+    lr = 0.0
+    tried = 0
+    for span, rate in zip(spans, rates, strict=True):
+        if span.fresh and rate is not None:
+            lr = rate
+        first = lr
+        for epoch in range(span.start, span.end):
+            tried += 1
+            if tried > _SCHEDULE_EPOCHS:
+                return None
+            try:
+                lr = schedule(epoch, lr)
+            except ExpressionError as error:
+                return epoch, span, first, error
+    return None

@@ -20,12 +20,16 @@ The checks against the rest of the config are in
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, FieldSerializationInfo, field_serializer
 
 from cbrun.config.base import StrictModel
 from cbrun.config.training import CompileConfig, FitConfig
+
+if TYPE_CHECKING:
+    from cbrun.config.experiment import ExperimentConfig
 
 STAGE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -96,3 +100,46 @@ def stage_fit(top: FitConfig, stage: StageConfig) -> FitConfig:
 def stage_epochs(top: FitConfig, stages: list[StageConfig]) -> list[int]:
     """Each stage's number of epochs (its own ``fit.epochs`` or the top level's)."""
     return [stage_fit(top, stage).epochs for stage in stages]
+
+
+@dataclass(frozen=True)
+class EpochSpan:
+    """Epochs a run trains with one compile section, as Keras numbers them.
+
+    Attributes:
+        start: The first epoch (0-based: Keras's ``initial_epoch``).
+        end: The epoch it stops before (Keras's ``epochs``).
+        compile: The compile section in effect.
+        fresh: The model is compiled as the span begins: a new optimizer,
+            whose learning rate starts at ``compile``'s again.
+        stage: The stage's name; None for a run without stages.
+    """
+
+    start: int
+    end: int
+    compile: CompileConfig
+    fresh: bool
+    stage: str | None
+
+
+def epoch_spans(config: ExperimentConfig) -> list[EpochSpan]:
+    """Every epoch the run will train, in spans of one compile section.
+
+    A run without stages is one span, ``fit.initial_epoch`` to ``fit.epochs``;
+    a staged one a span per stage, counting on from 0, compiled again when
+    the stage sets ``trainable`` or its compile differs from the one in
+    effect (as :class:`cbrun.training.stages.StageLoop` does).
+    """
+    if not config.stages:
+        fit = config.fit
+        return [EpochSpan(fit.initial_epoch, fit.epochs, config.compile, True, None)]
+    spans: list[EpochSpan] = []
+    start, compiled = 0, config.compile
+    for stage, epochs in zip(
+        config.stages, stage_epochs(config.fit, config.stages), strict=True
+    ):
+        section = stage_compile(config.compile, stage)
+        fresh = not spans or bool(stage.trainable) or section != compiled
+        spans.append(EpochSpan(start, start + epochs, section, fresh, stage.name))
+        start, compiled = start + epochs, section
+    return spans
