@@ -582,3 +582,41 @@ def test_installed_cbrun_exits_1_naming_a_corrupt_file(folder: Path) -> None:
     assert "checks/fake.png is not a PNG, JPEG, GIF or BMP image" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
     assert IMAGE_CLASSES[0] == "checks"
+
+
+def damaged_gif() -> bytes:
+    """A GIF whose header validate accepts and whose pixel data does not decode."""
+    import io
+
+    buffer = io.BytesIO()
+    pytest.importorskip("PIL.Image").new("RGB", (12, 12), (9, 9, 9)).save(buffer, "GIF")
+    data = buffer.getvalue()
+    return data[:50] + bytes([data[50] ^ 0x55]) + data[51:]
+
+
+@keras_tests
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_a_file_only_the_decoder_refuses_is_named_when_fit_meets_it(
+    tmp_path: Path, split: str
+) -> None:
+    write_images(tmp_path / "img", 6, seed=4, side=SIDE)
+    write_images(tmp_path / "held", 2, seed=5, side=SIDE)
+    folder = "img" if split == "train" else "held"
+    (tmp_path / folder / "checks" / "bad.gif").write_bytes(damaged_gif())
+    data = "  {source: images, path: img, image_size: [8, 8], test_path: held}"
+    path = tmp_path / "c.yaml"
+    path.write_text(images_yaml(data))
+    assert problems(path) == []  # only decoding finds it
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(cli, ["train", str(path), "--runs-dir", str(runs)])
+    assert result.exit_code == 1, result.output
+    expected = (
+        f"\n{path}:3:26: data.path: 1 file cannot be decoded: {folder}/checks/bad.gif "
+        "(Invalid GIF data"
+    )
+    assert expected in result.output, result.output[-600:]
+    assert "or set `bad_files: skip` in data to train without it" in result.output
+    [record] = runs.glob("*/*/run.json")
+    run = json.loads(record.read_text())
+    assert run["status"] == "failed"
+    assert run["error"].startswith(f"1 file cannot be decoded: {folder}/checks/bad.gif")

@@ -54,6 +54,7 @@ from cbrun.training.assemble import (
     callback_context,
     keep_adapted,
 )
+from cbrun.training.data_failures import bad_files_failure
 from cbrun.training.finishing import evaluate_on_test, save_whole
 from cbrun.training.outcome import (
     TrainingFailed,
@@ -68,7 +69,13 @@ from cbrun.training.records import (
     start_history_plot,
     write_resolved_config,
 )
-from cbrun.training.reporting import Echo, first_line, log_line, silent
+from cbrun.training.reporting import (
+    Echo,
+    end_progress_line,
+    first_line,
+    log_line,
+    silent,
+)
 from cbrun.training.resume import ResumePoint
 from cbrun.training.run_callbacks import (
     backup_callbacks,
@@ -436,6 +443,8 @@ class _Run:
             reason = f"{stopped.signal_name} after {recorder.epochs_run} epochs"
             raise self._interrupted(stopped, reason) from None
         except Exception as exc:
+            end_progress_line(self.built.plan.verbose)
+            self._refuse_bad_files(exc)
             status = runs.FAILED
             if guards_nan(self.config) and "nan" in str(exc).lower():
                 status = runs.TERMINATED_NAN
@@ -444,6 +453,23 @@ class _Run:
             if self.verbose:
                 raise
             raise TrainingFailed(f"training failed ({status}): {message}") from None
+
+    def _refuse_bad_files(self, exc: Exception) -> None:
+        """Record and raise a data error if unreadable files caused ``exc``.
+
+        Raises:
+            ConfigError: At ``data.path``, naming the files (exit 1, as the
+                same files found before training are).
+        """
+        found = bad_files_failure(exc, self.built.data)
+        if found is None:
+            return
+        message, path = found
+        self._finish(runs.FAILED, error=message)
+        if self.verbose:
+            raise exc
+        problem = make_problem(self.loaded.source, self.loaded.data, path, message)
+        raise ConfigError([problem]) from None
 
     def _fit_once(self, plan: FitPlan, callbacks: list[Any]) -> None:
         """One ``model.fit`` call (a staged run makes one per stage)."""
@@ -532,6 +558,10 @@ class _Run:
         for line in closing_lines(
             self.config, self.run_dir, reason, recorder.best, test_metrics
         ):
+            self.echo(line)
+        from cbrun.keras.saved import loading_lines
+
+        for line in loading_lines(self.config, self.run_dir / MODEL_FILE):
             self.echo(line)
         return RunResult(self.run_dir, status, record, self.config, recorder.history)
 
@@ -643,6 +673,7 @@ class _Run:
             if self.stop.pending:  # it came while saving
                 self._back_up_last_epoch()
         except Exception as exc:
+            self._refuse_bad_files(exc)
             message = f"after training: {type(exc).__name__}: {first_line(exc)}"
             self._finish(runs.FAILED, error=message)
             if self.verbose:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Callable
+from typing import Any
 
 from cbrun.suggest import shorten
 
@@ -78,6 +80,18 @@ def informative_lines(text: str) -> list[str]:
     if not kept and context:
         kept.append(context.rstrip(": "))
     return kept
+
+
+def end_progress_line(verbose: Any) -> None:
+    """End the line Keras's progress bar left open when fit failed mid-epoch.
+
+    With ``verbose`` 1 (``auto`` on one machine) the bar redraws one line
+    with carriage returns and ends it only with the epoch, so without this
+    the error would be printed at the end of the bar.
+    """
+    if verbose in (1, "auto"):
+        sys.stdout.write("\n")
+        sys.stdout.flush()
 
 
 def first_line(exc: BaseException, limit: int = MESSAGE_LIMIT) -> str:

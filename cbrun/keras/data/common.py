@@ -7,6 +7,7 @@ A loader returns a :class:`Raw`; :func:`finish` applies ``limit`` and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol
@@ -54,6 +55,10 @@ class Streams:
         train_labels: The training labels as class indexes when they are
             known without reading the data (``class_weight: balanced``);
             else None.
+        find_bad_files: Reads every file of the source again and returns
+            those the pipeline cannot decode (as the user should see their
+            paths), to name them when fit or evaluate fails on the data;
+            None when the source cannot tell.
     """
 
     train: Any
@@ -61,6 +66,7 @@ class Streams:
     test: Any
     train_samples: int
     train_labels: np.ndarray | None = None
+    find_bad_files: Callable[[], list[str]] | None = None
 
 
 @dataclass

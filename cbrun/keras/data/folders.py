@@ -29,7 +29,9 @@ bad file drops that file, never its batch, and the count is exact.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +141,15 @@ def load_folders(
         train_samples=len(train.files),
         train_labels=labels,
     )
+    if config.bad_files == "error":
+        # Damage only a decoder finds (a GIF's pixel data) fails mid-epoch;
+        # the run then names the files instead of quoting the decoder alone.
+        listed = [
+            path for part in (train, validation, test) if part for path in part.files
+        ]
+        streams.find_bad_files = functools.partial(
+            _shown_undecodable, listed, kind.probe, base_dir
+        )
     return Dataset(
         x_train=None,  # type: ignore[arg-type]  # a stream has no arrays
         y_train=None,  # type: ignore[arg-type]
@@ -366,6 +377,17 @@ def _undecodable(paths: list[str], probe: Callable[[Any], Any]) -> set[str]:
     )
     read = {path.decode() for path, _ in decoded.as_numpy_iterator()}
     return set(paths) - read
+
+
+def _shown_undecodable(
+    paths: list[str], probe: Callable[[Any], Any], base_dir: Path
+) -> list[str]:
+    """The files of ``paths`` that do not decode, as the config's folder sees them."""
+    shown = []
+    for path in sorted(_undecodable(paths, probe)):
+        relative = os.path.relpath(path, base_dir)
+        shown.append(path if relative.startswith("..") else relative)
+    return shown
 
 
 def _class_indexes(files: list[str], root: Path, class_names: list[str]) -> Any:
