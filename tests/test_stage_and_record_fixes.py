@@ -11,6 +11,7 @@ the run was cut short in.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -288,3 +289,75 @@ def test_a_schedule_is_checked_over_the_epochs_the_overrides_give(
     longer = invoke("validate", str(path), "--set", "stages.0.fit.epochs=4")
     assert "the schedule failed at epoch=3" in longer.output
     assert "in stage 'head', lr starts at 0.01" in longer.output
+
+
+# --- 4. --format json of a run whose loss became NaN ------------------------------
+
+NAN_LOSS = """\
+name: nan_loss
+data: {source: sklearn, name: iris}
+model:
+  layers:
+    - {type: Dense, units: 8, activation: relu}
+    - {type: Dense, units: 3, activation: softmax}
+compile:
+  optimizer: {type: SGD, learning_rate: 1.0e+30}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+fit: {epochs: 3, validation_split: 0.2, verbose: 0}
+callbacks:
+  - {type: TerminateOnNaN}
+"""
+
+
+def strict_json(text: str) -> Any:
+    """Parse as a strict JSON parser (JavaScript's, Go's) would: no NaN."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def nan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run whose loss became NaN, its files holding NaN as Keras writes it."""
+    from cbrun.training.lifecycle import train
+    from cbrun.training.outcome import TrainingFailed
+
+    folder = tmp_path_factory.mktemp("nan")
+    path = write(folder, NAN_LOSS)
+    with pytest.raises(TrainingFailed):
+        train(load_config(path), folder / "runs", command=["t"], echo=lambda _: None)
+    (run_dir,) = (folder / "runs" / "nan_loss").iterdir()
+    record = read_json(run_dir / "run.json")
+    assert record["status"] == "terminated_nan"
+    # As another tool (Keras's own History dump, an older cbrun) writes them.
+    record["best"] = {"monitor": "val_loss", "value": math.nan, "epoch": 1}
+    record["test_metrics"] = {"loss": math.nan, "accuracy": math.inf}
+    (run_dir / "run.json").write_text(json.dumps(record))
+    history = read_json(run_dir / "history.json")
+    history["loss"] = [math.nan]
+    (run_dir / "history.json").write_text(json.dumps(history))
+    return run_dir
+
+
+@pytest.mark.keras
+def test_runs_as_json_writes_null_for_nan(nan_run: Path) -> None:
+    result = invoke("runs", str(nan_run.parent.parent), "--format", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = strict_json(result.output)
+    assert row["status"] == "terminated_nan"
+    assert row["best"]["value"] is None
+    assert row["test_metrics"] == {"loss": None, "accuracy": None}
+
+
+@pytest.mark.keras
+def test_show_as_json_writes_null_for_nan(nan_run: Path) -> None:
+    result = invoke("show", str(nan_run), "--format", "json")
+    assert result.exit_code == 0, result.output
+    shown = strict_json(result.output)
+    assert shown["best"]["value"] is None
+    assert shown["test_metrics"]["loss"] is None
+    text = invoke("show", str(nan_run))
+    assert text.exit_code == 0 and "nan" in text.output  # the table says nan

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import os
 import socket
 import time
@@ -37,7 +36,7 @@ from cbrun.atomic import RunFileError
 from cbrun.errors import CbrunError, ExitCode
 from cbrun.runs.layout import RUN_FILE, STAMP_FORMAT
 from cbrun.runs.manifest import RUNNING, STATUSES, RunRecord, load_record
-from cbrun.runs.printable import printable, printable_json
+from cbrun.runs.printable import dumps_output_json, printable
 from cbrun.runs.sweep_layout import SWEEP_FILE, SWEEP_PREFIX, TRIALS_DIR
 
 __all__ = [
@@ -384,10 +383,10 @@ def render_table(cells: Sequence[list[str]], footer: Sequence[str] = ()) -> str:
 def rows_as_json(rows: Sequence[RunSummary]) -> str:
     """Render runs as a JSON list of objects, keys as in :meth:`RunSummary.as_dict`.
 
-    Control characters in strings are JSON escapes (``\\u001b``), C1 too.
+    Control characters in strings are JSON escapes (``\\u001b``), C1 too;
+    a NaN or infinity read from a run file is ``null``.
     """
-    text = json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False)
-    return printable_json(text)
+    return dumps_output_json([r.as_dict() for r in rows])
 
 
 def require_run_dir(path: Path) -> Path:

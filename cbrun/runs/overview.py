@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,7 +42,7 @@ from cbrun.runs.listing import (
     render_table,
     row_cells,
 )
-from cbrun.runs.printable import printable, printable_json
+from cbrun.runs.printable import dumps_output_json, printable
 from cbrun.runs.sweeps import (
     FINISHED_STATES,
     SweepSummary,
@@ -135,10 +134,10 @@ def entries_as_json(entries: Sequence[Entry]) -> str:
 
     A run is :meth:`RunSummary.as_dict` (no ``kind`` key, as before sweeps);
     a sweep is :meth:`SweepSummary.as_dict`, with ``"kind": "sweep"`` and its
-    trials nested under ``trials``. Control characters are JSON escapes.
+    trials nested under ``trials``. Control characters are JSON escapes; a
+    NaN or infinity read from a run file is ``null``.
     """
-    text = json.dumps([e.as_dict() for e in entries], indent=2, ensure_ascii=False)
-    return printable_json(text)
+    return dumps_output_json([e.as_dict() for e in entries])
 
 
 def nothing_listed(

@@ -15,10 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["printable", "printable_json", "printable_lines"]
+from cbrun.atomic import sanitize_json
+
+__all__ = ["dumps_output_json", "printable", "printable_json", "printable_lines"]
 
 # C0, DEL and C1 (a lone \x9b is a CSI to some terminals), the Unicode
 # bidirectional overrides that make text display in another order than it
@@ -66,3 +69,16 @@ def printable_json(text: str) -> str:
         text: The output of ``json.dumps(..., ensure_ascii=False)``.
     """
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def dumps_output_json(data: Any) -> str:
+    """``--format json`` output: strict JSON that any parser reads, printable.
+
+    A run dir's files may hold ``NaN`` or ``Infinity`` (Keras writes them,
+    and they are read back as floats); those are not JSON, so they are
+    written as ``null``, as cbrun writes them in run.json and history.json.
+    """
+    text = json.dumps(
+        sanitize_json(data), indent=2, ensure_ascii=False, allow_nan=False
+    )
+    return printable_json(text)

@@ -10,7 +10,6 @@ Every line is escaped (:func:`cbrun.runs.printable.printable_lines`).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -32,7 +31,11 @@ from cbrun.runs.listing import (
     summarize,
 )
 from cbrun.runs.manifest import INTERRUPTED, RunRecord, load_history
-from cbrun.runs.printable import printable, printable_json, printable_lines
+from cbrun.runs.printable import (
+    dumps_output_json,
+    printable,
+    printable_lines,
+)
 from cbrun.runs.reading import MAX_CONFIG_BYTES, read_bounded
 from cbrun.suggest import shorten
 
@@ -70,7 +73,7 @@ def show(path: Path, output_format: Literal["text", "json"] = "text") -> str:
         if output_format == "text":
             return show_sweep(sweep, files_section(path))
         data = sweep.as_dict()
-    return printable_json(json.dumps(data, indent=2, ensure_ascii=False))
+    return dumps_output_json(data)
 
 
 def show_run(run_dir: Path) -> str:
