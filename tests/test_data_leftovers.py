@@ -129,3 +129,96 @@ def test_a_parquet_file_that_is_not_parquet_is_described(tmp_path: Path) -> None
     assert line.endswith(f"cannot read t.parquet as Parquet: {says}")
     error = load_error(tmp_path, source="csv", path="t.parquet")
     assert error.message == f"cannot read {tmp_path / 't.parquet'} as Parquet: {says}"
+
+
+# --- 2. a series shorter than one window ----------------------------------------
+
+SERIES = "{source: timeseries, path: s.csv, target: y, sequence_length: LENGTH}"
+
+
+def write_series(path: Path, rows: int, blank_every: int = 0) -> Path:
+    lines = ['"t","y"']
+    for i in range(rows):
+        lines.append(f"{i},{2 * i}")
+        if blank_every and i % blank_every == 0:
+            lines.append("")  # blank lines are no rows, to training either
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_series_shorter_than_one_window_is_refused_by_plain_validate(
+    tmp_path: Path,
+) -> None:
+    write_series(tmp_path / "s.csv", 10, blank_every=3)
+    result = cli_run(tmp_path, SERIES.replace("LENGTH", "12"))
+    assert result.exit_code == ExitCode.INVALID_CONFIG, result.output
+    says = (
+        "has 10 data rows, but one window with its target needs 13 "
+        "((sequence_length - 1) * sampling_rate + target_offset + 1 = "
+        "(12 - 1) * 1 + 1 + 1); use a longer series or shorter windows"
+    )
+    assert problem_line(result, "data.sequence_length").endswith(f"s.csv {says}")
+    fields = {"source": "timeseries", "path": "s.csv", "target": "y"}
+    error = load_error(tmp_path, **fields, sequence_length=12)
+    assert error.path == ("data", "sequence_length")
+    assert error.message == f"{tmp_path / 's.csv'} {says}"
+
+
+def test_a_short_validation_split_is_said_where_its_fraction_was_set(
+    tmp_path: Path,
+) -> None:
+    write_series(tmp_path / "s.csv", 10)
+    series = SERIES.replace("LENGTH", "2")
+    result = cli_run(tmp_path, series.replace("}", ", split: {validation: 0.2}}"))
+    line = problem_line(result, "data.split.validation")
+    assert "the validation split (0.2 of the rows) has 2 of the 10 data rows" in line
+    assert "needs 3 (" in line and line.endswith("a larger fraction or shorter windows")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"data: {series}\n"
+        + BODY.replace("epochs: 1", "epochs: 1, validation_split: 0.2")
+    )
+    result = CliRunner().invoke(cli, ["validate", str(config)])
+    line = problem_line(result, "fit.validation_split")
+    assert "the validation split (0.2 of the rows) has 2 of the 10" in line
+
+
+@pytest.mark.parametrize(
+    ("rows", "length", "split"),
+    [
+        (13, 2, ", split: {validation: 0.25, test: 0.25}"),  # 7, 3, 3 rows: 3 each
+        (60, 8, ""),  # 42, 9, 9 rows: 9 each
+    ],
+)
+def test_a_series_just_long_enough_passes_validate(
+    tmp_path: Path, rows: int, length: int, split: str
+) -> None:
+    write_series(tmp_path / "s.csv", rows, blank_every=4)
+    series = SERIES.replace("LENGTH", str(length)).replace("}", f"{split}}}")
+    assert cli_run(tmp_path, series).exit_code == 0
+    one_row_less = SERIES.replace("LENGTH", str(length + 1))
+    assert cli_run(tmp_path, one_row_less.replace("}", f"{split}}}")).exit_code == 1
+
+
+def test_validate_counts_the_rows_training_reads(tmp_path: Path) -> None:
+    from cbrun.config.series_checks import count_data_rows
+    from cbrun.keras.data.csv_read import read_csv
+
+    path = tmp_path / "s.csv"
+    path.write_text('t,y\n1,2\n\n"3",4\n , \n5,6\n', encoding="utf-8")
+    _, values = read_csv(path, ("data", "path"), "y", single_column=True)
+    assert count_data_rows(path, ",") == len(values) == 3
+    write_series(path, 30, blank_every=2)
+    _, values = read_csv(path, ("data", "path"), "y", single_column=True)
+    assert count_data_rows(path, ",") == len(values) == 30
+
+
+def test_a_series_too_long_to_count_is_left_to_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cbrun.config import series_checks
+
+    write_series(tmp_path / "s.csv", 10)
+    monkeypatch.setattr(series_checks, "COUNT_BYTES", 50)
+    assert series_checks.count_data_rows(tmp_path / "s.csv", ",") is None
+    assert cli_run(tmp_path, SERIES.replace("LENGTH", "12")).exit_code == 0

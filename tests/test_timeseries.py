@@ -170,7 +170,10 @@ def test_a_split_too_short_for_one_window(tmp_path: Path) -> None:
     write_series(tmp_path / "s.csv", 40)
     with pytest.raises(BuildError) as short:
         load(tmp_path, path="s.csv", target="y", sequence_length=6, sampling_rate=2)
-    assert "the validation split has 6 rows" in short.value.message
+    assert short.value.path == ("data", "split", "validation")
+    assert "validation split (0.15 of the rows) has 6 of the 40 data rows" in (
+        short.value.message
+    )
     assert "needs 12" in short.value.message
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.folder_checks import check_folders
 from cbrun.config.problems import ProblemList
+from cbrun.config.series_checks import check_series_length
 from cbrun.config.table_checks import check_csv, check_timeseries, feature_columns
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import Problem
@@ -54,6 +55,11 @@ def data_file_checks(
     check(config.data, base_dir, found.add)
     if not found.problems:
         _check_named_inputs(config, base_dir, found.add)
+    if not found.problems and config.data.source == "timeseries":
+        # The validation fraction may be fit's: this check needs the config.
+        check_series_length(
+            config.data, config.fit.validation_split, base_dir, found.add
+        )
     return found.problems
 
 

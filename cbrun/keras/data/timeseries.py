@@ -12,7 +12,6 @@ the keras-io forecasting examples build them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from cbrun.config.data import TimeseriesData, table_delimiter
+from cbrun.config.series_checks import short_split, span, split_rows
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data.common import Dataset, Streams, looks_like_classes, resolve
 from cbrun.keras.data.csv_read import SERIES_NUMBERS, missing_column, read_csv
@@ -35,26 +35,6 @@ class Part:
     start: int
     stop: int
     windows: np.ndarray
-
-
-def span(config: TimeseriesData) -> int:
-    """Rows from a window's first row to its target: (L - 1) r + offset."""
-    return (config.sequence_length - 1) * config.sampling_rate + config.target_offset
-
-
-def split_rows(rows: int, validation: float, test: float) -> list[tuple[str, int, int]]:
-    """Chronological ``(name, start, stop)`` of train, validation and test rows.
-
-    Validation and test take ``floor(rows * fraction)`` rows each, at the end.
-    """
-    n_test = math.floor(rows * test)
-    n_validation = math.floor(rows * validation)
-    train_stop = rows - n_validation - n_test
-    return [
-        ("train", 0, train_stop),
-        ("validation", train_stop, rows - n_test),
-        ("test", rows - n_test, rows),
-    ]
 
 
 def window_starts(start: int, stop: int, config: TimeseriesData) -> np.ndarray:
@@ -94,16 +74,10 @@ def load(
         else False
     )
     y, num_classes = _labels(config, y, classes, str(path))
-    wanted = {"train": 1.0, "validation": validation, "test": config.split.test}
-    for part in split_parts:
-        if wanted[part.name] > 0 and not len(part.windows):
-            raise BuildError(
-                f"{path}: the {part.name} split has {part.stop - part.start} rows, "
-                f"but one window with its target needs {span(config) + 1} "
-                "(sequence_length, sampling_rate, target_offset); use more rows, "
-                "a larger fraction or shorter windows",
-                ("data", "split") if part.name != "train" else ("data", "path"),
-            )
+    # Validate says the same from a count of the CSV's rows (series_checks).
+    short = short_split(len(x), config, validation, validation_split, str(path))
+    if short is not None:
+        raise BuildError(short[1], short[0])
     datasets = {
         part.name: _windows(x, y, part, config, batch_size, seed)
         if len(part.windows)
