@@ -236,11 +236,20 @@ def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
         OSError: The folder is not writable or the disk is full. The target
             is then untouched and no temp file is left behind.
     """
+    write_bytes_atomic(path, text.encode("utf-8"), durable=durable)
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` as :func:`write_text_atomic` does (an image).
+
+    Raises:
+        OSError: As for :func:`write_text_atomic`; the target is untouched.
+    """
     path = Path(path)
     fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
+            f.write(data)
             f.flush()
             if durable:
                 os.fsync(f.fileno())

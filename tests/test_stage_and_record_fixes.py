@@ -361,3 +361,22 @@ def test_show_as_json_writes_null_for_nan(nan_run: Path) -> None:
     assert shown["test_metrics"]["loss"] is None
     text = invoke("show", str(nan_run))
     assert text.exit_code == 0 and "nan" in text.output  # the table says nan
+
+
+# --- 5. history.png written whole ----------------------------------------------
+
+
+@pytest.mark.keras
+def test_history_png_is_replaced_whole_not_written_into(killed_copy: Path) -> None:
+    """A new file renamed over the old: a reader holding the old one keeps it."""
+    picture = killed_copy / "history.png"
+    assert invoke("plot", str(killed_copy)).exit_code == 0  # draws history.png
+    assert picture.read_bytes().startswith(b"\x89PNG")
+    kept = killed_copy / "kept.png"
+    os.link(picture, kept)  # the same file under a second name
+    result = invoke("plot", str(killed_copy))
+    assert result.exit_code == 0, result.output
+    assert picture.stat().st_ino != kept.stat().st_ino
+    assert picture.read_bytes().startswith(b"\x89PNG")
+    assert kept.read_bytes().startswith(b"\x89PNG")
+    assert not [p.name for p in killed_copy.iterdir() if p.name.endswith(".tmp")]

@@ -20,13 +20,14 @@ Example:
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from cbrun.atomic import CorruptFileError, MissingFileError
+from cbrun.atomic import CorruptFileError, MissingFileError, write_bytes_atomic
 from cbrun.runs.layout import HISTORY_PLOT
 from cbrun.runs.listing import RunsError, RunSummary, require_run_dir, summarize
 from cbrun.runs.manifest import STOPPED_EARLY, load_history
@@ -329,8 +330,13 @@ def _render(runs: Sequence[_Run], panels: Sequence[Panel], output: Path) -> None
         fig.suptitle(_text(runs[0].label), fontsize="medium")
     else:
         fig.suptitle("solid: train, dashed: validation", fontsize="small")
+    # Drawn in memory, then written whole (temp file + rename), as run.json
+    # is: a reader (or a run killed while drawing) never sees half a picture,
+    # and a picture that cannot be drawn leaves the old one.
+    image = io.BytesIO()
     try:
-        fig.savefig(output, dpi=DPI)
+        fig.savefig(image, dpi=DPI, format=output.suffix[1:].lower() or "png")
+        write_bytes_atomic(output, image.getvalue())
     except OSError as exc:
         raise RunsError(f"cannot write {output} ({exc.strerror or exc})") from None
     except (ValueError, OverflowError) as exc:
