@@ -153,3 +153,128 @@ def test_weighted_metrics_by_output_are_logged(weighted_run: Path) -> None:
     # accuracy differs from the plain one.
     assert history["digit_weighted_accuracy"] != history["digit_accuracy"]
     assert history["ink_weighted_mae"] != history["ink_mae"]
+
+
+# --- model.keras with the user's functions ------------------------------------
+
+UCODE = """\
+import keras
+import numpy as np
+
+
+def standardize(x):
+    return (x - 4.0) / 3.0
+
+
+def swishy(x):
+    return x * keras.ops.sigmoid(x)
+
+
+def load():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 8, size=(160, 6)).astype("float32")
+    y = (x[:, 0] > x[:, 1]).astype("int64")
+    return {"x_train": x[:120], "y_train": y[:120], "x_test": x[120:],
+            "y_test": y[120:]}
+"""
+
+UCODE_CONFIG = """\
+seed: 2
+data: {source: function, function: ucode:load}
+model:
+  layers:
+    - {type: Lambda, function: {function: ucode:standardize}}
+    - {type: Dense, units: 8, activation: {function: ucode:swishy}}
+    - {type: Dense, units: 2, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit: {epochs: 2, verbose: 0}
+"""
+
+
+@pytest.fixture(scope="module")
+def code_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    from cbrun.training.lifecycle import train
+
+    tmp_path = tmp_path_factory.mktemp("ucode")
+    (tmp_path / "ucode.py").write_text(UCODE, encoding="utf-8")
+    path = tmp_path / "config.yaml"
+    path.write_text(UCODE_CONFIG, encoding="utf-8")
+    lines: list[str] = []
+    result = train(
+        load_config(path),
+        tmp_path / "runs",
+        command=["cbrun", "train", str(path)],
+        echo=lines.append,
+    )
+    return Path(result.run_dir), lines
+
+
+def _in_fresh_python(code: str, folder: Path) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(folder), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.keras
+def test_the_printed_line_loads_model_keras_in_a_fresh_process(
+    code_run: tuple[Path, list[str]],
+) -> None:
+    run_dir, lines = code_run
+    (say, call) = [
+        line for line in lines if "custom_objects" in line or "your code" in line
+    ]
+    assert "ucode:standardize, ucode:swishy" in say
+    assert "'standardize': ucode.standardize" in call
+    assert "'swishy': ucode.swishy" in call
+    # The line as printed, then the test split's loss: the run's own number.
+    code = call.strip() + textwrap.dedent(
+        """
+        import json
+        data = ucode.load()
+        out = model.evaluate(data["x_test"], data["y_test"], verbose=0,
+                             return_dict=True)
+        print(json.dumps(out))
+        """
+    )
+    loaded = json.loads(_in_fresh_python(code, run_dir.parent.parent.parent))
+    record = json.loads((run_dir / "run.json").read_text())
+    assert loaded["loss"] == pytest.approx(record["test_metrics"]["loss"], rel=1e-5)
+
+
+@pytest.mark.keras
+def test_a_saved_model_with_user_code_as_model_path_says_what_it_needs(
+    code_run: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from cbrun.cli import cli
+
+    run_dir, _ = code_run
+    path = tmp_path / "again.yaml"
+    path.write_text(
+        UCODE_CONFIG.split("model:")[0]
+        + f"model: {{path: {run_dir / 'model.keras'}}}\n"
+        "compile: {optimizer: adam, loss: sparse_categorical_crossentropy}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "ucode.py").write_text(UCODE, encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["train", str(path), "--runs-dir", str(tmp_path / "runs")]
+    )
+    assert result.exit_code == 1
+    assert "holds your code (standardize)" in result.output
+    assert "custom_objects={'standardize': ...}" in result.output
+    assert "Traceback" not in result.output

@@ -6,6 +6,7 @@ user's builder; layers are created by :mod:`cbrun.keras.layers`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from cbrun.keras.imports import check_parameters, import_object
 from cbrun.keras.layers import build_layer, construct, keras_error
 from cbrun.keras.values import with_functions, with_paths
 from cbrun.suggest import shorten, shown
+
+_COULD_NOT_LOCATE = re.compile(r"Could not locate (?:function|class) '([^']{1,80})'")
 
 
 def _sequential(
@@ -156,6 +159,21 @@ def _build_on_data(model: keras.Sequential, data: Dataset, builder: str) -> None
         ) from None
 
 
+def missing_user_object(exc: BaseException) -> str | None:
+    """The name of the function or class a saved model needs, from Keras's error.
+
+    Keras wraps "Could not locate function 'f'" in one "could not be
+    deserialized" error per enclosing layer and model.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        found = _COULD_NOT_LOCATE.search(str(seen))
+        if found is not None:
+            return found.group(1)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def load_saved_model(path: str, *, shown_as: str | None = None) -> keras.Model:
     """Load ``model.path``, always in Keras's safe mode.
 
@@ -184,6 +202,17 @@ def load_saved_model(path: str, *, shown_as: str | None = None) -> keras.Model:
     try:
         loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     except (OSError, ValueError, TypeError) as exc:
+        missing = missing_user_object(exc)
+        if missing is not None:
+            raise BuildError(
+                f"model.path {shown(written)} holds your code ({missing}), which "
+                "Keras saves by name and loads only when given it; cbrun loads a "
+                "saved model without code: describe the model with `layers` (as "
+                "the config.yaml beside a run's model.keras does), or return it "
+                "from a `build: pkg.mod:fn` that calls keras.saving.load_model("
+                f"path, custom_objects={{{missing!r}: ...}})",
+                where,
+            ) from None
         # Keras's first sentence says what it refused; the rest of its message
         # suggests turning safe mode off, which cbrun never does.
         reason = shorten(keras_error(exc).split(". ")[0], 160)
