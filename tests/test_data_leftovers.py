@@ -222,3 +222,77 @@ def test_a_series_too_long_to_count_is_left_to_training(
     monkeypatch.setattr(series_checks, "COUNT_BYTES", 50)
     assert series_checks.count_data_rows(tmp_path / "s.csv", ",") is None
     assert cli_run(tmp_path, SERIES.replace("LENGTH", "12")).exit_code == 0
+
+
+# --- 3. a label outside labels.map: its value, count and first line ------------
+
+MAPPED = {"map": {"yes": 1, "no": 0}}
+
+
+def test_a_csv_label_outside_the_map_names_its_count_and_first_line(
+    tmp_path: Path,
+) -> None:
+    lines = ["a,label", "1,yes", "", '2,"no"', "3,maybe", *["4,yes", "5,no"] * 5]
+    lines += ["6,maybe", "7,never"]
+    (tmp_path / "l.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    error = load_error(
+        tmp_path, source="csv", path="l.csv", target="label", labels=MAPPED
+    )
+    assert error.path == ("data", "labels", "map")
+    assert error.message.startswith(f"the target column 'label' of {tmp_path}")
+    # In file order: maybe (line 5, and line 16), then never (line 17).
+    assert (
+        "2 label values are not in data.labels.map (it maps yes, no): "
+        "'maybe' (2 of the 15 samples, the first on line 5); "
+        "'never' (1 of the 15 samples, on line 17); add them to the map"
+    ) in error.message
+    (tmp_path / "p.csv").write_text("a,label\n1,yes\n2,no\n3,nah\n4,yes\n")
+    error = load_error(
+        tmp_path,
+        source="csv",
+        path="p.csv",
+        target="label",
+        labels=MAPPED,
+        inputs="columns",
+    )
+    assert error.message.endswith(
+        "label 'nah' is not in data.labels.map (it maps yes, no): 1 of the 4 "
+        "samples has it, on line 4; add it to the map"
+    )
+
+
+def test_a_shuffled_split_names_no_sample_index(tmp_path: Path) -> None:
+    import numpy as np
+
+    y = np.array([1, -1] * 20 + [5])
+    np.savez(tmp_path / "d.npz", x_train=np.zeros((41, 2)), y_train=y)
+    error = load_error(
+        tmp_path,
+        source="npz",
+        path="d.npz",
+        test_size=0.25,
+        labels={"map": {-1: 0, 1: 1}},
+    )
+    assert "label 5 is not in data.labels.map (it maps -1, 1): 1 of the " in (
+        error.message
+    )
+    assert "sample" in error.message and "line" not in error.message
+    assert "first at" not in error.message
+
+
+def test_a_series_label_outside_the_map_names_its_line(tmp_path: Path) -> None:
+    rows = [f"{i},{1 if i % 3 else -1}" for i in range(30)]
+    rows[20] = "20,2"
+    (tmp_path / "s.csv").write_text("t,y\n" + "\n".join(rows) + "\n")
+    error = load_error(
+        tmp_path,
+        source="timeseries",
+        path="s.csv",
+        target="y",
+        sequence_length=3,
+        labels={"map": {-1: 0, 1: 1}},
+    )
+    assert error.message.endswith(
+        "label 2 is not in data.labels.map (it maps -1, 1): 1 of the 30 samples "
+        "has it, on line 22; add it to the map"
+    )

@@ -42,11 +42,13 @@ def test_map_numbers_and_strings() -> None:
     np.testing.assert_array_equal(map_labels(y, {"-1": 0, "1": 1}, "y"), [0, 1, 1, 0])
 
 
-def test_a_label_outside_the_map_names_the_value_and_sample() -> None:
+def test_a_label_outside_the_map_names_the_value_and_its_count() -> None:
     with pytest.raises(BuildError) as caught:
         map_labels(np.array([1, -1, 1, 7, 1]), {-1: 0, 1: 1}, "the train labels of x")
     message = caught.value.message
-    assert "the train labels of x: label 7 (first at sample 3)" in message
+    assert "the train labels of x: label 7 is not in data.labels.map" in message
+    assert "1 of the 5 samples has it; add it to the map" in message
+    assert "sample 3" not in message  # an index into a shuffled split
     assert caught.value.path == ("data", "labels", "map")
 
 

@@ -20,11 +20,13 @@ from cbrun.keras.data.common import Raw, resolve, split_rows
 from cbrun.keras.data.csv_columns import read_columns
 from cbrun.keras.data.csv_read import (
     check_header,
+    data_row_lines,
     first_line,
     parse_fast,
     read_csv,
     used_columns,
 )
+from cbrun.keras.data.labels import map_labels
 from cbrun.suggest import DATA_QUOTE_LENGTH, shown_data, shown_names
 
 # Kept importable under their old names (tests use them).
@@ -38,6 +40,7 @@ def load(config: CsvData, *, seed: int, base_dir: Path) -> Raw:
     """Load a table; ``target`` is y, the ``features`` x."""
     path = resolve(config.path, base_dir, ("data", "path"))
     x_train, y_train, header = _read_table(config, path, ("data", "path"))
+    _check_label_map(config, y_train, path)
     origin = f"csv {path}"
     if config.test_path is not None:
         test_path = resolve(config.test_path, base_dir, ("data", "test_path"))
@@ -50,6 +53,7 @@ def load(config: CsvData, *, seed: int, base_dir: Path) -> Raw:
         x_test, y_test, _ = _read_table(
             config, test_path, where, config.features or features
         )
+        _check_label_map(config, y_test, test_path)
         return Raw(x_train, y_train, x_test, y_test, f"{origin} + {test_path}")
     test_size = _CSV_DEFAULT_TEST_SIZE if config.test_size is None else config.test_size
     if test_size == 0:
@@ -58,6 +62,30 @@ def load(config: CsvData, *, seed: int, base_dir: Path) -> Raw:
         x_train, y_train, test_size=test_size, seed=seed, where=("data", "test_size")
     )
     return Raw(*parts, origin)
+
+
+def _check_label_map(config: CsvData, y: Any, path: Path) -> None:
+    """Labels outside ``labels.map``, said in file order with the first's line.
+
+    Checked before the seeded split shuffles the rows: the samples are then
+    the file's rows, and the first of a label is found on its line.
+    """
+    if config.labels is None or not config.labels.map:
+        return
+    mapping = config.labels.map
+
+    def lines(rows: list[int]) -> dict[int, str]:
+        if _is_parquet(path):
+            return {row: f"row {row + 1}" for row in rows}
+        found = data_row_lines(
+            path, table_delimiter(config), rows, header=config.has_header
+        )
+        return {row: f"line {line}" for row, line in found.items()}
+
+    columns = y if isinstance(y, dict) else {config.targets[0]: y}
+    for name, labels in columns.items():
+        what = f"the target column {shown_data(name, 30)} of {path}"
+        map_labels(np.asarray(labels), mapping, what, lines)
 
 
 def _is_parquet(path: Path) -> bool:

@@ -12,12 +12,13 @@ import csv
 import io
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
+from cbrun.atomic import open_regular
 from cbrun.config.table_checks import is_number
 from cbrun.config.table_kind_checks import SNIFF_BYTES, not_csv_text
 from cbrun.errors import BuildError, ConfigPath
@@ -349,3 +350,48 @@ def _parse_row(
             )
         values.append(value)
     return values
+
+
+def data_row_lines(
+    path: Path, delimiter: str, rows: Iterable[int], *, header: bool = True
+) -> dict[int, int]:
+    """The file line (1-based, the header counted) where each data row starts.
+
+    Data rows are counted as the readers count them: blank lines are skipped.
+    The file is read once more, so this is for messages about a few rows.
+
+    Args:
+        path: The CSV/TSV file.
+        delimiter: Its separator.
+        rows: 0-based indexes of data rows (the header line not counted).
+        header: Whether the file's first line names the columns.
+
+    Returns:
+        Row index -> line number, for the rows the file holds (a file that
+        cannot be read again gives an empty dict).
+    """
+    wanted = set(rows)
+    lines: dict[int, int] = {}
+    if not wanted:
+        return lines
+    try:
+        with (
+            open_regular(path) as raw,
+            io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as stream,
+        ):
+            reader = csv.reader(stream, delimiter=delimiter)
+            if header:
+                next(reader, None)
+            index = 0
+            start = reader.line_num + 1
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    if index in wanted:
+                        lines[index] = start
+                        if len(lines) == len(wanted):
+                            break
+                    index += 1
+                start = reader.line_num + 1
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    return lines

@@ -2,20 +2,24 @@
 
 Arrays are transformed with NumPy; a ``tf.data`` stream whose labels are not
 known in advance is transformed with ``dataset.map``. A label outside
-``map`` is an error naming the value and where it was first seen.
+``map`` is an error naming the value, how many samples have it and, for
+labels read in file order, the file line of the first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from cbrun.config.data import LabelsConfig
 from cbrun.errors import BuildError, ConfigPath
-from cbrun.suggest import shown_data
+from cbrun.suggest import DATA_QUOTE_LENGTH, shown_data
 
 _WHERE: ConfigPath = ("data", "labels")
+# Label values outside the map named in one message.
+_SHOWN_MISSING = 3
 
 
 def map_key(key: Any, numeric: bool) -> Any:
@@ -32,35 +36,92 @@ def map_key(key: Any, numeric: bool) -> Any:
     return key
 
 
-def map_labels(y: np.ndarray, mapping: dict[Any, int], what: str) -> np.ndarray:
+def map_labels(
+    y: np.ndarray,
+    mapping: dict[Any, int],
+    what: str,
+    lines: Callable[[list[int]], dict[int, str]] | None = None,
+) -> np.ndarray:
     """Replace each label by its class index from ``mapping``.
 
     Args:
         y: The labels, numbers or strings.
         mapping: ``data.labels.map``.
         what: Where the labels come from, e.g. ``the training labels of csv x.csv``.
+        lines: For labels in file order: sample indexes -> where each is in
+            the file (``line 5 of x.csv``), to name the first sample of a
+            label outside the map. Without it no sample is named: an index
+            into a shuffled split means nothing to the user.
 
     Raises:
-        BuildError: A label has no entry in the map.
+        BuildError: Labels outside the map: each value, how many samples
+            have it (and where the first is, with ``lines``).
     """
     numeric = y.dtype.kind in "biuf"
     table = {map_key(key, numeric): index for key, index in mapping.items()}
-    values, inverse = np.unique(y, return_inverse=True)
+    values, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
     indexes = np.empty(len(values), dtype=np.int64)
+    missing: list[tuple[Any, int, int]] = []  # (label, samples, first sample)
     for position, value in enumerate(values):
         label = value.item() if hasattr(value, "item") else value
-        if label not in table:
-            first = int(np.argmax(inverse.reshape(-1) == position))
-            known = ", ".join(str(key) for key in list(mapping)[:8])
-            shown = f"{label:g}" if numeric else shown_data(str(label), 40)
-            raise BuildError(
-                f"{what}: label {shown} (first at sample "
-                f"{first}) is not in data.labels.map (it maps {known}); add it "
-                "to the map",
-                (*_WHERE, "map"),
-            )
-        indexes[position] = table[label]
+        if label in table:
+            indexes[position] = table[label]
+        else:
+            first = int(np.argmax(inverse == position))
+            missing.append((label, int(counts[position]), first))
+    if missing:
+        raise BuildError(
+            _outside_the_map(missing, mapping, what, len(inverse), numeric, lines),
+            (*_WHERE, "map"),
+        )
     return indexes[inverse].reshape(y.shape)
+
+
+def _outside_the_map(
+    missing: list[tuple[Any, int, int]],
+    mapping: dict[Any, int],
+    what: str,
+    total: int,
+    numeric: bool,
+    lines: Callable[[list[int]], dict[int, str]] | None,
+) -> str:
+    """``label 7 is not in data.labels.map ...: 3 of the 100 samples have it``."""
+    missing.sort(key=lambda item: item[2])  # in the order the file has them
+    shown_missing = missing[:_SHOWN_MISSING]
+    places = lines([first for _, _, first in shown_missing]) if lines else {}
+    # String labels are file content: they share the quoting budget.
+    width = DATA_QUOTE_LENGTH // len(shown_missing)
+    parts = []
+    for label, count, first in shown_missing:
+        value = f"{label:g}" if numeric else shown_data(str(label), width)
+        where = ""
+        if first in places:
+            where = (
+                f", on {places[first]}"
+                if count == 1
+                else (f", the first on {places[first]}")
+            )
+        parts.append((value, count, where))
+    known = ", ".join(str(key) for key in list(mapping)[:8])
+    if len(mapping) > 8:
+        known += f", ... ({len(mapping)} in all)"
+    if len(missing) == 1:
+        value, count, where = parts[0]
+        have = "has" if count == 1 else "have"
+        return (
+            f"{what}: label {value} is not in data.labels.map (it maps {known}): "
+            f"{count} of the {total} samples {have} it{where}; add it to the map"
+        )
+    listed = "; ".join(
+        f"{value} ({count} of the {total} samples{where})"
+        for value, count, where in parts
+    )
+    more = f"; ... ({len(missing)} values in all)" if len(missing) > len(parts) else ""
+    return (
+        f"{what}: {len(missing)} label values are not in data.labels.map (it maps "
+        f"{known}): {listed}{more}; add them to the map"
+    )
 
 
 def one_hot(y: np.ndarray, classes: int, what: str) -> np.ndarray:

@@ -22,7 +22,12 @@ from cbrun.config.data import TimeseriesData, table_delimiter
 from cbrun.config.series_checks import short_split, span, split_rows
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data.common import Dataset, Streams, looks_like_classes, resolve
-from cbrun.keras.data.csv_read import SERIES_NUMBERS, missing_column, read_csv
+from cbrun.keras.data.csv_read import (
+    SERIES_NUMBERS,
+    data_row_lines,
+    missing_column,
+    read_csv,
+)
 
 _WHERE: ConfigPath = ("data",)
 
@@ -142,7 +147,14 @@ def _labels(
     if labels is not None and labels.map:
         from cbrun.keras.data.labels import map_labels
 
-        y = map_labels(y, labels.map, f"the target of timeseries {origin}")
+        lines = None
+        if not origin.lower().endswith(".npz"):
+
+            def lines(rows: list[int]) -> dict[int, str]:
+                found = data_row_lines(Path(origin), table_delimiter(config), rows)
+                return {row: f"line {line}" for row, line in found.items()}
+
+        y = map_labels(y, labels.map, f"the target of timeseries {origin}", lines)
         classes = True
     if not classes:
         return y.astype(np.float32), None
