@@ -278,3 +278,88 @@ def test_a_saved_model_with_user_code_as_model_path_says_what_it_needs(
     assert "holds your code (standardize)" in result.output
     assert "custom_objects={'standardize': ...}" in result.output
     assert "Traceback" not in result.output
+
+
+# --- a damaged cached weights file of a Keras application ---------------------
+
+APPLICATION = """\
+data: {source: synthetic, samples: 32, shape: [32, 32, 3], classes: 2}
+model:
+  inputs: [{name: image}]
+  layers:
+    - {name: base, type: APP, include_top: false, pooling: avg,
+       weights: imagenet, trainable: false}
+    - {name: out, type: Dense, units: 2, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit: {epochs: 1, batch_size: 16}
+"""
+
+# Run in a fresh process: Keras reads KERAS_HOME when it is imported. The
+# proxy nobody listens on makes any download fail at once.
+DAMAGED_RUN = """\
+import json, sys
+from click.testing import CliRunner
+from cbrun.cli import cli
+out = {}
+for key, args in json.loads(sys.argv[1]).items():
+    done = CliRunner().invoke(cli, args)
+    out[key] = [done.exit_code, done.output]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_a_damaged_cached_weights_file_is_named_with_its_fix(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "keras_home"
+    (home / "models").mkdir(parents=True)
+    # MobileNetV2's file has no hash in Keras: h5py meets the damage.
+    mobile = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+    # VGG16's has one: Keras finds the damage, removes the file, downloads.
+    vgg = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    for name in (mobile, vgg):
+        (home / "models" / name).write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 500)
+    for app in ("MobileNetV2", "VGG16"):
+        (tmp_path / f"{app}.yaml").write_text(
+            APPLICATION.replace("APP", app), encoding="utf-8"
+        )
+    runs = str(tmp_path / "runs")
+    commands = {
+        "train": ["train", str(tmp_path / "MobileNetV2.yaml"), "--runs-dir", runs],
+        "deep": ["validate", "--deep", str(tmp_path / "MobileNetV2.yaml")],
+        "vgg": ["validate", "--deep", str(tmp_path / "VGG16.yaml")],
+    }
+    env = {**os.environ, "KERAS_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for proxy in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        env[proxy] = "http://127.0.0.1:9"
+    env.pop("NO_PROXY", None)
+    env.pop("no_proxy", None)
+    done = subprocess.run(
+        [sys.executable, "-c", DAMAGED_RUN, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    cached = (home / "models").resolve()
+    for key in ("train", "deep"):
+        code, output = found[key]
+        assert code == 1, output
+        assert "MobileNetV2.yaml:6:" in output  # the layer's weights line
+        assert f"the cached file {cached / mobile} is damaged" in output
+        assert "Delete it and put a good copy there: download https://" in output
+        assert f"/{mobile} " in output  # the URL ends with the file's name
+        assert "Traceback" not in output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    code, output = found["vgg"]
+    assert code == 1, output
+    assert f"the cached file {cached / vgg} is damaged (its hash" in output
+    assert "download https://storage.googleapis.com/" in output
+    assert "Traceback" not in output

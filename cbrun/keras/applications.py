@@ -10,7 +10,10 @@ for a ``keras.datasets`` file (exit 1, also at ``validate --deep``).
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -70,20 +73,98 @@ def build_application(
             path if path.is_absolute() or not base_dir else base_dir / path
         )
     check_parameters(constructor, params, where, name)
+    with _recorded_fetches() as fetches:
+        try:
+            return constructor(**params)
+        except Exception as exc:
+            raise _application_error(name, weights, exc, where, fetches) from None
+
+
+@dataclass
+class _Fetch:
+    """One ``get_file`` call of an application: the weights file it asked for.
+
+    Attributes:
+        file_name: The file's name in the cache.
+        origin: The URL Keras downloads it from.
+        existed: Whether the file was in the cache before the call.
+        path: What ``get_file`` returned (the file Keras then reads), or
+            None when it raised.
+    """
+
+    file_name: str
+    origin: str
+    existed: bool
+    path: str | None = None
+
+
+@contextlib.contextmanager
+def _recorded_fetches() -> Iterator[list[_Fetch]]:
+    """Note each weights file the application fetches, passing the calls on.
+
+    Keras's reason for an unreadable cached file is h5py's ("file signature
+    not found"), without the file's name; the record names it and its URL.
+    """
+    from keras.src.utils import file_utils
+
+    fetches: list[_Fetch] = []
+    original = file_utils.get_file
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        origin = str(kwargs.get("origin", args[1] if len(args) > 1 else ""))
+        name = kwargs.get("fname", args[0] if args else None)
+        name = str(name or Path(urlparse(origin).path).name)
+        subdir = str(kwargs.get("cache_subdir", "datasets"))
+        existed = (models_dir().parent / subdir / name).exists()
+        fetch = _Fetch(name, origin, existed)
+        fetches.append(fetch)
+        fetch.path = str(original(*args, **kwargs))
+        return fetch.path
+
+    file_utils.get_file = recording
     try:
-        return constructor(**params)
-    except Exception as exc:
-        raise _application_error(name, weights, exc, where) from None
+        yield fetches
+    finally:
+        file_utils.get_file = original
+
+
+def _unreadable_weights(
+    name: str, weights: Any, error: Exception, where: ConfigPath, fetch: _Fetch
+) -> BuildError:
+    """The cached weights file was found but Keras could not load it."""
+    text = str(error).strip()
+    reason = shorten(text.splitlines()[0] if text else type(error).__name__, 160)
+    state = (
+        "is damaged"
+        if isinstance(error, OSError)
+        else "is not the weights file Keras expects"
+    )
+    return BuildError(
+        f"keras.applications.{name} weights {weights!r}: the cached file "
+        f"{fetch.path} {state} ({type(error).__name__}: {reason}). Delete it "
+        f"and put a good copy there: download {fetch.origin} (Keras downloads "
+        "it again by itself when online); or set weights: null to start from "
+        "random weights",
+        (*where, "weights"),
+    )
 
 
 def _application_error(
-    name: str, weights: Any, error: Exception, where: ConfigPath
+    name: str,
+    weights: Any,
+    error: Exception,
+    where: ConfigPath,
+    fetches: list[_Fetch],
 ) -> BuildError:
-    """Explain a failed application: a missing weights file, or Keras's reason."""
+    """Explain a failed application: a missing or damaged file, or Keras's reason."""
     text = str(error).strip()
     first = shorten(text.splitlines()[0] if text else type(error).__name__, 240)
     match = _FETCH_FAILURE.search(text)
     folder = models_dir()
+    loaded = [fetch for fetch in fetches if fetch.path is not None]
+    if match is None and loaded and weights is not None:
+        # get_file handed over a cached file, and reading it failed.
+        return _unreadable_weights(name, weights, error, where, loaded[-1])
     if match is None:
         damaged = (
             f"; if a weights file in {folder} is damaged, delete it so Keras "
@@ -98,14 +179,23 @@ def _application_error(
     origin = match["origin"]
     file_name = Path(urlparse(origin).path).name or origin
     reason = match["reason"].strip().rstrip(".")
-    state = "missing"
-    if (folder / file_name).exists():
-        state = "found, but not the file Keras expects (hash check failed)"
+    cached = [fetch for fetch in fetches if fetch.origin == origin and fetch.existed]
+    if cached or (folder / file_name).exists():
+        # Keras re-downloads a cached file whose hash is wrong, and removes
+        # it when that fails.
+        return BuildError(
+            f"keras.applications.{name} weights {weights!r}: the cached file "
+            f"{folder / file_name} is damaged (its hash is not the one Keras "
+            f"expects) and downloading it again failed ({shorten(reason, 120)}). "
+            f"Put a good copy there: download {origin}; or set weights: null to "
+            "start from random weights",
+            (*where, "weights") if weights is not None else where,
+        )
     return BuildError(
         f"keras.applications.{name} weights {weights!r} are not in the Keras cache "
         f"and downloading them failed ({shorten(reason, 120)}). Put this file in "
         f"{folder} ($KERAS_HOME/models; KERAS_HOME defaults to ~/.keras):\n"
-        f"  {file_name}: {state}; download {origin}\n"
+        f"  {file_name}: missing; download {origin}\n"
         "Or set weights: null to start from random weights",
         (*where, "weights") if weights is not None else where,
     )
