@@ -296,3 +296,40 @@ def test_a_series_label_outside_the_map_names_its_line(tmp_path: Path) -> None:
         "label 2 is not in data.labels.map (it maps -1, 1): 1 of the 30 samples "
         "has it, on line 22; add it to the map"
     )
+
+
+# --- 4. one wording: the file's line, the header counted -------------------------
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "says"),
+    [
+        ("9,,1", "line 6, column 'b': is empty"),
+        ("9,inf,1", "line 6, column 'b': is not a finite number"),
+        ("9,8,1,7", "line 6: 4 values, but the header has 3 columns"),
+    ],
+)
+def test_matrix_and_columns_name_the_same_line(
+    tmp_path: Path, bad_line: str, says: str
+) -> None:
+    # Line 3 is blank: a data row index would say row 4, the file says line 6.
+    lines = ["a,b,target", "1,2,0", "", "3,4,1", "5,6,0", bad_line, "7,8,1"]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for inputs in ("matrix", "columns"):
+        error = load_error(tmp_path, source="csv", path="t.csv", inputs=inputs)
+        assert error.message.startswith(f"{tmp_path / 't.csv'}, "), error.message
+        if "finite" in says and inputs == "matrix":
+            assert "line 6, column 'b': 'inf' is not a number" in error.message
+        else:
+            assert says in error.message, (inputs, error.message)
+        assert "data row" not in error.message
+
+
+def test_a_headerless_file_counts_lines_from_its_first(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("1,2,0\n3,,1\n")
+    names = ["a", "b", "target"]
+    for inputs in ("matrix", "columns"):
+        error = load_error(
+            tmp_path, source="csv", path="t.csv", names=names, inputs=inputs
+        )
+        assert "t.csv, line 2, column 'b': is empty" in error.message

@@ -186,14 +186,14 @@ def test_an_empty_cell_in_columns_names_row_and_column(tmp_path: Path) -> None:
     rows[5][2] = ""
     write_table(tmp_path / "m.csv", rows)
     error = build_error(tmp_path, source="csv", path="m.csv", inputs="columns")
-    assert "data row 5, column 'chol': is empty" in error.message
+    assert "m.csv, line 6, column 'chol': is empty" in error.message
 
 
 def test_a_broken_file_in_columns_quotes_little(tmp_path: Path) -> None:
     secret = "s" * 5000
     (tmp_path / "b.csv").write_text(f"a,target\n1,2\n{secret},3,4\n")
     error = build_error(tmp_path, source="csv", path="b.csv", inputs="columns")
-    assert "cannot read" in error.message
+    assert "b.csv, line 3: 3 values, but the header has 2 columns" in error.message
     assert "s" * (DATA_QUOTE_LENGTH + 1) not in error.message
 
 

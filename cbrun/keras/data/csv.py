@@ -78,7 +78,11 @@ def _check_label_map(config: CsvData, y: Any, path: Path) -> None:
         if _is_parquet(path):
             return {row: f"row {row + 1}" for row in rows}
         found = data_row_lines(
-            path, table_delimiter(config), rows, header=config.has_header
+            path,
+            table_delimiter(config),
+            rows,
+            header=config.has_header,
+            empty_only=True,  # the labels were read by pyarrow
         )
         return {row: f"line {line}" for row, line in found.items()}
 

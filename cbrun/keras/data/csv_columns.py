@@ -8,15 +8,19 @@ may quote the file, so they are cut to ``DATA_QUOTE_LENGTH`` characters.
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cbrun.atomic import open_regular
 from cbrun.config.table_kind_checks import SNIFF_BYTES, not_parquet
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data.common import open_data
-from cbrun.keras.data.csv_read import check_looks_like_text
+from cbrun.keras.data.csv_read import check_looks_like_text, data_row_lines
 from cbrun.suggest import DATA_QUOTE_LENGTH, shorten, shown_data
 
 _INSTALL = "pip install pyarrow (cbrun reads Parquet and `inputs: columns` with it)"
@@ -43,7 +47,8 @@ def read_columns(
 
     Raises:
         BuildError: The file cannot be read, naming it; or a column has an
-            empty cell (naming the column and the data row).
+            empty cell (naming the column and the file line, the header
+            counted, as :func:`cbrun.keras.data.csv_read.read_csv` does).
     """
     pyarrow = _pyarrow(path, where)
     with open_data(path, where) as stream:
@@ -66,15 +71,53 @@ def read_columns(
         except BuildError:
             raise
         except (pyarrow.ArrowException, OSError, ValueError) as error:
-            kind = "Parquet" if path.suffix.lower() == ".parquet" else "CSV"
+            parquet = path.suffix.lower() == ".parquet"
+            ragged = None if parquet else _ragged_row(path, delimiter, names)
+            if ragged is not None:
+                raise BuildError(ragged, where) from None
+            kind = "Parquet" if parquet else "CSV"
             text = shorten(" ".join(str(error).split()), DATA_QUOTE_LENGTH)
             raise BuildError(f"cannot read {path} as {kind}: {text}", where) from None
     if table.num_rows == 0:
         raise BuildError(f"{path} has a header but no data rows", where)
+
+    def place(row: int) -> str:
+        """``line 7`` (the header counted) for a data row, as read_csv says."""
+        if path.suffix.lower() == ".parquet":
+            return f"row {row + 1}"
+        lines = data_row_lines(
+            path, delimiter, [row], header=names is None, empty_only=True
+        )
+        return f"line {lines[row]}" if row in lines else f"data row {row + 1}"
+
     return {
-        name: _column_array(column, name, path, where)
+        name: _column_array(column, name, path, where, place)
         for name, column in zip(table.column_names, table.columns, strict=True)
     }
+
+
+def _ragged_row(path: Path, delimiter: str, names: list[str] | None) -> str | None:
+    """The first line whose values are not the header's count, in read_csv's words.
+
+    pyarrow's own message quotes the row but names no line.
+    """
+    try:
+        with (
+            open_regular(path) as raw,
+            io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as stream,
+        ):
+            reader = csv.reader(stream, delimiter=delimiter)
+            columns = len(names) if names else len(next(reader, []))
+            for row in reader:
+                if row and len(row) != columns:
+                    values = f"{len(row)} value{'s' if len(row) != 1 else ''}"
+                    return (
+                        f"{path}, line {reader.line_num}: {values}, but the header "
+                        f"has {columns} columns"
+                    )
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return None
 
 
 def _read_csv_table(stream: Any, delimiter: str, names: list[str] | None) -> Any:
@@ -85,16 +128,21 @@ def _read_csv_table(stream: Any, delimiter: str, names: list[str] | None) -> Any
     return pacsv.read_csv(stream, read_options=read, parse_options=parse)
 
 
-def _column_array(column: Any, name: str, path: Path, where: ConfigPath) -> np.ndarray:
-    """One column as NumPy: int64, float32, or ``str`` objects."""
+def _column_array(
+    column: Any, name: str, path: Path, where: ConfigPath, place: Callable[[int], str]
+) -> np.ndarray:
+    """One column as NumPy: int64, float32, or ``str`` objects.
+
+    ``place`` turns a 0-based data row into ``line N`` for messages.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     kind = column.type
     if column.null_count:
-        row = int(pc.index(pc.is_null(column), True).as_py()) + 1
+        row = int(pc.index(pc.is_null(column), True).as_py())
         raise BuildError(
-            f"{path}, data row {row}, column {shown_data(name, 40)}: is empty; fill "
+            f"{path}, {place(row)}, column {shown_data(name, 40)}: is empty; fill "
             "in missing values",
             where,
         )
@@ -105,9 +153,9 @@ def _column_array(column: Any, name: str, path: Path, where: ConfigPath) -> np.n
     if pa.types.is_floating(kind):
         values = column.to_numpy(zero_copy_only=False)
         if not np.isfinite(values).all():
-            row = int(np.argmin(np.isfinite(values))) + 1
+            row = int(np.argmin(np.isfinite(values)))
             raise BuildError(
-                f"{path}, data row {row}, column {shown_data(name, 40)}: is not a "
+                f"{path}, {place(row)}, column {shown_data(name, 40)}: is not a "
                 "finite number",
                 where,
             )

@@ -353,18 +353,25 @@ def _parse_row(
 
 
 def data_row_lines(
-    path: Path, delimiter: str, rows: Iterable[int], *, header: bool = True
+    path: Path,
+    delimiter: str,
+    rows: Iterable[int],
+    *,
+    header: bool = True,
+    empty_only: bool = False,
 ) -> dict[int, int]:
     """The file line (1-based, the header counted) where each data row starts.
 
-    Data rows are counted as the readers count them: blank lines are skipped.
-    The file is read once more, so this is for messages about a few rows.
+    Data rows are counted as the readers count them: NumPy's and the cell
+    reader skip lines of blank cells, pyarrow (``empty_only``) empty lines
+    only. The file is read once more, so this is for messages about a few rows.
 
     Args:
         path: The CSV/TSV file.
         delimiter: Its separator.
         rows: 0-based indexes of data rows (the header line not counted).
         header: Whether the file's first line names the columns.
+        empty_only: Skip only empty lines, as pyarrow's reader does.
 
     Returns:
         Row index -> line number, for the rows the file holds (a file that
@@ -385,7 +392,7 @@ def data_row_lines(
             index = 0
             start = reader.line_num + 1
             for row in reader:
-                if any(cell.strip() for cell in row):
+                if row if empty_only else any(cell.strip() for cell in row):
                     if index in wanted:
                         lines[index] = start
                         if len(lines) == len(wanted):
