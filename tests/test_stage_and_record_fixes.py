@@ -380,3 +380,85 @@ def test_history_png_is_replaced_whole_not_written_into(killed_copy: Path) -> No
     assert picture.read_bytes().startswith(b"\x89PNG")
     assert kept.read_bytes().startswith(b"\x89PNG")
     assert not [p.name for p in killed_copy.iterdir() if p.name.endswith(".tmp")]
+
+
+# --- 6. validation_freq: one entry per epoch in every history list --------------
+
+EVERY_OTHER = """\
+name: every_other
+data: {source: sklearn, name: iris}
+model:
+  layers:
+    - {type: Dense, units: 8, activation: relu}
+    - {type: Dense, units: 3, activation: softmax}
+compile:
+  optimizer: {type: Adam, learning_rate: 0.01}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+fit: {epochs: 4, validation_split: 0.2, validation_freq: 2, verbose: 0}
+"""
+
+
+@pytest.fixture(scope="module")
+def validated_every_other(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run of 4 epochs validated in epochs 2 and 4."""
+    from cbrun.training.lifecycle import train
+
+    folder = tmp_path_factory.mktemp("freq")
+    path = write(folder, EVERY_OTHER)
+    result = train(
+        load_config(path), folder / "runs", command=["t"], echo=lambda _: None
+    )
+    assert result.status == "completed"
+    return Path(result.run_dir)
+
+
+@pytest.mark.keras
+def test_validation_lists_have_one_entry_per_epoch(validated_every_other: Path) -> None:
+    history = strict_json((validated_every_other / "history.json").read_text())
+    assert {key: len(values) for key, values in history.items()} == {
+        "accuracy": 4,
+        "loss": 4,
+        "val_accuracy": 4,
+        "val_loss": 4,
+    }
+    for key in ("val_loss", "val_accuracy"):
+        assert [v is None for v in history[key]] == [True, False, True, False]
+    assert all(v is not None for v in history["loss"])
+
+
+@pytest.mark.keras
+def test_show_compare_and_plot_read_the_epochs_without_validation(
+    validated_every_other: Path, tmp_path: Path
+) -> None:
+    from matplotlib.figure import Figure
+
+    from cbrun.runs.plots import _draw_run, _load_run, default_panels
+
+    run = str(validated_every_other)
+    shown = invoke("show", run)
+    assert shown.exit_code == 0, shown.output
+    assert "4 epochs of" in shown.output
+    history = read_json(validated_every_other / "history.json")
+    compared = invoke("compare", run, run)
+    assert compared.exit_code == 0, compared.output
+    line = next(x for x in compared.output.splitlines() if "final val_loss" in x)
+    assert f"{history['val_loss'][3]:.4g}" in line
+    assert invoke("plot", run, "-o", str(tmp_path / "p.png")).exit_code == 0
+    # The validation curve joins epochs 2 and 4 (a NaN gap would draw nothing).
+    loaded = _load_run(validated_every_other)
+    (panel,) = [p for p in default_panels([loaded]) if "val_loss" in p.keys]
+    ax = Figure().subplots()
+    _draw_run(ax, panel, loaded, 0, single=True)
+    (val,) = [line for line in ax.lines if line.get_label() == "val_loss"]
+    assert list(val.get_xdata()) == [2, 4]
+    assert val.get_marker() == "o"
+
+
+def test_the_last_value_of_a_list_with_skipped_epochs() -> None:
+    from cbrun.runs.manifest import has_skipped_epochs, last_recorded
+
+    assert last_recorded([None, 0.5, None, 0.25, None]) == 0.25
+    assert last_recorded([0.5, 0.25, None]) is None  # a loss that became NaN
+    assert not has_skipped_epochs([0.5, math.nan, None])
+    assert has_skipped_epochs([math.nan, 0.5])

@@ -79,8 +79,7 @@ class RunRecorder(keras.callbacks.Callback):
         """Record the epoch; write the files if due."""
         values = {key: float(value) for key, value in (logs or {}).items()}
         self.last_logs = values
-        for key, value in values.items():
-            self.history.setdefault(key, []).append(value)
+        self._append(values)
         self.epochs_run = epoch + 1
         if self.stage is not None:
             self.stages.append(self.stage)
@@ -96,6 +95,22 @@ class RunRecorder(keras.callbacks.Callback):
         backed_up = self.backup is not None and self.backup.saved_epoch == epoch + 1
         if backed_up or self.budget.allows():
             self._write()
+
+    def _append(self, values: dict[str, float]) -> None:
+        """Add one epoch to every list, NaN (null in history.json) where absent.
+
+        Keras logs ``val_*`` only in the epochs it validates
+        (``validation_freq``), so its lists would be shorter than the
+        epochs: every list keeps one entry per epoch instead, and a metric
+        first logged now is NaN for the epochs before.
+        """
+        rows = max((len(v) for v in self.history.values()), default=0)
+        for key in self.history.keys() - values.keys():
+            self.history[key].append(math.nan)
+        for key, value in values.items():
+            column = self.history.setdefault(key, [])
+            column.extend([math.nan] * (rows - len(column)))
+            column.append(value)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         """Write the epochs not written yet, before evaluate() and save()."""

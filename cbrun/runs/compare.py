@@ -33,7 +33,7 @@ from cbrun.runs.listing import (
     require_run_dir,
     summarize,
 )
-from cbrun.runs.manifest import load_history
+from cbrun.runs.manifest import last_recorded, load_history
 from cbrun.runs.printable import printable, printable_lines
 from cbrun.runs.reading import load_yaml, parse_yaml
 
@@ -259,8 +259,9 @@ def _delta(a: Any, b: Any) -> str:
 
 
 def _last(history: dict[str, list[float | None]], key: str) -> Any:
+    """The last epoch's value (of a ``validation_freq`` list: the last given)."""
     values = history.get(key)
-    return values[-1] if values else _MISSING
+    return last_recorded(values) if values else _MISSING
 
 
 def _table(rows: Sequence[_Row]) -> str:

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import socket
@@ -576,6 +577,38 @@ def load_history(run_dir: Path) -> dict[str, list[float | None]]:
                 path, f"{shown(key)} should be a list of numbers, got {_shown(values)}"
             )
     return data
+
+
+def _recorded(value: Any) -> bool:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value)
+
+
+def has_skipped_epochs(values: Sequence[Any]) -> bool:
+    """Whether a history list has epochs without a value between its values.
+
+    ``val_*`` of ``fit.validation_freq: 2`` is null in the epochs Keras did
+    not validate. A loss that became NaN is null from there to the end: no
+    value follows, so it is no skipped epoch.
+    """
+    gap = False
+    for value in values:
+        if not _recorded(value):
+            gap = True
+        elif gap:
+            return True
+    return False
+
+
+def last_recorded(values: Sequence[Any]) -> Any:
+    """The last epoch's value; of a list with skipped epochs, the last one given.
+
+    Returns:
+        The value (None for null), or None for an empty list.
+    """
+    if has_skipped_epochs(values):
+        return next(v for v in reversed(values) if _recorded(v))
+    return values[-1] if values else None
 
 
 def versions() -> Versions:

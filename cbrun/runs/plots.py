@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 from cbrun.atomic import CorruptFileError, MissingFileError, write_bytes_atomic
 from cbrun.runs.layout import HISTORY_PLOT
 from cbrun.runs.listing import RunsError, RunSummary, require_run_dir, summarize
-from cbrun.runs.manifest import STOPPED_EARLY, load_history
+from cbrun.runs.manifest import STOPPED_EARLY, has_skipped_epochs, load_history
 from cbrun.runs.printable import printable
 
 if TYPE_CHECKING:
@@ -361,16 +361,24 @@ def _draw_run(ax: Axes, panel: Panel, run: _Run, index: int, single: bool) -> No
         values = run.history.get(key)
         if not values:
             continue
-        ys = [math.nan if v is None else float(v) for v in values]
+        # validation_freq > 1: val_* is null between the epochs validated;
+        # those are joined and marked (a NaN loss at the end stays a gap).
+        sparse = has_skipped_epochs(values)
+        points = [
+            (epoch, math.nan if v is None else float(v))
+            for epoch, v in enumerate(values, start=1)
+            if not sparse or (v is not None and math.isfinite(v))
+        ]
+        xs, ys = [x for x, _ in points], [y for _, y in points]
         label = _text(key if single else run.label)
         label = label if single or not labelled else "_nolegend_"
         labelled = True
         ax.plot(
-            range(1, len(ys) + 1),
+            xs,
             ys,
             color=f"C{n}" if single else f"C{index % 10}",
             linestyle="--" if key.startswith(_VAL) else "-",
-            marker="o" if len(ys) <= _MARKER_LIMIT else None,
+            marker="o" if sparse or len(ys) <= _MARKER_LIMIT else None,
             markersize=3,
             label=label,
         )
