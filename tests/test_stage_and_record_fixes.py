@@ -187,7 +187,26 @@ def test_resume_refuses_the_epochs_of_a_stage_that_ended(killed_copy: Path) -> N
     )
     assert result.exit_code == 1, result.output
     assert "--set stages.0.fit.epochs=6" in result.output
-    assert "'head' only, which ended before epoch 3" in result.output
+    assert "'head' only, which had ended by epoch 3" in result.output
+    assert "--set stages.1.fit.epochs=6" in result.output
+
+
+@pytest.mark.keras
+def test_resume_refuses_fit_epochs_used_only_by_a_stage_that_ended(
+    killed_copy: Path,
+) -> None:
+    """Stage 'head' takes the top-level epochs (2, as before), 'fine' its own."""
+    import yaml
+
+    path = killed_copy / "config.yaml"
+    text = path.read_text()
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    data = yaml.safe_load(text)
+    data["fit"]["epochs"] = data["stages"][0].pop("fit")["epochs"]
+    path.write_text("\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False))
+    result = invoke("train", "--resume", str(killed_copy), "--set", "fit.epochs=6")
+    assert result.exit_code == 1, result.output
+    assert "--set fit.epochs=6: it changes the epochs of 'head' only" in result.output
     assert "--set stages.1.fit.epochs=6" in result.output
 
 

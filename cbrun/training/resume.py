@@ -360,23 +360,22 @@ def _check_stage_epochs(
 
     stages = loaded.experiment.stages or []
     first = start_point(records, epoch, len(stages)).stage  # the first to fit
-    ended = [shown(stage.name) for stage in stages[:first]]
-    if not ended or first >= len(stages):
-        return
-    own = [("epochs" in stage.fit_overrides()) for stage in stages]
+    if first == 0 or first >= len(stages):
+        return  # no stage has ended, or none is left to train
     remaining = stages[first:]
     for override in overrides:
         key, _, value = override.partition("=")
         key, value = key.strip(), value.strip()
         found = _SAFE_STAGE_OVERRIDE.match(key)
-        if found and found.group(2) == "epochs" and int(found.group(1)) < first:
+        if found and found.group(2) == "epochs":
             used_by = [int(found.group(1))]
-        elif key == "fit.epochs":
-            used_by = [i for i, has_own in enumerate(own) if not has_own]
-            if any(i >= first for i in used_by):
-                continue
+        elif key == "fit.epochs":  # the stages without their own take it
+            used_by = [
+                i for i, s in enumerate(stages) if "epochs" not in s.fit_overrides()
+            ]
         else:
             continue
+        # None: refused by validate already (every stage has its own).
         if not used_by or any(i >= first for i in used_by):
             continue
         index = len(stages) - 1
@@ -384,9 +383,9 @@ def _check_stage_epochs(
         raise ResumeError(
             f"{run_dir / CONFIG_FILE}: --set {override}: it changes the epochs of "
             f"{', '.join(shown(stages[i].name) for i in used_by)} only, which "
-            f"ended before epoch {epoch} (the backup this run continues from), "
-            "so the run would train no longer; the stages still to train are "
-            f"{', '.join(shown(s.name) for s in remaining)}: e.g. {fix}"
+            f"had ended by epoch {epoch} (the backup this run continues from), "
+            "so the run would train no longer; to train a stage still to come "
+            f"({', '.join(shown(s.name) for s in remaining)}) longer, e.g. {fix}"
         )
 
 
