@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -363,3 +364,89 @@ def test_a_damaged_cached_weights_file_is_named_with_its_fix(tmp_path: Path) -> 
     assert f"the cached file {cached / vgg} is damaged (its hash" in output
     assert "download https://storage.googleapis.com/" in output
     assert "Traceback" not in output
+
+
+# --- --smoke adapts on the batches it trains on --------------------------------
+
+ADAPT_DATA = """\
+import numpy as np
+import tensorflow as tf
+
+
+def arrays():
+    x = np.arange(96, dtype="float32").reshape(96, 1)
+    y = (x[:, 0] % 2).astype("int64")
+    return {"x_train": x, "y_train": y}
+
+
+def stream():
+    data = arrays()
+    pairs = (data["x_train"], data["y_train"])
+    return {"train": tf.data.Dataset.from_tensor_slices(pairs).batch(8)}
+"""
+
+ADAPT_CONFIG = """\
+seed: 3
+data: {source: function, function: adapt_data:SOURCE}
+model:
+  layers:
+    - {name: norm, type: Normalization, adapt: true}
+    - {type: Dense, units: 2, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit: {epochs: 1, batch_size: 8, verbose: 0, validation_split: SPLIT}
+"""
+
+
+def _adapted_mean(
+    tmp_path: Path, source: str, split: float, smoke: bool
+) -> tuple[float, list[str]]:
+    import keras
+
+    from cbrun.training.lifecycle import train
+
+    folder = tmp_path / f"{source}-{smoke}"
+    folder.mkdir()
+    (folder / "adapt_data.py").write_text(ADAPT_DATA, encoding="utf-8")
+    path = folder / "config.yaml"
+    text = ADAPT_CONFIG.replace("SOURCE", source).replace("SPLIT", str(split))
+    path.write_text(text, encoding="utf-8")
+    lines: list[str] = []
+    result = train(
+        load_config(path),
+        folder / "runs",
+        command=["cbrun", "train", str(path)],
+        echo=lines.append,
+        smoke=smoke,
+    )
+    model = keras.saving.load_model(Path(result.run_dir) / "model.keras")
+    return float(model.get_layer("norm").mean.numpy().ravel()[0]), lines
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp_path = tmp_path_factory.mktemp("adapt")
+    return {
+        f"{source}-{smoke}": _adapted_mean(tmp_path, source, split, smoke)
+        for source, split in (("arrays", 0.2), ("stream", 0.0))
+        for smoke in (False, True)
+    }
+
+
+@pytest.mark.keras
+def test_a_full_run_adapts_on_the_whole_training_split(adapted: dict) -> None:
+    # arange(96) with validation_split 0.2: Keras trains on the first 76.
+    mean, lines = adapted["arrays-False"]
+    assert mean == pytest.approx(37.5)
+    assert "adapted norm (Normalization) on 76 training samples" in lines
+    mean, lines = adapted["stream-False"]
+    assert mean == pytest.approx(47.5)
+    assert "adapted norm (Normalization) on 96 training samples" in lines
+
+
+@pytest.mark.keras
+def test_smoke_adapts_on_the_batches_it_trains_on(adapted: dict) -> None:
+    # Two batches of 8: the first 16 training samples.
+    for key in ("arrays-True", "stream-True"):
+        mean, lines = adapted[key]
+        assert mean == pytest.approx(7.5), key
+        assert "adapted norm (Normalization) on 16 training samples" in lines

@@ -42,6 +42,8 @@ from cbrun.keras.feeding import training_samples
 
 # Batches of the model built so far, when it computes what reaches a layer.
 _PREDICT_BATCH = 256
+# fit's batch size when none is given (cbrun.training.plan.KERAS_BATCH_SIZE).
+_KERAS_BATCH_SIZE = 32
 
 ADAPTED_FILE = "adapted.npz"
 """Inside a run's backup folder: the state of each adapted layer."""
@@ -106,6 +108,8 @@ class Adapter:
         validation_split: float,
         validation_data: Any,
         echo: Callable[[str], None] | None = None,
+        batches: int | None = None,
+        batch_size: int | None = None,
     ) -> Adapter:
         """An adapter over the samples ``fit`` trains on.
 
@@ -116,14 +120,26 @@ class Adapter:
             validation_data: ``fit.validation_data``; when set, Keras ignores
                 ``validation_split`` and trains on every training sample.
             echo: Receives one line per adapted layer.
+            batches: Adapt on the first this many batches of the training
+                split only: a ``--smoke`` run, which trains on as many (a
+                check, not a result; adapting a big corpus whole is slow).
+                None adapts on the whole training split.
+            batch_size: ``fit``'s batch size, which ``batches`` of arrays
+                are counted in.
         """
         streams = getattr(data, "streams", None)
         if streams is not None:
-            train = streams.train.map(_features)
-            return cls(train, streams.train_samples, echo)
+            train = streams.train
+            samples = streams.train_samples
+            if batches is not None:
+                train = train.take(batches)
+                samples = _stream_samples(train)
+            return cls(train.map(_features), samples, echo)
         total = sample_count(data.x_train)
         split = 0.0 if validation_data is not None else validation_split
         kept = training_samples(total, split)
+        if batches is not None:
+            kept = min(kept, batches * (batch_size or _KERAS_BATCH_SIZE))
         x = data.x_train
         if kept < total:
             if isinstance(x, dict):
@@ -283,6 +299,16 @@ def _has_strings(inputs: Any) -> bool:
     return any(
         getattr(a, "dtype", None) is not None and a.dtype.kind in "OUS" for a in arrays
     )
+
+
+def _stream_samples(batches: Any) -> int:
+    """How many samples a few batches of a ``tf.data`` pipeline hold."""
+    count = 0
+    for batch in batches:
+        x = batch[0]
+        first = next(iter(x.values())) if isinstance(x, dict) else x
+        count += int(first.shape[0])
+    return count
 
 
 def _features(x: Any, *rest: Any) -> Any:

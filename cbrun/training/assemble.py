@@ -17,7 +17,7 @@ from cbrun.config.loading import LoadedConfig
 from cbrun.config.problems import make_problem
 from cbrun.errors import BuildError, ConfigError
 from cbrun.training.outcome import TrainingFailed
-from cbrun.training.plan import KERAS_BATCH_SIZE, FitPlan
+from cbrun.training.plan import KERAS_BATCH_SIZE, SMOKE_STEPS, FitPlan
 from cbrun.training.reporting import Echo, first_line
 from cbrun.training.stages import check_built, plan_stages
 
@@ -146,7 +146,7 @@ def assemble(
     seed(keras, config)
     try:
         data = load_data_for(config, loaded.base_dir)
-        adapter = adapter_for(config, data, echo, adapted_from)
+        adapter = adapter_for(config, data, echo, adapted_from, smoke=smoke)
         model, strategy = compiled_model(
             config, data, scoped=True, base_dir=loaded.base_dir, adapter=adapter
         )
@@ -176,6 +176,8 @@ def adapter_for(
     data: Any,
     echo: Echo | None,
     adapted_from: Path | None = None,
+    *,
+    smoke: bool = False,
 ) -> Any:
     """What adapts the config's ``adapt: true`` layers on the training split.
 
@@ -185,6 +187,7 @@ def adapter_for(
         echo: Receives one line per adapted layer.
         adapted_from: A resumed run's backup folder: when it holds the
             states the run began with, they are restored instead.
+        smoke: A smoke run adapts on the batches it trains on only.
 
     Returns:
         A ``cbrun.keras.adapt.Adapter``, or None when no layer says
@@ -203,6 +206,8 @@ def adapter_for(
         validation_split=config.fit.validation_split,
         validation_data=config.fit.validation_data,
         echo=echo,
+        batches=SMOKE_STEPS if smoke else None,
+        batch_size=config.fit.batch_size or KERAS_BATCH_SIZE,
     )
 
 
