@@ -333,3 +333,75 @@ def test_a_headerless_file_counts_lines_from_its_first(tmp_path: Path) -> None:
             tmp_path, source="csv", path="t.csv", names=names, inputs=inputs
         )
         assert "t.csv, line 2, column 'b': is empty" in error.message
+
+
+# --- 5. a CSV column with a space is a named input ------------------------------
+
+SPACED = """\
+data: {source: csv, path: t.csv, target: target, inputs: columns, test_size: 0}
+model:
+  inputs: [{name: age group, dtype: float32}, {name: chol, dtype: float32}]
+  layers:
+    - {name: both, type: Concatenate, inputs: [age group, chol]}
+    - {name: out, type: Dense, units: 1, activation: sigmoid}
+  outputs: out
+compile: {optimizer: adam, loss: binary_crossentropy}
+fit: {epochs: 1, batch_size: 8}
+"""
+
+
+def write_spaced(path: Path, header: str = "age group,chol,target") -> Path:
+    rows = [f"{i % 7 / 7:.3f},{(i * 5) % 11 / 11:.3f},{i % 2}" for i in range(32)]
+    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.keras
+def test_a_column_with_a_space_trains_as_a_named_input(tmp_path: Path) -> None:
+    import keras
+
+    write_spaced(tmp_path / "t.csv")
+    (tmp_path / "c.yaml").write_text(SPACED, encoding="utf-8")
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(
+        cli, ["train", str(tmp_path / "c.yaml"), "--runs-dir", str(runs)]
+    )
+    assert result.exit_code == 0, result.output
+    (saved,) = runs.glob("*/*/model.keras")
+    model = keras.saving.load_model(saved)
+    assert [tensor.name for tensor in model.inputs] == ["age group", "chol"]
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "fix"),
+    [
+        ("{source: csv, path: t.csv, inputs: columns}", "data.path", "list the other"),
+        (
+            "{source: csv, path: t.csv, inputs: columns, features: [chol, a/b]}",
+            "data.features[1]",
+            "or drop it here",
+        ),
+    ],
+)
+def test_a_column_keras_cannot_name_is_refused_at_validate(
+    tmp_path: Path, data: str, key: str, fix: str
+) -> None:
+    write_spaced(tmp_path / "t.csv", "a/b,chol,target")
+    result = cli_run(tmp_path, data)
+    assert result.exit_code == 1
+    line = problem_line(result, key)
+    assert (
+        "t.csv, line 1: with inputs: columns the column 'a/b' is a model input, "
+        "and Keras refuses '/' in an input name; rename the column in the file's "
+        "header line"
+    ) in line
+    assert fix in line
+
+
+def test_a_headerless_column_keras_cannot_name_is_said_at_names(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "t.csv").write_text("1,2,0\n3,4,1\n5,6,0\n")
+    data = "{source: csv, path: t.csv, inputs: columns, names: [x, y/z, target]}"
+    line = problem_line(cli_run(tmp_path, data), "data.names[1]")
+    assert line.endswith("Keras refuses '/' in an input name; rename it in names")

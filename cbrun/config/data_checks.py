@@ -18,8 +18,8 @@ from cbrun.config.problems import ProblemList
 from cbrun.config.series_checks import check_series_length
 from cbrun.config.table_checks import check_csv, check_timeseries, feature_columns
 from cbrun.config.yaml_loader import SourceMap
-from cbrun.errors import Problem
-from cbrun.suggest import did_you_mean, shorten, shown
+from cbrun.errors import ConfigPath, Problem
+from cbrun.suggest import did_you_mean, shorten, shown, shown_data
 
 Report = Callable[..., None]
 """``report(path, message, severity="error")``: one problem at a config path."""
@@ -54,6 +54,8 @@ def data_file_checks(
     found = ProblemList(source, data)
     check(config.data, base_dir, found.add)
     if not found.problems:
+        _check_input_columns(config.data, base_dir, found.add)
+    if not found.problems:
         _check_named_inputs(config, base_dir, found.add)
     if not found.problems and config.data.source == "timeseries":
         # The validation fraction may be fit's: this check needs the config.
@@ -61,6 +63,39 @@ def data_file_checks(
             config.data, config.fit.validation_split, base_dir, found.add
         )
     return found.problems
+
+
+def _check_input_columns(data: Any, base_dir: Path, report: Report) -> None:
+    """With ``inputs: columns``, each feature column's name is a Keras input name.
+
+    Keras 3 takes any name without '/' (``age group`` too), as
+    :data:`cbrun.config.model.InputName` does.
+    """
+    if data.source != "csv" or data.inputs != "columns":
+        return
+    for name in feature_columns(data, base_dir) or ():
+        if "/" not in name:
+            continue
+        if not data.has_header:
+            where: ConfigPath = ("data", "names", data.names.index(name))
+            fix = "rename it in names"
+        elif data.features is not None:
+            where = ("data", "features", data.features.index(name))
+            fix = "rename the column in the file's header line, or drop it here"
+        else:
+            where = ("data", "path")
+            fix = (
+                "rename the column in the file's header line, or list the other "
+                "columns in features"
+            )
+        line = ", line 1" if data.has_header else ""
+        report(
+            where,
+            f"{Path(data.path).name}{line}: with inputs: columns the column "
+            f"{shown_data(name, 40)} is a model input, and Keras refuses '/' in an "
+            f"input name; {fix}",
+        )
+        return
 
 
 def _check_named_inputs(

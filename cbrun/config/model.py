@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
 from cbrun.config.base import ImportPath, OpenModel, StrictModel, known_name
 from cbrun.config.keras_names import APPLICATIONS, LAYERS
@@ -27,6 +27,37 @@ NodeName = Annotated[
         "with a digit.",
     ),
 ]
+
+
+def _keras_input_name(value: str) -> str:
+    """Keras 3 takes any input name without '/' (a CSV column 'age group' too)."""
+    if "/" in value:
+        raise ValueError(
+            f"a model input's name cannot contain '/' (Keras refuses it), got "
+            f"{shown(value)}; if it is a CSV column, rename the column"
+        )
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ValueError(
+            f"a model input's name cannot hold control characters: {shown(value)}"
+        )
+    return value
+
+
+InputName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        description="An input's name: any text without '/' (a CSV column's name).",
+    ),
+    AfterValidator(_keras_input_name),
+]
+"""A model input's name, or a layer's reference to an input or a layer.
+
+Wider than :data:`NodeName`: with ``inputs: columns`` each CSV column is an
+input of its name, and Keras 3 takes any name without '/' (``age group``).
+Layer and output names stay plain: they prefix the logged metrics.
+"""
 InputDtype = Literal[
     "float16",
     "bfloat16",
@@ -50,8 +81,8 @@ def _shape_kind(value: Any) -> str:
 
 
 Names = Annotated[
-    Annotated[NodeName, Tag("name")]
-    | Annotated[list[NodeName], Field(min_length=1), Tag("list")],
+    Annotated[InputName, Tag("name")]
+    | Annotated[list[InputName], Field(min_length=1), Tag("list")],
     Discriminator(_shape_kind),
 ]
 """One name, or a non-empty list of names."""
@@ -73,7 +104,7 @@ class InputConfig(StrictModel):
         ``{name: thal, shape: [1], dtype: string}``
     """
 
-    name: NodeName = Field(
+    name: InputName = Field(
         description="The input's name; data given as a dict is matched by it."
     )
     shape: list[Annotated[int, Field(gt=0)] | None] | None = Field(
