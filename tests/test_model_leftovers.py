@@ -450,3 +450,27 @@ def test_smoke_adapts_on_the_batches_it_trains_on(adapted: dict) -> None:
         mean, lines = adapted[key]
         assert mean == pytest.approx(7.5), key
         assert "adapted norm (Normalization) on 16 training samples" in lines
+
+
+@pytest.mark.keras
+def test_a_damaged_weights_file_of_the_config_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from cbrun.cli import cli
+
+    (tmp_path / "base.h5").write_bytes(b"not an HDF5 file" * 40)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        APPLICATION.replace("APP", "MobileNetV2").replace(
+            "weights: imagenet", "weights: base.h5"
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)  # the config given by a relative path
+    result = CliRunner().invoke(cli, ["validate", "--deep", "config.yaml"])
+    assert result.exit_code == 1, result.output
+    assert "config.yaml:6:" in result.output
+    assert "weights file base.h5 cannot be read, it may be damaged" in result.output
+    assert "Traceback" not in result.output

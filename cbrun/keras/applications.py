@@ -67,7 +67,7 @@ def build_application(
     elif isinstance(params.get("input_shape"), list):
         params["input_shape"] = tuple(params["input_shape"])
     weights = params.get("weights", "imagenet")
-    if isinstance(weights, str) and weights not in _NAMED_WEIGHTS:
+    if _is_file(weights):
         path = Path(weights).expanduser()
         params["weights"] = str(
             path if path.is_absolute() or not base_dir else base_dir / path
@@ -77,6 +77,8 @@ def build_application(
         try:
             return constructor(**params)
         except Exception as exc:
+            if isinstance(exc, OSError) and _is_file(weights):
+                raise _unreadable_file(name, params["weights"], exc, where) from None
             raise _application_error(name, weights, exc, where, fetches) from None
 
 
@@ -145,6 +147,25 @@ def _unreadable_weights(
         f"and put a good copy there: download {fetch.origin} (Keras downloads "
         "it again by itself when online); or set weights: null to start from "
         "random weights",
+        (*where, "weights"),
+    )
+
+
+def _is_file(weights: Any) -> bool:
+    """Whether ``weights`` names a file (not ``imagenet`` or None)."""
+    return isinstance(weights, str) and weights not in _NAMED_WEIGHTS
+
+
+def _unreadable_file(
+    name: str, path: str, error: OSError, where: ConfigPath
+) -> BuildError:
+    """A ``weights`` file of the user's that h5py cannot open."""
+    text = str(error).strip()
+    reason = shorten(text.splitlines()[0] if text else type(error).__name__, 160)
+    return BuildError(
+        f"keras.applications.{name} weights file {path} cannot be read, it may "
+        f"be damaged ({type(error).__name__}: {reason}); give a weights file "
+        "Keras saved for this application, or weights: imagenet or null",
         (*where, "weights"),
     )
 
