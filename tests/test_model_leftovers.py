@@ -171,6 +171,10 @@ def swishy(x):
     return x * keras.ops.sigmoid(x)
 
 
+def xent(y_true, y_pred):
+    return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+
+
 def load():
     rng = np.random.default_rng(3)
     x = rng.uniform(0, 8, size=(160, 6)).astype("float32")
@@ -187,7 +191,7 @@ model:
     - {type: Lambda, function: {function: ucode:standardize}}
     - {type: Dense, units: 8, activation: {function: ucode:swishy}}
     - {type: Dense, units: 2, activation: softmax}
-compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+compile: {optimizer: adam, loss: ucode:xent}
 fit: {epochs: 2, verbose: 0}
 """
 
@@ -237,9 +241,10 @@ def test_the_printed_line_loads_model_keras_in_a_fresh_process(
     (say, call) = [
         line for line in lines if "custom_objects" in line or "your code" in line
     ]
-    assert "ucode:standardize, ucode:swishy" in say
+    assert "ucode:standardize, ucode:swishy, ucode:xent" in say
     assert "'standardize': ucode.standardize" in call
     assert "'swishy': ucode.swishy" in call
+    assert "'xent': ucode.xent" in call  # the compiled loss, kept in the file
     # The line as printed, then the test split's loss: the run's own number.
     code = call.strip() + textwrap.dedent(
         """

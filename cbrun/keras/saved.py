@@ -47,14 +47,19 @@ def _specs(value: Any, in_compile: bool) -> Iterator[str]:
 def user_code_specs(config: ExperimentConfig) -> list[str]:
     """The ``pkg.mod:name`` of each user object the built model may save.
 
-    Layers' ``{function: ...}`` values and import-path types, and compile's
-    import paths (the saved model keeps its compile arguments), each once.
+    Layers' ``{function: ...}`` values and import-path types, and the import
+    paths of compile and the stages' compile (the saved model keeps its
+    compile arguments), each once.
     """
     found: list[str] = []
     layers = [
         layer.model_dump(exclude_none=True) for layer in config.model.layers or []
     ]
-    compiled = config.compile.model_dump(exclude_none=True)
+    compiled = [config.compile.model_dump(exclude_none=True)] + [
+        stage.compile.model_dump(exclude_none=True)
+        for stage in config.stages or []
+        if stage.compile is not None
+    ]
     for spec in [*_specs(layers, False), *_specs(compiled, True)]:
         if spec not in found:
             found.append(spec)
