@@ -1,7 +1,10 @@
-"""Write the tiny example data of configs/images.yaml and configs/text.yaml.
+"""Write the tiny example data of the configs (images, text, a table, a series).
 
 Deterministic (a fixed seed, PNGs written byte by byte with zlib), so running
-it again gives the same files: ``python scripts/make_example_data.py``.
+it again gives the same files: ``python scripts/make_example_data.py``; with
+``--tables`` it writes the table and the series instead (byte for byte the
+committed files, with the NumPy it was made with: ``Generator`` streams may
+change between NumPy versions, and the tests compare the bytes).
 
 * ``configs/data/images/<class>/*.png``: 24x24 RGB pictures of three
   patterns a small CNN tells apart: horizontal stripes, vertical stripes and
@@ -9,15 +12,25 @@ it again gives the same files: ``python scripts/make_example_data.py``.
 * ``configs/data/text/<class>/*.txt``: short sentences about the weather,
   cooking or sport, from three small vocabularies.
 
+* ``configs/data/tabular.csv`` (configs/tabular.yaml): 400 rows of a
+  heart-disease-like table, numbers and strings; the label is a noisy
+  threshold of age, sex, cholesterol, chest pain type and thal.
+* ``configs/data/series.csv`` (configs/timeseries.yaml): 1,200 steps of two
+  sines and noise, and a slow temperature column.
+
 The bench (bench/bench_images.py) and the tests call :func:`write_images`
 for folders of any size.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import io
 import random
 import struct
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,8 +129,88 @@ def write_texts(folder: Path, per_class: int, *, seed: int = 0) -> None:
             )
 
 
-def main() -> None:
-    """Write the example folders the configs name."""
+# The table and the series share one generator, the table first.
+TABLES_SEED = 14
+
+
+def table_and_series_text(seed: int = TABLES_SEED) -> tuple[str, str]:
+    """The text of ``tabular.csv`` and ``series.csv``, from one seeded generator.
+
+    The files were generated before this function was committed; it was
+    reconstructed from them (the draws in order, and a target rule that
+    gives every committed label), and the tests check it writes their bytes.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = 400
+    age = rng.integers(29, 78, rows)
+    sex = rng.integers(0, 2, rows)
+    chol = rng.integers(150, 360, rows)
+    thal = rng.choice(["normal", "fixed", "reversible"], rows, p=[0.5, 0.15, 0.35])
+    cp = rng.choice(["typical", "atypical", "nonanginal", "asymptomatic"], rows)
+    score = (
+        0.07 * (age - 50)
+        + 0.012 * (chol - 240)
+        + 0.4 * sex
+        + 1.2 * (cp == "asymptomatic")
+        + 0.8 * (thal == "fixed")
+        + 1.8 * (thal == "reversible")
+        - 1.2
+    )
+    target = (score + rng.normal(0, 0.6, rows) > 0).astype(int)
+    table = _csv_text(
+        ["age", "sex", "cp", "chol", "thal", "target"],
+        zip(age, sex, cp, chol, thal, target, strict=True),
+    )
+    step = np.arange(1200)
+    signal = (
+        np.sin(2 * np.pi * step / 50)
+        + 0.5 * np.sin(2 * np.pi * step / 13)
+        + rng.normal(0, 0.05, len(step))
+    )
+    temperature = (
+        10 + 5 * np.sin(2 * np.pi * step / 200) + rng.normal(0, 0.3, len(step))
+    )
+    series = _csv_text(
+        ["step", "signal", "temperature"],
+        (
+            (i, f"{value:.5f}", f"{degrees:.3f}")
+            for i, value, degrees in zip(step, signal, temperature, strict=True)
+        ),
+    )
+    return table, series
+
+
+def _csv_text(header: list[str], rows: Iterable[Iterable[object]]) -> str:
+    """Rows as ``csv.writer`` writes them (its line ends are CRLF)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_tables(folder: Path, seed: int = TABLES_SEED) -> None:
+    """Write ``tabular.csv`` and ``series.csv`` into ``folder``."""
+    table, series = table_and_series_text(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Bytes, so the CRLF line ends are written as they are on every system.
+    (folder / "tabular.csv").write_bytes(table.encode("utf-8"))
+    (folder / "series.csv").write_bytes(series.encode("utf-8"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write the example folders the configs name (``--tables``: the CSVs)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--tables",
+        action="store_true",
+        help="write configs/data/tabular.csv and series.csv instead",
+    )
+    if parser.parse_args(argv).tables:
+        write_tables(REPO / "configs" / "data")
+        return
     write_images(REPO / "configs" / "data" / "images", 30, seed=0)
     write_texts(REPO / "configs" / "data" / "text", 30, seed=0)
 

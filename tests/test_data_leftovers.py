@@ -405,3 +405,19 @@ def test_a_headerless_column_keras_cannot_name_is_said_at_names(
     data = "{source: csv, path: t.csv, inputs: columns, names: [x, y/z, target]}"
     line = problem_line(cli_run(tmp_path, data), "data.names[1]")
     assert line.endswith("Keras refuses '/' in an input name; rename it in names")
+
+
+# --- 6. the example table and series are reproducible ---------------------------
+
+
+def test_the_example_table_and_series_are_written_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    from scripts.make_example_data import write_tables
+    from tests.conftest import CONFIGS
+
+    write_tables(tmp_path)
+    for name in ("tabular.csv", "series.csv"):
+        written = (tmp_path / name).read_bytes()
+        assert written == (CONFIGS / "data" / name).read_bytes(), name
+        assert written.count(b"\r\n") == written.count(b"\n")  # csv.writer's CRLF
