@@ -121,16 +121,17 @@ def count_data_rows(path: Path, delimiter: str) -> int | None:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None
-    if '"' in text:  # quoted cells may hold line breaks: the csv module knows
+    # The csv module's line ends only (splitlines also splits at \f, \x1c).
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if any(line.count('"') % 2 for line in lines):
+        # A quoted cell holds a line break: the csv module knows where rows end.
         try:
             rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
         except csv.Error:
             return None
         filled = sum(any(cell.strip() for cell in row) for row in rows)
     else:
-        blank = delimiter + " \t\r\n\f\v"
-        # The csv module's line ends only (splitlines also splits at \f, \x1c).
-        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        blank = delimiter + ' \t\r\n\f\v"'  # '""' is an empty cell
         filled = sum(bool(line.strip(blank)) for line in lines)
     return max(filled - 1, 0)
 
