@@ -421,3 +421,20 @@ def test_the_example_table_and_series_are_written_byte_for_byte(
         written = (tmp_path / name).read_bytes()
         assert written == (CONFIGS / "data" / name).read_bytes(), name
         assert written.count(b"\r\n") == written.count(b"\n")  # csv.writer's CRLF
+
+
+# --- labels.map keys YAML reads as booleans ---------------------------------------
+
+
+def test_unquoted_yes_no_map_keys_are_explained(tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text("a,label\n1,yes\n2,no\n3,yes\n4,no\n")
+    data = "{source: csv, path: l.csv, target: label, labels: {map: MAP}}"
+    result = cli_run(tmp_path, data.replace("MAP", "{yes: 1, no: 0}"))
+    assert result.exit_code == 1
+    line = problem_line(result, "data.labels.map")
+    assert line.endswith(
+        "a key reads as true/false: YAML takes unquoted yes, no, on, off, true "
+        "and false as booleans; quote label words, e.g. {'yes': 1, 'no': 0}"
+    )
+    quoted = cli_run(tmp_path, data.replace("MAP", "{'yes': 1, 'no': 0}"))
+    assert quoted.exit_code == 0, quoted.output

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from cbrun.config.base import ImportPath, PositiveInt, StrictModel
 from cbrun.config.data_folders import ImagesData, TextData
@@ -88,6 +94,18 @@ class LabelsConfig(StrictModel):
         None,
         description="one_hot's width; default: the number of classes after mapping.",
     )
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _no_yaml_booleans(cls, value: Any) -> Any:
+        """YAML reads an unquoted yes/no/on/off/true/false key as a boolean."""
+        if isinstance(value, dict) and any(isinstance(key, bool) for key in value):
+            raise ValueError(
+                "a key reads as true/false: YAML takes unquoted yes, no, on, off, "
+                "true and false as booleans; quote label words, e.g. "
+                "{'yes': 1, 'no': 0}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _classes_for_one_hot(self) -> LabelsConfig:
