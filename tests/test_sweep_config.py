@@ -675,3 +675,35 @@ def test_the_json_schema_refuses_bad_space_items(validator, space, why):
     document = yaml.safe_load(SWEEP_YAML.read_text(encoding="utf-8"))
     document["sweep"]["space"] = space
     assert list(validator.iter_errors(document)), why
+
+
+STAGED = BASE.replace(
+    "callbacks:",
+    "stages:\n  - {name: head, fit: {epochs: 2}}\n"
+    "  - {name: tail, compile: {optimizer: {type: Adam, learning_rate: 0.0001}}, "
+    "fit: {epochs: 3}}\ncallbacks:",
+)
+
+
+def test_sweeping_fit_epochs_that_every_stage_overrides_is_refused(tmp_path):
+    found = sweep_of(tmp_path, "space:\n  fit.epochs: {choice: [2, 4]}\n", STAGED)
+    assert found == [
+        "config.yaml:19:5: sweep.space.fit.epochs: changes no stage: every stage "
+        "sets its own fit.epochs ('head' (stages.0): 2, 'tail' (stages.1): 3), "
+        "which wins over the top-level one, so every trial would train as long; "
+        "sweep a stage's epochs instead, e.g. stages.1.fit.epochs"
+    ]
+    assert (
+        sweep_of(tmp_path, "space:\n  stages.1.fit.epochs: {choice: [3, 4]}\n", STAGED)
+        == []
+    )
+
+
+def test_sweeping_fit_epochs_some_stages_take_warns(tmp_path):
+    staged = STAGED.replace("  - {name: head, fit: {epochs: 2}}", "  - {name: head}")
+    found = sweep_of(tmp_path, "space:\n  fit.epochs: {choice: [2, 4]}\n", staged)
+    assert found == [
+        "config.yaml:19:5: sweep.space.fit.epochs: warning: sets the epochs of "
+        "'head' only: 'tail' (stages.1): 3 keeps its own fit.epochs; to sweep it, "
+        "e.g. stages.1.fit.epochs"
+    ]

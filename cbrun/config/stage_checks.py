@@ -196,6 +196,23 @@ def check_stages(config: Any, data: Any, source: SourceMap) -> list[Problem]:
     ]
 
 
+def stages_with_own_epochs(config: Any) -> list[tuple[int, StageConfig]]:
+    """The stages (with their indexes) whose own ``fit.epochs`` wins over the top's."""
+    return [
+        (index, stage)
+        for index, stage in enumerate(config.stages or [])
+        if "epochs" in stage.fit_overrides()
+    ]
+
+
+def own_epochs_listed(own: list[tuple[int, StageConfig]]) -> str:
+    """E.g. ``'head' (stages.0): 10, 'fine_tune' (stages.1): 3``."""
+    return ", ".join(
+        f"{shown(stage.name)} (stages.{index}): {stage.fit_overrides()['epochs']}"
+        for index, stage in own
+    )
+
+
 def top_epochs_override_problems(
     config: Any, data: Any, source: SourceMap
 ) -> list[Problem]:
@@ -213,17 +230,10 @@ def top_epochs_override_problems(
     if not isinstance(fit, dict) or "epochs" not in fit:
         return []  # set by no override (an override made `fit` for another key)
     value = config.fit.epochs
-    own = [
-        (index, stage)
-        for index, stage in enumerate(config.stages)
-        if "epochs" in stage.fit_overrides()
-    ]
+    own = stages_with_own_epochs(config)
     if not own:
         return []
-    listed = ", ".join(
-        f"{shown(stage.name)} (stages.{index}): {stage.fit_overrides()['epochs']}"
-        for index, stage in own
-    )
+    listed = own_epochs_listed(own)
     last_index, last = own[-1]
     fix = f"--set stages.{last_index}.fit.epochs={value}"
     if len(own) == len(config.stages):

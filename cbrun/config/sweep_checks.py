@@ -29,6 +29,7 @@ from cbrun.config.monitor import run_monitor
 from cbrun.config.overrides import named_item_hint, split_key
 from cbrun.config.places import describe
 from cbrun.config.problems import make_problem, problems_from_validation
+from cbrun.config.stage_checks import own_epochs_listed, stages_with_own_epochs
 from cbrun.config.sweep import Choice, FloatRange, IntRange, SweepConfig
 from cbrun.config.sweep_apply import apply_params
 from cbrun.config.training import LossObject, MetricObject, OptimizerObject
@@ -383,6 +384,8 @@ class _SweepChecker:
             if message is not None:
                 self.add(where, message, key=True)
                 continue
+            if key == "fit.epochs" and self._check_staged_epochs(where):
+                continue
             seen: dict[str, list[tuple[str, str]]] = {}
             for candidate in _candidates(key, item):
                 marker = f"{type(candidate.value).__name__}:{candidate.value!r}"
@@ -404,6 +407,45 @@ class _SweepChecker:
                 key=True,
                 severity="warning",
             )
+
+    def _check_staged_epochs(self, where: ConfigPath) -> bool:
+        """Report sweeping ``fit.epochs`` that stages' own epochs override.
+
+        Returns:
+            Whether it changes no stage (an error: every trial would train
+            as long as the others).
+        """
+        own = stages_with_own_epochs(self.experiment)
+        if not own:
+            return False
+        stages = self.experiment.stages or []
+        last_index, _ = own[-1]
+        fix = f"stages.{last_index}.fit.epochs"
+        if len(own) == len(stages):
+            self.add(
+                where,
+                "changes no stage: every stage sets its own fit.epochs "
+                f"({own_epochs_listed(own)}), which wins over the top-level one, "
+                f"so every trial would train as long; sweep a stage's epochs "
+                f"instead, e.g. {fix}",
+                key=True,
+            )
+            return True
+        owned = {index for index, _ in own}
+        taking = ", ".join(
+            shown(stage.name)
+            for index, stage in enumerate(stages)
+            if index not in owned
+        )
+        keeps = "keeps its" if len(own) == 1 else "keep their"
+        self.add(
+            where,
+            f"sets the epochs of {taking} only: {own_epochs_listed(own)} {keeps} "
+            f"own fit.epochs; to sweep {'it' if len(own) == 1 else 'one'}, e.g. {fix}",
+            key=True,
+            severity="warning",
+        )
+        return False
 
     def trial_problems(
         self,
