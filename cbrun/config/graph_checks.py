@@ -16,7 +16,7 @@ from typing import Any
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.function_checks import function_value_problems
 from cbrun.config.model import IMPLICIT_INPUT, ModelConfig
-from cbrun.config.problems import ProblemList
+from cbrun.config.problems import ProblemList, function_in_compile
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
 from cbrun.suggest import did_you_mean, shown
@@ -299,6 +299,10 @@ class _GraphChecker(ProblemList):
         candidates = [*outputs, "type"] if field_name == "loss" else outputs
         for key in value:
             if key in outputs:
+                continue
+            if key == "function" and field_name != "loss_weights":
+                # {function: ...} read as a mapping by output name.
+                self.add(("compile", field_name), function_in_compile(value))
                 continue
             if outputs:
                 known = f"the model's outputs are {', '.join(outputs)}"

@@ -196,6 +196,8 @@ def _missing(path: ConfigPath, data: Any) -> str:
     parent = value_at(data, path[:-1]) if path else None
     if key == "type" and isinstance(parent, dict) and "function" in parent:
         # {function: ...} is read by layers, builders and user callbacks only.
+        if _compile_argument(path[:-1]):
+            return function_in_compile(parent)
         return (
             "{function: ...} is not taken here (only by the parameters of layers, "
             "model.build and your own callbacks); give a value, or an object "
@@ -211,6 +213,64 @@ def _missing(path: ConfigPath, data: Any) -> str:
     if key == "source":
         return "missing `source`: one of " + ", ".join(DATA_SOURCES)
     return f"required; add `{key}: ...`"
+
+
+def _compile_argument(path: ConfigPath) -> bool:
+    """Whether ``path`` is a loss, metric or the optimizer of a compile section.
+
+    Those take the user's own as an import path; the parameters inside them
+    (an optimizer's learning_rate) do not.
+    """
+    if "compile" not in path:
+        return False
+    rest = path[path.index("compile") + 1 :]
+    if rest[:1] in (("loss",), ("metrics",), ("weighted_metrics",)):
+        return len(rest) <= 3  # loss, loss.<output>, metrics.<output>[i]
+    return rest == ("optimizer",)
+
+
+def function_in_compile(value: Any) -> str:
+    """Compile takes the user's loss, metric or optimizer as an import path.
+
+    Args:
+        value: The ``{function: ...}`` mapping written in compile.
+    """
+    spec = value.get("function") if isinstance(value, dict) else None
+    instead = (
+        f"{spec} instead of {{function: {spec}}}"
+        if isinstance(spec, str)
+        else "e.g. loss: pkg.mod:my_loss"
+    )
+    return (
+        "{function: ...} is not taken in compile: write your own loss, metric "
+        f"or optimizer as its import path, {instead}"
+    )
+
+
+# The members of cbrun's name-or-list-or-mapping unions, in words.
+_UNION_TAG_WORDS = {
+    "name": "a name",
+    "list": "a list of names",
+    "mapping": "a mapping",
+    "object": "an object {type: ClassName, ...}",
+}
+
+
+def _no_union_member(
+    path: ConfigPath, value: Any, data: Any, ctx: dict[str, Any]
+) -> str:
+    """A value none of a tagged union's kinds takes (not ``data``'s sources)."""
+    expected = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+    if isinstance(value, dict) and "object" in expected:  # a loss without `type`
+        if "function" in value:
+            return _missing((*path, "type"), data)
+        return (
+            "missing `type`: a loss is a name (mse) or an object with its class, "
+            "e.g. {type: Huber, delta: 2.0}"
+        )
+    words = [_UNION_TAG_WORDS.get(tag, tag) for tag in expected]
+    wanted = " or ".join(words) if words else "another kind of value"
+    return f"expected {wanted}, got {_shown(value)}"
 
 
 def _message(error: ErrorDetails, path: ConfigPath, data: Any) -> str:
@@ -236,6 +296,8 @@ def _message(error: ErrorDetails, path: ConfigPath, data: Any) -> str:
             "for your own)"
         )
     if kind in ("union_tag_invalid", "union_tag_not_found"):
+        if path != ("data",):  # a name-or-list (layer inputs) or a loss union
+            return _no_union_member(path, value, data, ctx)
         tag = value_at(data, (*path, "source"))
         if tag is None:
             return _missing((*path, "source"), data)
