@@ -2,18 +2,26 @@
 
 Each test is a mistake a new Keras user makes around one of those changes:
 a ``{function: ...}`` value where compile takes an import path, a mapping
-where a layer takes names, and the like. Validate is run through the CLI
-without TensorFlow.
+where a layer takes names, ``--resume`` of a staged run with fewer epochs
+than its backup has, and the like. Validate is run through the CLI without
+TensorFlow; the resume tests stop a real tiny staged run on iris.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import signal
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from cbrun.cli import cli
+from cbrun.config.loading import load_config
 
 GRAPH = """\
 seed: 1
@@ -117,3 +125,99 @@ def test_a_function_value_inside_the_optimizer_keeps_its_own_advice(
     line = problem_line(result, "compile.optimizer.learning_rate.type")
     assert "{function: ...} is not taken here" in line
     assert "import path" not in line  # learning_rate takes no import path
+
+
+# --- --resume with fewer epochs than the backup has -------------------------
+
+STAGED = """\
+name: staged
+data: {source: sklearn, name: iris}
+model:
+  layers:
+    - {name: hidden, type: Dense, units: 8, activation: relu}
+    - {name: out, type: Dense, units: 3, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit: {epochs: 4, validation_split: 0.2, verbose: 0}
+stages:
+  - {name: head, trainable: {hidden: false}, fit: {epochs: 2}}
+  - {name: fine, trainable: {hidden: true}, fit: {epochs: 5}}
+"""
+STOPPED_AFTER = 5  # the third epoch of stage 'fine' (epochs 3-7)
+
+
+@pytest.fixture(scope="module")
+def stopped_in_stage_two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A staged run stopped by SIGTERM after epoch 5, backed up at every epoch."""
+    import keras
+
+    import cbrun.keras.backup as backup
+    import cbrun.training.lifecycle as lifecycle
+    from cbrun.training.signals import Interrupted
+
+    class SignalAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if epoch + 1 == STOPPED_AFTER:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    real = lifecycle._Run._fit_once
+
+    def fit_once(self: Any, plan: Any, callbacks: list[Any]) -> None:
+        real(self, plan, [SignalAfter(), *callbacks])
+
+    folder = tmp_path_factory.mktemp("stopped")
+    path = folder / "staged.yaml"
+    path.write_text(STAGED, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lifecycle._Run, "_fit_once", fit_once)
+        patch.setattr(backup, "BACKUP_SHARE", None)  # a backup at every epoch
+        with pytest.raises(Interrupted):
+            lifecycle.train(
+                load_config(path),
+                folder / "runs",
+                command=["cbrun", "train", str(path)],
+                echo=lambda line: None,
+            )
+    (run_dir,) = (folder / "runs" / "staged").iterdir()
+    yield run_dir
+
+
+def resume_message(run_dir: Path, tmp_path: Path, *overrides: str) -> str:
+    """The refusal ``cbrun train --resume`` of a copy of ``run_dir`` gives."""
+    from cbrun.errors import CbrunError
+
+    copy = tmp_path / "runs" / "staged" / run_dir.name
+    shutil.copytree(run_dir, copy)
+    args = ["train", "--resume", str(copy)]
+    for override in overrides:
+        args += ["--set", override]
+    result = CliRunner().invoke(cli, args)
+    assert isinstance(result.exception, CbrunError), result.output
+    assert int(result.exception.exit_code) == 1
+    return str(result.exception).replace(str(copy), "RUN")
+
+
+@pytest.mark.keras
+def test_resume_below_the_backup_of_a_staged_run_says_what_adds_up(
+    stopped_in_stage_two: Path, tmp_path: Path
+) -> None:
+    # It said "has trained 5 of its stages' epochs=3; to train longer, add ...".
+    message = resume_message(stopped_in_stage_two, tmp_path, "stages.1.fit.epochs=1")
+    assert message == (
+        "RUN continues from its backup of epoch 5, past the 3 its stages add up "
+        "to ('head' 2, 'fine' 1); to train longer, use --set stages.1.fit.epochs=13"
+    )
+
+
+@pytest.mark.keras
+def test_the_epochs_it_suggests_resume_the_run(
+    stopped_in_stage_two: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "runs" / "staged" / stopped_in_stage_two.name
+    shutil.copytree(stopped_in_stage_two, copy)
+    # 2 + 4 = 6 epochs: one past the backup of epoch 5.
+    args = ["train", "--resume", str(copy), "--set", "stages.1.fit.epochs=4"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads((copy / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert record["epochs_run"] == 6

@@ -301,10 +301,19 @@ def prepare_resume(
     # epoch == planned: stopped after fit (while evaluating or saving); the
     # resume trains no epoch, then evaluates and saves.
     if epoch > planned:
-        what = "its stages' epochs" if experiment.stages else "fit.epochs"
+        if experiment.stages:
+            each = stage_epochs(experiment.fit, experiment.stages)
+            spans = ", ".join(
+                f"{stage.name!r} {n}"
+                for stage, n in zip(experiment.stages, each, strict=True)
+            )
+            what = f"the {planned} its stages add up to ({spans})"
+        else:
+            what = f"fit.epochs={planned}"
         raise ResumeError(
-            f"{run_dir} has trained {epoch} of {what}={planned}; to train "
-            f"longer, add {_longer_override(loaded, epoch - planned + 10)}"
+            f"{run_dir} continues from its backup of epoch {epoch}, past "
+            f"{what}; to train longer, use "
+            f"{_longer_override(loaded, epoch - planned + 10)}"
         )
     if experiment.stages:
         _check_stage_epochs(run_dir, loaded, overrides, record.stages or [], epoch)
