@@ -221,3 +221,64 @@ def test_the_epochs_it_suggests_resume_the_run(
     record = json.loads((copy / "run.json").read_text())
     assert record["status"] == "completed"
     assert record["epochs_run"] == 6
+
+
+# --- fit.validation_freq longer than the run ---------------------------------
+
+EVERY = """\
+name: every
+seed: 1
+data: {source: sklearn, name: iris}
+model:
+  layers:
+    - {name: hidden, type: Dense, units: 8, activation: relu}
+    - {name: out, type: Dense, units: 3, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit: {validation_split: 0.2, validation_freq: FREQ, verbose: 0}
+stages:
+  - {name: head, trainable: {hidden: false}, fit: {epochs: 3}}
+  - {name: fine, trainable: {hidden: true}, fit: {epochs: 2}}
+"""
+
+
+def test_validation_freq_past_the_last_epoch_is_a_warning(tmp_path: Path) -> None:
+    result = validate(tmp_path, EVERY.replace("FREQ", "6"))
+    assert result.exit_code == 0, result.output  # a warning, the run still trains
+    line = problem_line(result, "fit.validation_freq")
+    assert line.endswith(
+        "warning: validation_freq is 6, but the run trains 5 epochs: Keras "
+        "validates after epochs 6, 12, ..., so this run never validates (no val_* "
+        "metrics, no best epoch); lower validation_freq or train longer"
+    )
+
+
+@pytest.fixture(scope="module")
+def validated_at_the_last_epoch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A staged run of 5 epochs with validation_freq: 5, trained for real."""
+    folder = tmp_path_factory.mktemp("every")
+    config = folder / "every.yaml"
+    config.write_text(EVERY.replace("FREQ", "5"), encoding="utf-8")
+    checked = CliRunner().invoke(cli, ["validate", str(config)])
+    assert "validation_freq" not in checked.output  # epoch 5 validates
+    result = CliRunner().invoke(
+        cli, ["train", str(config), "--runs-dir", str(folder / "runs")]
+    )
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (folder / "runs" / "every").iterdir()
+    return run_dir
+
+
+@pytest.mark.keras
+def test_keras_counts_validation_freq_across_the_stages(
+    validated_at_the_last_epoch: Path,
+) -> None:
+    # The epoch validate counts on is the one Keras validates after: the
+    # second stage's second epoch is the run's fifth.
+    history = json.loads((validated_at_the_last_epoch / "history.json").read_text())
+    assert [value is not None for value in history["val_loss"]] == [
+        False,
+        False,
+        False,
+        False,
+        True,
+    ]

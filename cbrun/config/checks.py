@@ -18,7 +18,7 @@ from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.monitor import compiled_metrics, has_validation
 from cbrun.config.places import value_at
 from cbrun.config.problems import ProblemList
-from cbrun.config.stages import EpochSpan, epoch_spans, stage_epochs
+from cbrun.config.stages import EpochSpan, epoch_spans, stage_epochs, stage_fit
 from cbrun.config.training import CompileConfig, OptimizerObject, ScheduleObject
 from cbrun.config.yaml_loader import SourceMap
 from cbrun.errors import ConfigPath, Problem
@@ -348,6 +348,34 @@ class _Checker(ProblemList):
                         severity="warning",
                     )
 
+    def check_validation_freq(self) -> None:
+        """Keras validates only on epochs that are multiples of validation_freq.
+
+        An epoch counts from 1 across the stages (Keras's ``initial_epoch``),
+        so a run shorter than its validation_freq never validates: no val_*
+        metric, no best epoch, and Keras warns in every epoch of a callback
+        that monitors one.
+        """
+        if not self.has_validation():
+            return
+        fit, stages = self.config.fit, self.config.stages
+        fits = [stage_fit(fit, stage) for stage in stages] if stages else [fit]
+        first = 1
+        for each in fits:
+            last = first + each.epochs - 1
+            if last // each.validation_freq >= first / each.validation_freq:
+                return  # a multiple of validation_freq in first..last
+            first = last + 1
+        self.add(
+            ("fit", "validation_freq"),
+            f"validation_freq is {fit.validation_freq}, but the run trains "
+            f"{first - 1} epochs: Keras validates after epochs "
+            f"{fit.validation_freq}, {2 * fit.validation_freq}, ..., so this run "
+            "never validates (no val_* metrics, no best epoch); lower "
+            "validation_freq or train longer",
+            severity="warning",
+        )
+
 
 # Keras's regression losses, by name and class: their targets have no classes.
 _REGRESSION_LOSSES = frozenset(
@@ -397,6 +425,7 @@ def cross_checks(
     checker.check_schedule_runs()
     checker.check_ema()
     checker.check_patience()
+    checker.check_validation_freq()
     return sorted(checker.problems, key=lambda p: (p.line, p.column))
 
 
