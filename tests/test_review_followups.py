@@ -282,3 +282,50 @@ def test_keras_counts_validation_freq_across_the_stages(
         False,
         True,
     ]
+
+
+# --- an application's weights file that is not there -------------------------
+
+APPLICATION = """\
+seed: 1
+data: {source: synthetic, samples: 32, shape: [32, 32, 3], classes: 2}
+model:
+  inputs: [{name: image}]
+  layers:
+    - {name: base, type: MobileNetV2, alpha: 0.35, include_top: false,
+       pooling: avg, weights: WEIGHTS}
+    - {name: out, type: Dense, units: 2, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit: {epochs: 1, batch_size: 16}
+"""
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize(
+    ("weights", "fix"),
+    [
+        ("base.weights.h5", "give the path"),
+        ("imagnet", "did you mean weights: imagenet? Else give the path"),
+    ],
+)
+def test_a_weights_file_that_is_not_there_is_named_at_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weights: str, fix: str
+) -> None:
+    # Keras said "The `weights` argument should be either `None` (random
+    # initialization), 'imagenet' (...), or the path to the weights file",
+    # and cbrun added the advice to delete a damaged file in the Keras cache.
+    (tmp_path / "c.yaml").write_text(
+        APPLICATION.replace("WEIGHTS", weights), encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["validate", "--deep", "c.yaml"])
+    assert result.exit_code == 1, result.output
+    line = problem_line(result, "model.layers[0] (MobileNetV2).weights")
+    assert line.startswith("c.yaml:7:")
+    assert line.endswith(
+        f"keras.applications.MobileNetV2 weights file {weights} does not exist "
+        f"(a relative path is read from the config's folder); {fix} of a weights "
+        "file Keras saved for this application, or weights: imagenet (Keras's "
+        "own, from its cache) or null (random weights)"
+    )
+    assert "Keras cache" not in line and "should be either" not in line

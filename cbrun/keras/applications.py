@@ -24,7 +24,7 @@ from cbrun.config.keras_names import APPLICATIONS
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.downloads import models_dir
 from cbrun.keras.imports import check_parameters
-from cbrun.suggest import shorten
+from cbrun.suggest import closest, shorten
 
 # get_file: "URL fetch failure on {origin}: {errno} -- {reason}".
 _FETCH_FAILURE = re.compile(r"URL fetch failure on (?P<origin>\S+?): (?P<reason>.*)")
@@ -72,6 +72,9 @@ def build_application(
         params["weights"] = str(
             path if path.is_absolute() or not base_dir else base_dir / path
         )
+        if not Path(params["weights"]).is_file():
+            # Keras says only that weights must be None, imagenet or a path.
+            raise _missing_file(name, params["weights"], weights, where)
     check_parameters(constructor, params, where, name)
     with _recorded_fetches() as fetches:
         try:
@@ -154,6 +157,20 @@ def _unreadable_weights(
 def _is_file(weights: Any) -> bool:
     """Whether ``weights`` names a file (not ``imagenet`` or None)."""
     return isinstance(weights, str) and weights not in _NAMED_WEIGHTS
+
+
+def _missing_file(name: str, path: str, given: str, where: ConfigPath) -> BuildError:
+    """A ``weights`` file named in the config that is not there."""
+    state = "is a folder" if Path(path).is_dir() else "does not exist"
+    named = closest(given, _NAMED_WEIGHTS)  # weights: imagnet
+    fix = f"did you mean weights: {named}? Else give" if named else "give"
+    return BuildError(
+        f"keras.applications.{name} weights file {path} {state} (a relative "
+        f"path is read from the config's folder); {fix} the path of a weights "
+        "file Keras saved for this application, or weights: imagenet (Keras's "
+        "own, from its cache) or null (random weights)",
+        (*where, "weights"),
+    )
 
 
 def _unreadable_file(
