@@ -329,3 +329,86 @@ def test_a_weights_file_that_is_not_there_is_named_at_its_line(
         "own, from its cache) or null (random weights)"
     )
     assert "Keras cache" not in line and "should be either" not in line
+
+
+# --- a stray word in a column of numbers, under inputs: columns --------------
+
+TABLE = """\
+seed: 1
+data: {source: csv, path: t.csv, target: target, inputs: columns, test_size: 0.25}
+model:
+  inputs:
+    - {name: age, DTYPE}
+    - {name: city, dtype: string}
+  layers:
+    - {name: age_n, type: Normalization, inputs: age, adapt: true}
+    - {name: city_l, type: StringLookup, inputs: city, output_mode: one_hot,
+       adapt: true}
+    - {name: both, type: Concatenate, inputs: [age_n, city_l]}
+    - {name: out, type: Dense, units: 1, activation: sigmoid}
+  outputs: out
+compile: {optimizer: adam, loss: binary_crossentropy}
+fit: {epochs: 1, verbose: 0}
+"""
+
+
+def write_table(folder: Path, stray: str = "abc") -> None:
+    """A table of 20 rows whose 'age' holds ``stray`` on file line 14."""
+    lines = ["age,city,target"]
+    for i in range(20):
+        lines.append(f"{20 + i},{'paris' if i % 2 else 'rome'},{i % 2}")
+        if i == 5:
+            lines.append("")  # a blank line: lines and data rows differ
+    lines[13] = lines[13].replace(lines[13].split(",")[0], stray, 1)
+    (folder / "t.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+STRAY = (
+    "t.csv, line 14, column 'age': 'abc' is not a number, unlike the column's "
+    "other values, so training reads the whole column as strings"
+)
+
+
+def test_a_stray_word_in_a_declared_number_column_is_named_by_validate(
+    tmp_path: Path,
+) -> None:
+    write_table(tmp_path)
+    result = validate(tmp_path, TABLE.replace("DTYPE", "dtype: int64"))
+    assert result.exit_code == 1
+    line = problem_line(result, "model.inputs[0].dtype")
+    assert line.endswith(f"{STRAY}, not the declared dtype int64; fix the cell")
+
+
+def test_a_stray_word_in_an_undeclared_column_is_a_warning(tmp_path: Path) -> None:
+    write_table(tmp_path)
+    result = validate(tmp_path, TABLE.replace("DTYPE", "shape: [1]"))
+    assert result.exit_code == 0, result.output
+    line = problem_line(result, "data.path")
+    assert line.endswith(
+        f"warning: {STRAY}; fix the cell (or declare the input dtype: string)"
+    )
+
+
+@pytest.mark.parametrize("cell", ["21", "NA", ""])
+def test_numbers_and_missing_cells_are_no_stray_words(
+    tmp_path: Path, cell: str
+) -> None:
+    write_table(tmp_path, stray=cell)
+    result = validate(tmp_path, TABLE.replace("DTYPE", "dtype: int64"))
+    assert "is not a number" not in result.output
+
+
+@pytest.mark.keras
+def test_training_fails_on_the_cell_validate_names(tmp_path: Path) -> None:
+    # Why the check: one word makes pyarrow type the whole column as
+    # strings (training then fails at the dtype, naming no cell).
+    from cbrun.training.assemble import load_data_for
+
+    write_table(tmp_path)
+    path = tmp_path / "c.yaml"
+    path.write_text(TABLE.replace("DTYPE", "shape: [1]"), encoding="utf-8")
+    dataset = load_data_for(load_config(path).experiment, tmp_path)
+    assert dataset.input_specs()["age"].dtype == "string"
+    write_table(tmp_path, stray="21")
+    dataset = load_data_for(load_config(path).experiment, tmp_path)
+    assert dataset.input_specs()["age"].dtype == "int64"

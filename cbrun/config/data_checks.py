@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cbrun.config.column_checks import check_stray_words
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.folder_checks import check_folders
 from cbrun.config.problems import ProblemList
@@ -57,6 +58,8 @@ def data_file_checks(
         _check_input_columns(config.data, base_dir, found.add)
     if not found.problems:
         _check_named_inputs(config, base_dir, found.add)
+    if not found.problems:
+        check_stray_words(config, base_dir, found.add)
     if not found.problems and config.data.source == "timeseries":
         # The validation fraction may be fit's: this check needs the config.
         check_series_length(
