@@ -82,7 +82,9 @@ def check(
     (tmp_path / "d" / "a" / "one.png").write_bytes(png_bytes([[(0, 0, 0)]]))
     # And the tables the csv and timeseries bases name (validate reads them).
     (tmp_path / "d.csv").write_text("x,target\n1,0\n", encoding="utf-8")
-    (tmp_path / "s.csv").write_text("x,y\n1,2\n", encoding="utf-8")
+    # A series long enough for a window (3 rows and a target) in each split.
+    rows = "".join(f"{i},{i + 1}\n" for i in range(40))
+    (tmp_path / "s.csv").write_text("x,y\n" + rows, encoding="utf-8")
     try:
         loaded = load_config(path, (), display="config.yaml", allow_user_code=allow)
     except ConfigError as exc:
