@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 
 from cbrun.cli import cli
 from cbrun.config.loading import load_config
+from tests.conftest import CONFIGS
 
 GRAPH = """\
 seed: 1
@@ -412,3 +413,51 @@ def test_training_fails_on_the_cell_validate_names(tmp_path: Path) -> None:
     write_table(tmp_path, stray="21")
     dataset = load_data_for(load_config(path).experiment, tmp_path)
     assert dataset.input_specs()["age"].dtype == "int64"
+
+
+# --- bad_files: skip that would empty a class ---------------------------------
+
+IMAGES = """\
+seed: 1
+data: {source: images, path: pictures, image_size: [24, 24], test_size: 0.2,
+       bad_files: skip}
+model:
+  inputs: [{name: pixels}]
+  layers:
+    - {name: pool, type: GlobalAveragePooling2D, inputs: pixels}
+    - {name: out, type: Dense, units: 3, activation: softmax}
+  outputs: out
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit: {epochs: 1, validation_split: 0.2}
+"""
+
+
+def pictures(folder: Path, spoiled: int) -> Path:
+    """The example images with ``spoiled`` of vstripes/ overwritten by text."""
+    root = folder / "pictures"
+    shutil.copytree(CONFIGS / "data" / "images", root)
+    for path in sorted((root / "vstripes").iterdir())[:spoiled]:
+        path.write_text("not a picture\n", encoding="utf-8")
+    return root
+
+
+def test_skipping_every_file_of_a_class_is_refused(tmp_path: Path) -> None:
+    # Keras keeps the class's label with no sample: the run trained a class
+    # it never saw, saying only that files were skipped.
+    root = pictures(tmp_path, spoiled=30)
+    result = validate(tmp_path, IMAGES)
+    assert result.exit_code == 1, result.output
+    line = problem_line(result, "data.path")
+    assert line.endswith(
+        f"all 30 files of class folder {root / 'vstripes'} cannot be read as "
+        "images, so bad_files: skip would leave the class without samples; fix "
+        "them, remove the folder, or leave it out with class_names"
+    )
+
+
+def test_skipping_some_files_of_a_class_is_a_warning(tmp_path: Path) -> None:
+    pictures(tmp_path, spoiled=29)
+    result = validate(tmp_path, IMAGES)
+    assert result.exit_code == 0, result.output
+    assert "29 of the 90 files" in result.output
+    assert "without samples" not in result.output

@@ -318,6 +318,7 @@ def _check_files(
     more = f"; and {len(bad) - _NAMED_FILES} more" if len(bad) > _NAMED_FILES else ""
     kind = "images" if section.source == "images" else "UTF-8 text files"
     if section.bad_files == "skip":
+        _check_emptied(listing, bad, kind, where, found)
         found.issues.append(
             FolderIssue(
                 where,
@@ -336,6 +337,31 @@ def _check_files(
             "bad_files: skip to train without them",
         )
     )
+
+
+def _check_emptied(
+    listing: ClassFolders,
+    bad: dict[Path, str],
+    kind: str,
+    where: ConfigPath,
+    found: FolderReport,
+) -> None:
+    """A class whose every file is skipped is as an empty class folder: refused.
+
+    Keras would keep its label with no sample, and the run would train a
+    class it never sees, saying nothing.
+    """
+    for name, files in listing.files.items():
+        if files and all(path in bad for path in files):
+            found.issues.append(
+                FolderIssue(
+                    where,
+                    f"all {_files(len(files))} of class folder "
+                    f"{listing.root / name} cannot be read as {kind}, so "
+                    "bad_files: skip would leave the class without samples; fix "
+                    "them, remove the folder, or leave it out with class_names",
+                )
+            )
 
 
 def _files(count: int) -> str:
