@@ -243,11 +243,14 @@ def test_no_user_code_refuses_a_symlink_out_of_the_folder(
     inner = folder / "data" / "images" / "checks" / "inner.png"
     inner.symlink_to(folder / "data" / "images" / "checks" / "checks_00000.png")
     path = write_config(images_yaml("  {source: images, path: data/images}"))
+    (outside / "checks" / "secret.png").write_text("api_key=abc\n")
     result = CliRunner().invoke(cli, ["validate", "--no-user-code", str(path)])
     assert result.exit_code == 1
     assert "data.path: path 'data/images' holds " in result.output
     assert "stolen', a symlink out of the config's folder" in result.output
     assert "copy the files into the folder instead of linking them" in result.output
+    # The refused folder's files are not opened, not even to be described.
+    assert "secret.png" not in result.output
     (folder / "data" / "images" / "stolen").unlink()  # a link inside is fine
     result = CliRunner().invoke(cli, ["validate", "--no-user-code", str(path)])
     assert result.exit_code == 0, result.output

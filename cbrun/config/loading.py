@@ -205,17 +205,20 @@ def _checked(
     problems += graph_checks(experiment, data, source)
     problems += preprocessing_checks(experiment, data, source)
     problems += check_stages(experiment, data, source)
-    problems += data_file_checks(experiment, data, source, folder)
+    refused = [] if allow_user_code else list(refusals(data, folder))
+    if not any(refusal.where[:1] == ("data",) for refusal in refused):
+        # A refused data path (one leading out of the config's folder) is
+        # never opened, not even to check a file's first bytes.
+        problems += data_file_checks(experiment, data, source, folder)
     problems += callback_output_problems(
         experiment, data, source, confined=not allow_user_code
     )
-    if not allow_user_code:
-        problems += [
-            make_problem(
-                source, data, refusal.where, refusal_message(refusal), key=refusal.key
-            )
-            for refusal in refusals(data, folder)
-        ]
+    problems += [
+        make_problem(
+            source, data, refusal.where, refusal_message(refusal), key=refusal.key
+        )
+        for refusal in refused
+    ]
     problems.sort(key=lambda p: (p.line, p.column))
     if any(p.severity == "error" for p in problems):
         raise ConfigError(first_problems(problems))
