@@ -461,3 +461,28 @@ def test_skipping_some_files_of_a_class_is_a_warning(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "29 of the 90 files" in result.output
     assert "without samples" not in result.output
+
+
+# --- --smoke of a config that validates every few epochs ---------------------
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("staged", [False, True])
+def test_smoke_validates_every_epoch_so_val_monitors_act(
+    tmp_path: Path, staged: bool
+) -> None:
+    # validation_freq: 5 in two smoke epochs never validated: EarlyStopping
+    # on val_loss never saw it (Keras warned "not available" each epoch).
+    text = EVERY.replace("FREQ", "5")
+    if not staged:
+        text = text.split("stages:")[0].replace("verbose: 0", "verbose: 0, epochs: 9")
+    text += "callbacks: [{type: EarlyStopping, monitor: val_loss, patience: 3}]\n"
+    (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(
+        cli, ["train", "--smoke", str(tmp_path / "c.yaml"), "--runs-dir", str(runs)]
+    )
+    assert result.exit_code == 0, result.output
+    (history,) = runs.glob("every/*/history.json")
+    values = json.loads(history.read_text())["val_loss"]
+    assert len(values) == 2 and None not in values

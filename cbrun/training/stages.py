@@ -44,7 +44,7 @@ from cbrun.training.stage_records import StageRecord, StartPoint, start_point
 # fit keys a tf.data feed has already used (it batches and shuffles itself).
 _FED_KEYS = ("batch_size", "shuffle", "validation_batch_size")
 # fit keys a smoke run sets itself.
-_SMOKE_KEYS = ("steps_per_epoch", "validation_steps", "verbose")
+_SMOKE_KEYS = ("steps_per_epoch", "validation_steps", "validation_freq", "verbose")
 SMOKE_STAGE_EPOCHS = 1
 """Epochs of each stage in a smoke run (of the smoke plan's few batches)."""
 
