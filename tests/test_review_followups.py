@@ -486,3 +486,68 @@ def test_smoke_validates_every_epoch_so_val_monitors_act(
     (history,) = runs.glob("every/*/history.json")
     values = json.loads(history.read_text())["val_loss"]
     assert len(values) == 2 and None not in values
+
+
+# --- the printed load_model line names the folder of the user's code ---------
+
+USER_CODE = """\
+import keras
+
+
+def swishy(x):
+    return x * keras.ops.sigmoid(x)
+"""
+
+USER_CONFIG = """\
+name: coded
+seed: 3
+data: {source: sklearn, name: iris}
+model:
+  layers:
+    - {type: Dense, units: 8, activation: {function: mylib.fns:swishy}}
+    - {type: Dense, units: 3, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit: {epochs: 1, verbose: 0}
+"""
+
+
+@pytest.fixture(scope="module")
+def coded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A run whose config (and code) is in proj/, trained from its parent."""
+    folder = tmp_path_factory.mktemp("coded")
+    (folder / "proj" / "mylib").mkdir(parents=True)
+    (folder / "proj" / "mylib" / "__init__.py").write_text("", encoding="utf-8")
+    (folder / "proj" / "mylib" / "fns.py").write_text(USER_CODE, encoding="utf-8")
+    (folder / "proj" / "coded.yaml").write_text(USER_CONFIG, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        result = CliRunner().invoke(cli, ["train", "proj/coded.yaml"])
+    assert result.exit_code == 0, result.output
+    return folder, result.output
+
+
+@pytest.mark.keras
+def test_the_load_line_names_the_folder_to_put_on_pythonpath(
+    coded_run: tuple[Path, str],
+) -> None:
+    import subprocess
+    import sys
+
+    folder, output = coded_run
+    (say,) = [line for line in output.splitlines() if "holds your code" in line]
+    # It said "with the config's folder on PYTHONPATH", not which folder.
+    assert say.endswith("with the config's folder (proj) on PYTHONPATH:")
+    (call,) = [line for line in output.splitlines() if "custom_objects" in line]
+    code = call.removeprefix("cbrun:").strip() + "; print(model.layers[0].activation)"
+    env = {**os.environ, "PYTHONPATH": "proj", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "swishy" in done.stdout

@@ -14,6 +14,7 @@ saves; so cbrun saves what the script saves and says which
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from cbrun.config.experiment import ExperimentConfig
 from cbrun.errors import ConfigPath
 from cbrun.keras.imports import import_object
 from cbrun.keras.values import is_function_value
+from cbrun.runs.printable import printable
 
 
 def _specs(value: Any, in_compile: bool) -> Iterator[str]:
@@ -89,8 +91,16 @@ def user_objects(config: ExperimentConfig) -> dict[str, Any]:
     return {name: obj for _, name, obj in _imported(config)}
 
 
-def loading_lines(config: ExperimentConfig, model_file: Path) -> list[str]:
+def loading_lines(
+    config: ExperimentConfig, model_file: Path, code_folder: Path | None = None
+) -> list[str]:
     """How to load ``model_file`` in Python when it holds the user's code.
+
+    Args:
+        config: The run's config.
+        model_file: The saved model.
+        code_folder: The folder the run imported the user's code from (the
+            config's), named as the current folder sees it.
 
     Returns:
         No line for a model of Keras objects only; else a sentence and the
@@ -111,8 +121,14 @@ def loading_lines(config: ExperimentConfig, model_file: Path) -> list[str]:
         f"{str(model_file)!r}, custom_objects={{{', '.join(entries)}}})"
     )
     specs = ", ".join(spec for spec, _, _ in imported)
+    folder = "the config's folder"
+    if code_folder is not None:
+        shown_folder = os.path.relpath(code_folder)
+        if shown_folder.startswith(".."):
+            shown_folder = str(code_folder.resolve())
+        folder = f"the config's folder ({printable(shown_folder)})"
     return [
         f"model.keras holds your code ({specs}); Keras loads it only when "
-        "given it, with the config's folder on PYTHONPATH:",
+        f"given it, with {folder} on PYTHONPATH:",
         f"  {call}",
     ]

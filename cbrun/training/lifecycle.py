@@ -561,7 +561,8 @@ class _Run:
             self.echo(line)
         from cbrun.keras.saved import loading_lines
 
-        for line in loading_lines(self.config, self.run_dir / MODEL_FILE):
+        model_file = self.run_dir / MODEL_FILE
+        for line in loading_lines(self.config, model_file, self.loaded.base_dir):
             self.echo(line)
         return RunResult(self.run_dir, status, record, self.config, recorder.history)
 
