@@ -551,3 +551,50 @@ def test_the_load_line_names_the_folder_to_put_on_pythonpath(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "swishy" in done.stdout
+
+
+# --- patience of a val_* monitor, with validation_freq > 1 -------------------
+
+PATIENT = """\
+name: patient
+seed: 1
+data: {source: sklearn, name: iris}
+model:
+  layers:
+    - {type: Dense, units: 3, activation: softmax}
+compile:
+  optimizer: {type: SGD, learning_rate: 1.0e-9}
+  loss: sparse_categorical_crossentropy
+fit: {epochs: 12, validation_split: 0.2, validation_freq: 2, verbose: 0}
+callbacks:
+  - {type: EarlyStopping, monitor: val_loss, patience: 2, min_delta: 0.5}
+"""
+
+
+def test_patience_counted_in_validations_is_a_warning(tmp_path: Path) -> None:
+    result = validate(tmp_path, PATIENT)
+    assert result.exit_code == 0, result.output
+    line = problem_line(result, "callbacks[0] (EarlyStopping).patience")
+    assert line.endswith(
+        "warning: with fit.validation_freq 2, EarlyStopping sees 'val_loss' only "
+        "after the epochs Keras validates, so patience 2 waits 4 epochs, not 2 "
+        "(Keras warns that val_loss is not available after the epochs between)"
+    )
+    plain = validate(
+        tmp_path, PATIENT.replace("validation_freq: 2", "validation_freq: 1")
+    )
+    assert "warning" not in plain.output
+
+
+@pytest.mark.keras
+def test_keras_waits_patience_times_validation_freq_epochs(tmp_path: Path) -> None:
+    # val_loss never improves by min_delta after its first value (epoch 2):
+    # patience 2 stops the run 4 epochs later, as the warning says.
+    (tmp_path / "c.yaml").write_text(PATIENT, encoding="utf-8")
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(
+        cli, ["train", str(tmp_path / "c.yaml"), "--runs-dir", str(runs)]
+    )
+    assert result.exit_code == 0, result.output
+    (record,) = runs.glob("patient/*/run.json")
+    assert json.loads(record.read_text())["epochs_run"] == 2 + 4

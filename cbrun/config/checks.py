@@ -360,6 +360,7 @@ class _Checker(ProblemList):
             return
         fit, stages = self.config.fit, self.config.stages
         fits = [stage_fit(fit, stage) for stage in stages] if stages else [fit]
+        self._check_patience_in_validations(max(f.validation_freq for f in fits))
         first = 1
         for each in fits:
             last = first + each.epochs - 1
@@ -375,6 +376,32 @@ class _Checker(ProblemList):
             "validation_freq or train longer",
             severity="warning",
         )
+
+    def _check_patience_in_validations(self, freq: int) -> None:
+        """A val_* monitor's patience counts the epochs Keras validates only.
+
+        Keras's EarlyStopping and ReduceLROnPlateau skip an epoch whose logs
+        lack the monitor (warning "not available"), so with validation_freq 2
+        patience 3 waits 6 epochs, not 3.
+        """
+        if freq <= 1:
+            return
+        for path, callback in self.callbacks():
+            monitor = getattr(callback, "monitor", None)
+            patience = getattr(callback, "patience", None)
+            if not isinstance(monitor, str) or not monitor.startswith("val_"):
+                continue
+            if not isinstance(patience, int) or patience <= 0:
+                continue
+            self.add(
+                (*path, "patience"),
+                f"with fit.validation_freq {freq}, {callback.type} sees "
+                f"{shown(monitor)} only after the epochs Keras validates, so "
+                f"patience {patience} waits {patience * freq} epochs, not "
+                f"{patience} (Keras warns that {monitor} is not available after "
+                "the epochs between)",
+                severity="warning",
+            )
 
 
 # Keras's regression losses, by name and class: their targets have no classes.
