@@ -598,3 +598,30 @@ def test_keras_waits_patience_times_validation_freq_epochs(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     (record,) = runs.glob("patient/*/run.json")
     assert json.loads(record.read_text())["epochs_run"] == 2 + 4
+
+
+# --- a stage's compile mapping by output name ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "key", "says"),
+    [
+        ("loss: {b: mse}", "loss.b", "'b' is not an output of the model"),
+        ("loss_weights: {b: 1.0}", "loss_weights.b", "'b' is not an output"),
+        ("loss: {function: m:f}", "loss", "m:f instead of {function: m:f}"),
+    ],
+)
+def test_a_stage_compile_mapping_is_checked_against_the_outputs(
+    tmp_path: Path, given: str, key: str, says: str
+) -> None:
+    # Unchecked, a multi-output model failed when the stage compiled, after
+    # the stages before it had trained (KeyError: "The path: ('b',) in the
+    # `loss` argument, can't be found", exit 3).
+    staged = graph(compile_="loss: mse") + (
+        "stages:\n"
+        "  - {name: one, fit: {epochs: 1}}\n"
+        f"  - {{name: two, fit: {{epochs: 1}}, compile: {{{given}}}}}\n"
+    )
+    result = validate(tmp_path, staged)
+    assert result.exit_code == 1, result.output
+    assert says in problem_line(result, f"stages[1].compile.{key}")

@@ -256,6 +256,16 @@ class _GraphChecker(ProblemList):
         for field_name, value in mappings:
             if isinstance(value, dict) and outputs is not None:
                 self._check_keys(field_name, value, outputs)
+        for index, stage in enumerate(self.config.stages or []):
+            # A stage's compile is built only when the stage begins: a wrong
+            # key failed after the stages before it had trained.
+            given = stage.compile_overrides()
+            for field_name in ("loss", "loss_weights"):
+                value = given.get(field_name)
+                if isinstance(value, dict) and outputs is not None:
+                    self._check_keys(
+                        field_name, value, outputs, ("stages", index, "compile")
+                    )
         if outputs is None or len(outputs) < 2:
             return
         if self.config.fit.class_weight is not None:
@@ -294,7 +304,11 @@ class _GraphChecker(ProblemList):
                 )
 
     def _check_keys(
-        self, field_name: str, value: dict[str, Any], outputs: list[str]
+        self,
+        field_name: str,
+        value: dict[str, Any],
+        outputs: list[str],
+        section: ConfigPath = ("compile",),
     ) -> None:
         candidates = [*outputs, "type"] if field_name == "loss" else outputs
         for key in value:
@@ -302,7 +316,7 @@ class _GraphChecker(ProblemList):
                 continue
             if key == "function" and field_name != "loss_weights":
                 # {function: ...} read as a mapping by output name.
-                self.add(("compile", field_name), function_in_compile(value))
+                self.add((*section, field_name), function_in_compile(value))
                 continue
             if outputs:
                 known = f"the model's outputs are {', '.join(outputs)}"
@@ -313,7 +327,7 @@ class _GraphChecker(ProblemList):
                     f"{field_name} without the mapping"
                 )
             self.add(
-                ("compile", field_name, key),
+                (*section, field_name, key),
                 f"{shown(key)} is not an output of the model; {known}"
                 f"{did_you_mean(key, candidates)}",
             )
