@@ -625,3 +625,71 @@ def test_a_stage_compile_mapping_is_checked_against_the_outputs(
     result = validate(tmp_path, staged)
     assert result.exit_code == 1, result.output
     assert says in problem_line(result, f"stages[1].compile.{key}")
+
+
+# --- labels.map of words on a time series ------------------------------------
+
+SERIES = """\
+name: updown
+seed: 1
+data: {source: timeseries, path: PATH, features: [x], target: state,
+       sequence_length: 4, labels: {map: MAP}}
+model:
+  layers:
+    - {type: LSTM, units: 4}
+    - {type: Dense, units: 1, activation: sigmoid}
+compile: {optimizer: adam, loss: binary_crossentropy}
+fit: {epochs: 1, verbose: 0}
+"""
+
+
+def write_updown(folder: Path, words: bool = True) -> None:
+    """A series of 80 rows whose target is up/down (or 1/0)."""
+    lines = ["t,x,state"]
+    for i in range(80):
+        rising = (i // 5) % 2 == 0
+        state = ("up" if rising else "down") if words else ("1" if rising else "0")
+        lines.append(f"{i},{i % 5 if rising else 5 - i % 5},{state}")
+    (folder / "s.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_a_series_map_of_words_is_refused_by_validate(tmp_path: Path) -> None:
+    # Training refused 'up' as "not a number; ... leave a column of strings
+    # out of features", about the target, after validate had said ok.
+    write_updown(tmp_path)
+    text = SERIES.replace("PATH", "s.csv").replace("MAP", "{up: 1, down: 0}")
+    result = validate(tmp_path, text)
+    assert result.exit_code == 1, result.output
+    line = problem_line(result, "data.labels.map")
+    assert line.endswith(
+        "a time series CSV is read as numbers, its target column 'state' too, so "
+        "labels.map can map numbers only (it maps 'up', 'down'); write the classes "
+        "as numbers in the file, or use an .npz whose target array holds them"
+    )
+    write_updown(tmp_path, words=False)
+    numbers = SERIES.replace("PATH", "s.csv").replace("MAP", "{1: 1, 0: 0}")
+    assert validate(tmp_path, numbers).exit_code == 0
+
+
+@pytest.mark.keras
+def test_an_npz_series_of_words_trains_with_the_map(tmp_path: Path) -> None:
+    # The fix the message offers works.
+    import csv
+
+    import numpy as np
+
+    write_updown(tmp_path)
+    rows = list(csv.reader((tmp_path / "s.csv").open()))[1:]
+    np.savez(
+        tmp_path / "s.npz",
+        x=np.array([float(row[1]) for row in rows]),
+        state=np.array([row[2] for row in rows]),
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        SERIES.replace("PATH", "s.npz").replace("MAP", "{up: 1, down: 0}"),
+        encoding="utf-8",
+    )
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(cli, ["train", str(config), "--runs-dir", str(runs)])
+    assert result.exit_code == 0, result.output

@@ -128,6 +128,7 @@ def check_timeseries(data: Any, base_dir: Path, report: Report) -> None:
         return
     if check_table_kind(base_dir / data.path, ("data", "path"), report, "timeseries"):
         return
+    _check_series_map(data, report)
     delimiter = table_delimiter(data)
     _check_table(
         base_dir / data.path,
@@ -142,6 +143,26 @@ def check_timeseries(data: Any, base_dir: Path, report: Report) -> None:
         targets_numeric=data.labels is None or data.labels.map is None,
         series=True,
     )
+
+
+def _check_series_map(data: Any, report: Report) -> None:
+    """A series CSV is read as numbers, its target too: map numbers, not words.
+
+    Training refused the first word of the target column as "not a number"
+    and advised leaving it out of features.
+    """
+    mapping = data.labels.map if data.labels is not None else None
+    words = [
+        key for key in mapping or {} if isinstance(key, str) and not is_number(key)
+    ]
+    if words:
+        report(
+            ("data", "labels", "map"),
+            f"a time series CSV is read as numbers, its target column "
+            f"{data.target!r} too, so labels.map can map numbers only (it maps "
+            f"{shown_names(words, DATA_QUOTE_LENGTH // 2)}); write the classes as "
+            "numbers in the file, or use an .npz whose target array holds them",
+        )
 
 
 def _missing_file(
