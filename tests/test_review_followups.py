@@ -693,3 +693,20 @@ def test_an_npz_series_of_words_trains_with_the_map(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     result = CliRunner().invoke(cli, ["train", str(config), "--runs-dir", str(runs)])
     assert result.exit_code == 0, result.output
+
+
+def test_a_long_file_is_scanned_to_its_last_whole_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cbrun.config import column_checks
+
+    write_table(tmp_path)
+    text = (tmp_path / "t.csv").read_text(encoding="utf-8")
+    # Non-ASCII city names: the scan's end may fall inside a character.
+    (tmp_path / "t.csv").write_text(text.replace("rome", "rôme"), encoding="utf-8")
+    data = (tmp_path / "t.csv").read_bytes()
+    line_15 = data.index(b"\n", data.index(b"abc")) + 1
+    inside = data.index("ô".encode(), line_15) + 1  # between the two bytes of ô
+    monkeypatch.setattr(column_checks, "SCAN_BYTES", inside)
+    result = validate(tmp_path, TABLE.replace("DTYPE", "dtype: int64"))
+    assert "line 14, column 'age': 'abc' is not a number" in result.output

@@ -98,12 +98,12 @@ def _rows(path: Path, delimiter: str) -> list[list[str]] | None:
             head = raw.read(SCAN_BYTES + 1)
     except OSError:
         return None
-    try:
-        text = head[:SCAN_BYTES].decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return None  # a cut multi-byte character, or not UTF-8: training says
     if len(head) > SCAN_BYTES:
-        text = text[: text.rfind("\n") + 1]  # the last line may be cut
+        head = head[: head.rfind(b"\n", 0, SCAN_BYTES) + 1]  # whole lines only
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None  # not UTF-8: training says so
     try:
         return _numbered(text, delimiter)
     except csv.Error:
