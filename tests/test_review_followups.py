@@ -353,7 +353,7 @@ fit: {epochs: 1, verbose: 0}
 """
 
 
-def write_table(folder: Path, stray: str = "abc") -> None:
+def write_table(folder: Path, stray: str = "abc", name: str = "t.csv") -> None:
     """A table of 20 rows whose 'age' holds ``stray`` on file line 14."""
     lines = ["age,city,target"]
     for i in range(20):
@@ -361,12 +361,12 @@ def write_table(folder: Path, stray: str = "abc") -> None:
         if i == 5:
             lines.append("")  # a blank line: lines and data rows differ
     lines[13] = lines[13].replace(lines[13].split(",")[0], stray, 1)
-    (folder / "t.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 STRAY = (
     "t.csv, line 14, column 'age': 'abc' is not a number, unlike the column's "
-    "other values, so training reads the whole column as strings"
+    "other values, so the whole column reads as strings"
 )
 
 
@@ -710,3 +710,25 @@ def test_a_long_file_is_scanned_to_its_last_whole_line(
     monkeypatch.setattr(column_checks, "SCAN_BYTES", inside)
     result = validate(tmp_path, TABLE.replace("DTYPE", "dtype: int64"))
     assert "line 14, column 'age': 'abc' is not a number" in result.output
+
+
+def test_a_stray_word_in_the_test_file_is_an_error(tmp_path: Path) -> None:
+    # Training read 'age' as numbers, the test file as strings: evaluate
+    # failed after training with "Cast string to int64 is not supported".
+    write_table(tmp_path, stray="21")
+    write_table(tmp_path, name="test.csv")
+    text = TABLE.replace("DTYPE", "shape: [1]").replace(
+        "test_size: 0.25", "test_path: test.csv"
+    )
+    result = validate(tmp_path, text)
+    assert result.exit_code == 1, result.output
+    line = problem_line(result, "data.test_path")
+    said = STRAY.replace("t.csv", "test.csv")
+    assert line.endswith(
+        f"{said}, unlike the training file's; fix the cell (evaluate would fail "
+        "after training)"
+    )
+    # Where the training column is strings too, the test file's words fit.
+    write_table(tmp_path, stray="abc")
+    again = validate(tmp_path, text)
+    assert "data.test_path" not in again.output

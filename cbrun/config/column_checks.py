@@ -5,7 +5,8 @@ its cells: one cell that is not a number (``abc``, ``12 kg``) makes the
 whole column strings. A model input declared ``dtype: int64`` then fails
 at its dtype, and a Normalization adapted on it fails with Python's
 ``unsupported operand type(s)``; neither names the cell. Validate scans the
-file (up to :data:`SCAN_BYTES`) and names the first such cell by its line.
+file (up to :data:`SCAN_BYTES`) and names the first such cell by its line;
+in a test_path file it is an error: evaluate fails after training.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ _NOT_STRINGS = frozenset(
 def check_stray_words(config: Any, base_dir: Path, report: Report) -> None:
     """Report a word in a feature column that otherwise holds numbers.
 
-    An error at ``model.inputs[i].dtype`` when that input is declared
-    numeric (training would fail there), else a warning at ``data.path``
-    (the column becomes strings, which a numeric layer refuses).
+    In ``data.path``: an error at ``model.inputs[i].dtype`` when that input
+    is declared numeric (training would fail there), else a warning (the
+    column becomes strings, which a numeric layer refuses). In
+    ``data.test_path``: an error (the test column's type would not be the
+    trained one's, and evaluate fails after training).
 
     Args:
         config: The validated experiment config.
@@ -51,30 +54,34 @@ def check_stray_words(config: Any, base_dir: Path, report: Report) -> None:
     data = config.data
     if data.source != "csv" or data.inputs != "columns" or not data.has_header:
         return
-    if data.path.lower().endswith(".parquet"):
-        return  # Parquet columns carry their own types
     columns = feature_columns(data, base_dir)
-    rows = _rows(base_dir / data.path, table_delimiter(data))
-    if not columns or not rows:
+    if not columns:
         return
-    header = [cell.strip() for cell in rows[0][:-1]]  # less its line number
     declared = {
         item.name: (index, item.dtype)
         for index, item in enumerate(config.model.inputs or [])
         if item.dtype is not None
     }
-    for name in columns:
-        if name not in header or declared.get(name, (0, None))[1] == "string":
+    numeric = [name for name in columns if declared.get(name, (0, None))[1] != "string"]
+    strict = set(declared)
+    for key in ("path", "test_path"):
+        value = getattr(data, key)
+        if value is None or value.lower().endswith(".parquet"):
+            continue  # Parquet columns carry their own types
+        rows = _rows(base_dir / value, table_delimiter(data))
+        if not rows:
             continue
-        found = _stray_word(rows, header.index(name), strict=name in declared)
+        found = _first_stray_word(rows, numeric, strict)
+        # A test column must be numbers where the training one is.
+        strict |= _number_columns(rows, numeric)
         if found is None:
             continue
-        line, cell = found
+        name, line, cell = found
         half = DATA_QUOTE_LENGTH // 2
         said = (
-            f"{Path(data.path).name}, line {line}, column {shown_data(name, half)}: "
+            f"{Path(value).name}, line {line}, column {shown_data(name, half)}: "
             f"{shown_data(cell, half)} is not a number, unlike the column's other "
-            "values, so training reads the whole column as strings"
+            "values, so the whole column reads as strings"
         )
         if name in declared:
             index, dtype = declared[name]
@@ -82,13 +89,47 @@ def check_stray_words(config: Any, base_dir: Path, report: Report) -> None:
                 ("model", "inputs", index, "dtype"),
                 f"{said}, not the declared dtype {dtype}; fix the cell",
             )
+        elif key == "test_path":
+            report(
+                ("data", key),
+                f"{said}, unlike the training file's; fix the cell (evaluate would "
+                "fail after training)",
+            )
         else:
             report(
-                ("data", "path"),
+                ("data", key),
                 f"{said}; fix the cell (or declare the input dtype: string)",
                 severity="warning",
             )
         return  # one cell at a time: the file is likely to be fixed whole
+
+
+def _first_stray_word(
+    rows: list[list[str]], numeric: list[str], strict: set[str]
+) -> tuple[str, int, str] | None:
+    """The column, line and cell of the first stray word in one file, or None."""
+    header = [cell.strip() for cell in rows[0][:-1]]  # less its line number
+    for name in numeric:
+        if name in header:
+            found = _stray_word(rows, header.index(name), strict=name in strict)
+            if found is not None:
+                return (name, *found)
+    return None
+
+
+def _number_columns(rows: list[list[str]], names: list[str]) -> set[str]:
+    """The columns of ``names`` that hold numbers only (training's numbers)."""
+    header = [cell.strip() for cell in rows[0][:-1]]
+    width = len(rows[0])
+    found = set()
+    for name in names:
+        if name not in header:
+            continue
+        column = header.index(name)
+        cells = [row[column].strip() for row in rows[1:] if len(row) == width]
+        if cells and all(c in _NOT_STRINGS or is_number(c) for c in cells):
+            found.add(name)
+    return found
 
 
 def _rows(path: Path, delimiter: str) -> list[list[str]] | None:
