@@ -116,11 +116,14 @@ def closest(word: str, candidates: Iterable[str]) -> str | None:
     """Return the candidate closest to ``word``, or ``None`` if none is close.
 
     Case is ignored for the comparison (``adam`` finds ``Adam``), but the
-    candidate is returned as it is spelt.
+    candidate is returned as it is spelt; of two spellings (the metric
+    ``accuracy`` and the class ``Accuracy``) the one cased as ``word`` is.
     """
     by_lower: dict[str, str] = {}
     for candidate in candidates:
-        by_lower.setdefault(candidate.lower(), candidate)
+        kept = by_lower.setdefault(candidate.lower(), candidate)
+        if kept.islower() != word.islower() and candidate.islower() == word.islower():
+            by_lower[candidate.lower()] = candidate
     if word.lower() in by_lower:
         return by_lower[word.lower()]
     matches = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)

@@ -105,9 +105,10 @@ def test_unknown_metric_lists_those_that_exist(run_a: Path, tmp_path: Path):
     with pytest.raises(RunsError) as err:
         plot_runs([run_a], tmp_path / "x.png", ["acuracy"])
     message = str(err.value)
-    assert message.startswith("unknown metric 'acuracy'; did you mean 'accuracy'?")
+    assert message.startswith("unknown metric 'acuracy': the history of ")
     assert message.endswith(
-        "has: accuracy, loss, val_accuracy, val_loss, learning_rate"
+        "has: accuracy, loss, val_accuracy, val_loss, learning_rate; "
+        "did you mean 'accuracy'?"
     )
     assert not (tmp_path / "x.png").exists()
 

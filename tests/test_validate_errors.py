@@ -368,3 +368,12 @@ def test_tensorboard_profiling_is_refused_on_torch(write_config):
         "config.yaml:12:40: callbacks[0] (TensorBoard).profile_batch: TensorBoard "
         "profiling does not exist on the torch backend; set profile_batch: 0"
     ]
+
+
+def test_did_you_mean_keeps_the_case_the_user_wrote() -> None:
+    from cbrun.suggest import closest
+
+    # Keras has the metric string 'accuracy' and the class 'Accuracy'.
+    assert closest("acuracy", ["Accuracy", "accuracy"]) == "accuracy"
+    assert closest("Acuracy", ["accuracy", "Accuracy"]) == "Accuracy"
+    assert closest("adam", ["Adam"]) == "Adam"

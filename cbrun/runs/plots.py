@@ -277,9 +277,10 @@ def _unknown_metric(name: str, keys: list[str], runs: Sequence[_Run]) -> RunsErr
 
     names = list(dict.fromkeys([*(_base(k) for k in keys), *keys]))
     where = runs[0].run_dir if len(runs) == 1 else f"{len(runs)} runs"
+    # "the history of X has: ..." first, so did-you-mean's "?" ends the line.
     return RunsError(
-        f"unknown metric {name!r}{did_you_mean(name, names)}; the history of "
-        f"{printable(where)} has: {printable(', '.join(keys))}"
+        f"unknown metric {name!r}: the history of {printable(where)} has: "
+        f"{printable(', '.join(keys))}{did_you_mean(name, names)}"
     )
 
 
