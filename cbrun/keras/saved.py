@@ -26,7 +26,6 @@ from cbrun.config.experiment import ExperimentConfig
 from cbrun.errors import ConfigPath
 from cbrun.keras.imports import import_object
 from cbrun.keras.values import is_function_value
-from cbrun.runs.printable import printable
 
 
 def _specs(value: Any, in_compile: bool) -> Iterator[str]:
@@ -126,7 +125,7 @@ def loading_lines(
         shown_folder = os.path.relpath(code_folder)
         if shown_folder.startswith(".."):
             shown_folder = str(code_folder.resolve())
-        folder = f"the config's folder ({printable(shown_folder)})"
+        folder = f"the config's folder ({shown_folder})"
     return [
         f"model.keras holds your code ({specs}); Keras loads it only when "
         f"given it, with {folder} on PYTHONPATH:",

@@ -48,6 +48,7 @@ from cbrun.errors import BuildError, ConfigError
 from cbrun.runs import manifest as runs
 from cbrun.runs.layout import BACKUP_DIR, MODEL_FILE, RunDirError, create_run_dir
 from cbrun.runs.lock import run_lock
+from cbrun.runs.printable import printable
 from cbrun.training.assemble import (
     Assembled,
     assemble,
@@ -563,7 +564,7 @@ class _Run:
 
         model_file = self.run_dir / MODEL_FILE
         for line in loading_lines(self.config, model_file, self.loaded.base_dir):
-            self.echo(line)
+            self.echo(printable(line))  # a folder name may hold control characters
         return RunResult(self.run_dir, status, record, self.config, recorder.history)
 
     def _after_fit_interrupted(
