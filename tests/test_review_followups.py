@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -23,6 +20,7 @@ from click.testing import CliRunner, Result
 from cbrun.cli import cli
 from cbrun.config.loading import load_config
 from tests.conftest import CONFIGS
+from tests.stopped_runs import run_stopped_after
 
 GRAPH = """\
 seed: 1
@@ -147,39 +145,12 @@ STOPPED_AFTER = 5  # the third epoch of stage 'fine' (epochs 3-7)
 
 
 @pytest.fixture(scope="module")
-def stopped_in_stage_two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def stopped_in_stage_two(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A staged run stopped by SIGTERM after epoch 5, backed up at every epoch."""
-    import keras
-
-    import cbrun.keras.backup as backup
-    import cbrun.training.lifecycle as lifecycle
-    from cbrun.training.signals import Interrupted
-
-    class SignalAfter(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            if epoch + 1 == STOPPED_AFTER:
-                os.kill(os.getpid(), signal.SIGTERM)
-
-    real = lifecycle._Run._fit_once
-
-    def fit_once(self: Any, plan: Any, callbacks: list[Any]) -> None:
-        real(self, plan, [SignalAfter(), *callbacks])
-
     folder = tmp_path_factory.mktemp("stopped")
     path = folder / "staged.yaml"
     path.write_text(STAGED, encoding="utf-8")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(lifecycle._Run, "_fit_once", fit_once)
-        patch.setattr(backup, "BACKUP_SHARE", None)  # a backup at every epoch
-        with pytest.raises(Interrupted):
-            lifecycle.train(
-                load_config(path),
-                folder / "runs",
-                command=["cbrun", "train", str(path)],
-                echo=lambda line: None,
-            )
-    (run_dir,) = (folder / "runs" / "staged").iterdir()
-    yield run_dir
+    return run_stopped_after(path, folder / "runs", STOPPED_AFTER)
 
 
 def resume_message(run_dir: Path, tmp_path: Path, *overrides: str) -> str:

@@ -14,10 +14,8 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from cbrun.config.loading import load_config
 from cbrun.errors import CbrunError
 from cbrun.training.stage_records import StageRecord, start_point
 from tests.conftest import REPO
+from tests.stopped_runs import run_stopped_after
 
 CBRUN = REPO / ".venv" / "bin" / "cbrun"
 
@@ -85,38 +84,10 @@ def invoke(*args: str) -> Outcome:
 
 
 @pytest.fixture(scope="module")
-def killed_in_stage_two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def killed_in_stage_two(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run stopped by SIGTERM after epoch 3, inside its second stage."""
-    import keras
-
-    import cbrun.keras.backup as backup
-    import cbrun.training.lifecycle as lifecycle
-    from cbrun.training.signals import Interrupted
-
-    class SignalAfter(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            if epoch + 1 == KILLED_AFTER:
-                os.kill(os.getpid(), signal.SIGTERM)
-
-    real = lifecycle._Run._fit_once
-
-    def fit_once(self: Any, plan: Any, callbacks: list[Any]) -> None:
-        real(self, plan, [SignalAfter(), *callbacks])
-
     folder = tmp_path_factory.mktemp("killed")
-    path = write(folder, OWN_EPOCHS)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(lifecycle._Run, "_fit_once", fit_once)
-        patch.setattr(backup, "BACKUP_SHARE", None)  # a backup at every epoch
-        with pytest.raises(Interrupted):
-            lifecycle.train(
-                load_config(path),
-                folder / "runs",
-                command=["cbrun", "train", str(path)],
-                echo=lambda line: None,
-            )
-    (run_dir,) = (folder / "runs" / "own_epochs").iterdir()
-    yield run_dir
+    return run_stopped_after(write(folder, OWN_EPOCHS), folder / "runs", KILLED_AFTER)
 
 
 @pytest.fixture
