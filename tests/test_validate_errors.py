@@ -377,3 +377,14 @@ def test_did_you_mean_keeps_the_case_the_user_wrote() -> None:
     assert closest("acuracy", ["Accuracy", "accuracy"]) == "accuracy"
     assert closest("Acuracy", ["accuracy", "Accuracy"]) == "Accuracy"
     assert closest("adam", ["Adam"]) == "Adam"
+
+
+def test_values_are_shown_as_yaml_writes_them(write_config) -> None:
+    path = write_config(MINIMAL.replace("epochs: 2", "epochs: yes"))
+    [found] = problems(path)
+    assert found.endswith(
+        "fit.epochs: expected an integer, got true (YAML reads unquoted yes, no, "
+        "on, off as booleans)"
+    ), found
+    path = write_config(MINIMAL.replace("epochs: 2", "epochs: null"))
+    assert problems(path)[0].endswith("got null"), problems(path)

@@ -162,10 +162,18 @@ def _data_path(loc: tuple[int | str, ...], data: Any, kind: str) -> ConfigPath:
 
 
 def _shown(value: Any) -> str:
+    """A value as the user wrote it in YAML (``null``, ``true``), not Python."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        # An unquoted yes/no/on/off reads as a boolean too.
+        return (
+            f"{str(value).lower()} (YAML reads unquoted yes, no, on, off as booleans)"
+        )
     return shown(value)
 
 
