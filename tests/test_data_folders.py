@@ -623,3 +623,20 @@ def test_a_file_only_the_decoder_refuses_is_named_when_fit_meets_it(
     run = json.loads(record.read_text())
     assert run["status"] == "failed"
     assert run["error"].startswith(f"1 file cannot be decoded: {folder}/checks/bad.gif")
+
+
+@keras_tests
+def test_skip_refuses_a_class_only_the_decoder_empties(tmp_path: Path) -> None:
+    write_images(tmp_path / "img", 4, seed=6, side=SIDE)
+    for png in (tmp_path / "img" / "checks").iterdir():
+        png.unlink()
+    for name in ("a.gif", "b.gif"):
+        (tmp_path / "img" / "checks" / name).write_bytes(damaged_gif())
+    with pytest.raises(BuildError) as info:
+        load(tmp_path, source="images", path="img", bad_files="skip")
+    assert info.value.path == ("data", "bad_files")
+    assert info.value.message == (
+        f"all 2 files of class folder {tmp_path / 'img' / 'checks'} cannot be "
+        "decoded, so bad_files: skip would leave the class without samples; fix "
+        "them, remove the folder, or leave it out with class_names"
+    )

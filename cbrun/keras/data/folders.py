@@ -344,6 +344,7 @@ def _skip_bad_files(
     listed = [path for part in parts if part is not None for path in part.files]
     bad = {str(path) for path in report.bad_files}
     bad |= _undecodable([path for path in listed if path not in bad], kind.probe)
+    _refuse_emptied_classes(parts, bad)
     for index, part in enumerate(parts):
         if part is None:
             continue
@@ -362,6 +363,33 @@ def _skip_bad_files(
         part.dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
         part.files = kept
     return [path for path in listed if path in bad]
+
+
+def _refuse_emptied_classes(parts: Sequence[_Part | None], bad: set[str]) -> None:
+    """Refuse a class folder whose every file is unreadable, as validate does.
+
+    Validate refuses it when the damage shows in the files' headers; damage
+    only decoding finds shows here. Keras would keep the class's label with
+    no sample.
+
+    Raises:
+        BuildError: At ``data.bad_files``, naming the class folder.
+    """
+    by_class: dict[Path, list[str]] = {}
+    for part in parts:
+        if part is not None:
+            for path in part.files:
+                folder = part.root / Path(path).relative_to(part.root).parts[0]
+                by_class.setdefault(folder, []).append(path)
+    for folder, files in by_class.items():
+        if all(path in bad for path in files):
+            count = f"{len(files)} file" + ("" if len(files) == 1 else "s")
+            raise BuildError(
+                f"all {count} of class folder {folder} cannot be decoded, so "
+                "bad_files: skip would leave the class without samples; fix "
+                "them, remove the folder, or leave it out with class_names",
+                ("data", "bad_files"),
+            )
 
 
 def _undecodable(paths: list[str], probe: Callable[[Any], Any]) -> set[str]:
