@@ -19,7 +19,7 @@ from typing import Any
 
 from cbrun.atomic import open_regular
 from cbrun.config.data import table_delimiter
-from cbrun.config.table_checks import feature_columns, is_number
+from cbrun.config.table_checks import is_number
 from cbrun.suggest import DATA_QUOTE_LENGTH, shown_data
 
 Report = Callable[..., None]
@@ -37,7 +37,9 @@ _NOT_STRINGS = frozenset(
 )
 
 
-def check_stray_words(config: Any, base_dir: Path, report: Report) -> None:
+def check_stray_words(
+    config: Any, columns: list[str], base_dir: Path, report: Report
+) -> None:
     """Report a word in a feature column that otherwise holds numbers.
 
     In ``data.path``: an error at ``model.inputs[i].dtype`` when that input
@@ -48,14 +50,12 @@ def check_stray_words(config: Any, base_dir: Path, report: Report) -> None:
 
     Args:
         config: The validated experiment config.
+        columns: The feature columns (``inputs: columns``), from the header.
         base_dir: The config's folder; relative paths start there.
         report: ``report(path, message, severity="error")``.
     """
     data = config.data
-    if data.source != "csv" or data.inputs != "columns" or not data.has_header:
-        return
-    columns = feature_columns(data, base_dir)
-    if not columns:
+    if not data.has_header:
         return
     declared = {
         item.name: (index, item.dtype)

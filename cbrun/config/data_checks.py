@@ -15,6 +15,7 @@ from typing import Any
 from cbrun.config.column_checks import check_stray_words
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.folder_checks import check_folders
+from cbrun.config.model import ModelConfig
 from cbrun.config.problems import ProblemList
 from cbrun.config.series_checks import check_series_length
 from cbrun.config.table_checks import check_csv, check_timeseries, feature_columns
@@ -54,13 +55,17 @@ def data_file_checks(
         return []
     found = ProblemList(source, data)
     check(config.data, base_dir, found.add)
-    if not found.problems:
-        _check_input_columns(config.data, base_dir, found.add)
-    if not found.problems:
-        _check_named_inputs(config, base_dir, found.add)
-    if not found.problems:
-        check_stray_words(config, base_dir, found.add)
-    if not found.problems and config.data.source == "timeseries":
+    section = config.data
+    if not found.problems and section.source == "csv" and section.inputs == "columns":
+        # One read of the header serves the three checks of the inputs.
+        columns = feature_columns(section, base_dir)
+        if columns:
+            _check_input_columns(section, columns, found.add)
+            if not found.problems:
+                _check_named_inputs(section, config.model, columns, found.add)
+            if not found.problems:
+                check_stray_words(config, columns, base_dir, found.add)
+    if not found.problems and section.source == "timeseries":
         # The validation fraction may be fit's: this check needs the config.
         check_series_length(
             config.data, config.fit.validation_split, base_dir, found.add
@@ -68,15 +73,13 @@ def data_file_checks(
     return found.problems
 
 
-def _check_input_columns(data: Any, base_dir: Path, report: Report) -> None:
+def _check_input_columns(data: Any, columns: list[str], report: Report) -> None:
     """With ``inputs: columns``, each feature column's name is a Keras input name.
 
     Keras 3 takes any name without '/' (``age group`` too), as
     :data:`cbrun.config.model.InputName` does.
     """
-    if data.source != "csv" or data.inputs != "columns":
-        return
-    for name in feature_columns(data, base_dir) or ():
+    for name in columns:
         if "/" not in name:
             continue
         if not data.has_header:
@@ -102,16 +105,10 @@ def _check_input_columns(data: Any, base_dir: Path, report: Report) -> None:
 
 
 def _check_named_inputs(
-    config: ExperimentConfig, base_dir: Path, report: Report
+    data: Any, model: ModelConfig, columns: list[str], report: Report
 ) -> None:
     """With ``inputs: columns``, each ``model.inputs`` name is a feature column."""
-    data, model = config.data, config.model
-    if data.source != "csv" or data.inputs != "columns" or not model.inputs:
-        return
-    columns = feature_columns(data, base_dir)
-    if not columns:
-        return
-    for index, item in enumerate(model.inputs):
+    for index, item in enumerate(model.inputs or []):
         if item.name not in columns:
             report(
                 ("model", "inputs", index, "name"),
