@@ -102,6 +102,18 @@ def stage_epochs(top: FitConfig, stages: list[StageConfig]) -> list[int]:
     return [stage_fit(top, stage).epochs for stage in stages]
 
 
+def compiles_again(
+    sets_trainable: bool, section: CompileConfig, in_effect: CompileConfig
+) -> bool:
+    """Whether a stage compiles the model again as it begins (a new optimizer).
+
+    Keras needs a compile after ``trainable`` changes; a stage whose compile
+    differs from the one in effect compiles too. Otherwise the optimizer
+    carries on, as in a script calling ``fit`` again.
+    """
+    return sets_trainable or section != in_effect
+
+
 @dataclass(frozen=True)
 class EpochSpan:
     """Epochs a run trains with one compile section, as Keras numbers them.
@@ -126,9 +138,8 @@ def epoch_spans(config: ExperimentConfig) -> list[EpochSpan]:
     """Every epoch the run will train, in spans of one compile section.
 
     A run without stages is one span, ``fit.initial_epoch`` to ``fit.epochs``;
-    a staged one a span per stage, counting on from 0, compiled again when
-    the stage sets ``trainable`` or its compile differs from the one in
-    effect (as :class:`cbrun.training.stages.StageLoop` does).
+    a staged one a span per stage, counting on from 0, compiled again as
+    :func:`compiles_again` says (the rule the stage loop follows).
     """
     if not config.stages:
         fit = config.fit
@@ -139,7 +150,7 @@ def epoch_spans(config: ExperimentConfig) -> list[EpochSpan]:
         config.stages, stage_epochs(config.fit, config.stages), strict=True
     ):
         section = stage_compile(config.compile, stage)
-        fresh = not spans or bool(stage.trainable) or section != compiled
+        fresh = not spans or compiles_again(bool(stage.trainable), section, compiled)
         spans.append(EpochSpan(start, start + epochs, section, fresh, stage.name))
         start, compiled = start + epochs, section
     return spans

@@ -34,7 +34,7 @@ from typing import Any
 
 from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.stage_checks import unknown_layer_message
-from cbrun.config.stages import stage_compile, stage_fit
+from cbrun.config.stages import compiles_again, stage_compile, stage_fit
 from cbrun.config.training import CompileConfig
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.runs.manifest import COMPLETED
@@ -311,7 +311,9 @@ class StageLoop:
 
     def _compile_if_needed(self, stage: Stage, changed: Sequence[Stage]) -> bool:
         """Compile again when ``trainable`` changed or the compile differs."""
-        if any(s.trainable for s in changed) or stage.compile != self.compiled:
+        if compiles_again(
+            any(s.trainable for s in changed), stage.compile, self.compiled
+        ):
             compile_for(self.model, self.config, stage.index, stage.compile)
             self.compiled = stage.compile
             return True
