@@ -23,7 +23,7 @@ import keras
 from cbrun.config.keras_names import APPLICATIONS
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.downloads import models_dir
-from cbrun.keras.imports import check_parameters
+from cbrun.keras.imports import check_parameters, keras_error
 from cbrun.suggest import closest, shorten
 
 # get_file: "URL fetch failure on {origin}: {errno} -- {reason}".
@@ -137,8 +137,7 @@ def _unreadable_weights(
     name: str, weights: Any, error: Exception, where: ConfigPath, fetch: _Fetch
 ) -> BuildError:
     """The cached weights file was found but Keras could not load it."""
-    text = str(error).strip()
-    reason = shorten(text.splitlines()[0] if text else type(error).__name__, 160)
+    reason = shorten(keras_error(error), 160)
     state = (
         "is damaged"
         if isinstance(error, OSError)
@@ -177,8 +176,7 @@ def _unreadable_file(
     name: str, path: str, error: OSError, where: ConfigPath
 ) -> BuildError:
     """A ``weights`` file of the user's that h5py cannot open."""
-    text = str(error).strip()
-    reason = shorten(text.splitlines()[0] if text else type(error).__name__, 160)
+    reason = shorten(keras_error(error), 160)
     return BuildError(
         f"keras.applications.{name} weights file {path} cannot be read, it may "
         f"be damaged ({type(error).__name__}: {reason}); give a weights file "
@@ -196,7 +194,7 @@ def _application_error(
 ) -> BuildError:
     """Explain a failed application: a missing or damaged file, or Keras's reason."""
     text = str(error).strip()
-    first = shorten(text.splitlines()[0] if text else type(error).__name__, 240)
+    first = shorten(keras_error(error), 240)
     match = _FETCH_FAILURE.search(text)
     folder = models_dir()
     loaded = [fetch for fetch in fetches if fetch.path is not None]

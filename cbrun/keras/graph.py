@@ -18,7 +18,8 @@ from cbrun.config.experiment import ExperimentConfig
 from cbrun.config.model import IMPLICIT_INPUT, InputConfig, LayerConfig
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data import Dataset
-from cbrun.keras.layers import build_layer, keras_error
+from cbrun.keras.imports import keras_error
+from cbrun.keras.layers import build_layer
 from cbrun.suggest import did_you_mean, shown
 
 

@@ -13,6 +13,12 @@ from cbrun.errors import BuildError, ConfigPath
 from cbrun.suggest import did_you_mean
 
 
+def keras_error(exc: BaseException) -> str:
+    """The first line of what Keras raised (its message, else its type)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 def add_import_root(folder: Path) -> None:
     """Let a config import modules that sit beside it (as pytest does for tests)."""
     root = str(folder.resolve())

@@ -12,14 +12,8 @@ from cbrun.config.model import LayerConfig
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.applications import build_application, is_application
 from cbrun.keras.downloads import download_failure
-from cbrun.keras.imports import check_parameters, import_object
+from cbrun.keras.imports import check_parameters, import_object, keras_error
 from cbrun.keras.values import with_functions
-
-
-def keras_error(exc: Exception) -> str:
-    """The first line of what Keras raised (its message, else its type)."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def construct(cls: Any, params: dict[str, Any], where: ConfigPath, label: str) -> Any:

@@ -26,8 +26,8 @@ from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data import Dataset
 from cbrun.keras.downloads import download_failure
 from cbrun.keras.graph import build_graph
-from cbrun.keras.imports import check_parameters, import_object
-from cbrun.keras.layers import build_layer, construct, keras_error
+from cbrun.keras.imports import check_parameters, import_object, keras_error
+from cbrun.keras.layers import build_layer, construct
 from cbrun.keras.values import with_functions, with_paths
 from cbrun.suggest import shorten, shown
 
