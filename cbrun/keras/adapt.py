@@ -42,8 +42,6 @@ from cbrun.keras.feeding import training_samples
 
 # Batches of the model built so far, when it computes what reaches a layer.
 _PREDICT_BATCH = 256
-# fit's batch size when none is given (cbrun.training.plan.KERAS_BATCH_SIZE).
-_KERAS_BATCH_SIZE = 32
 
 ADAPTED_FILE = "adapted.npz"
 """Inside a run's backup folder: the state of each adapted layer."""
@@ -124,8 +122,9 @@ class Adapter:
                 split only: a ``--smoke`` run, which trains on as many (a
                 check, not a result; adapting a big corpus whole is slow).
                 None adapts on the whole training split.
-            batch_size: ``fit``'s batch size, which ``batches`` of arrays
-                are counted in.
+            batch_size: The batch size ``fit`` uses (Keras's default when
+                the config gives none), which ``batches`` of arrays are
+                counted in; needed with ``batches``.
         """
         streams = getattr(data, "streams", None)
         if streams is not None:
@@ -139,7 +138,9 @@ class Adapter:
         split = 0.0 if validation_data is not None else validation_split
         kept = training_samples(total, split)
         if batches is not None:
-            kept = min(kept, batches * (batch_size or _KERAS_BATCH_SIZE))
+            if batch_size is None:
+                raise ValueError("batches of arrays are counted in fit's batch_size")
+            kept = min(kept, batches * batch_size)
         x = data.x_train
         if kept < total:
             if isinstance(x, dict):
