@@ -20,7 +20,11 @@ from cbrun.atomic import open_regular
 from cbrun.config.table_kind_checks import SNIFF_BYTES, not_parquet
 from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data.common import open_data
-from cbrun.keras.data.csv_read import check_looks_like_text, data_row_lines
+from cbrun.keras.data.csv_read import (
+    check_looks_like_text,
+    data_row_lines,
+    ragged_row,
+)
 from cbrun.suggest import DATA_QUOTE_LENGTH, shorten, shown_data
 
 _INSTALL = "pip install pyarrow (cbrun reads Parquet and `inputs: columns` with it)"
@@ -110,11 +114,7 @@ def _ragged_row(path: Path, delimiter: str, names: list[str] | None) -> str | No
             columns = len(names) if names else len(next(reader, []))
             for row in reader:
                 if row and len(row) != columns:
-                    values = f"{len(row)} value{'s' if len(row) != 1 else ''}"
-                    return (
-                        f"{path}, line {reader.line_num}: {values}, but the header "
-                        f"has {columns} columns"
-                    )
+                    return ragged_row(path, reader.line_num, len(row), columns)
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
     return None

@@ -311,6 +311,14 @@ def _separator_guess(line: str, delimiter: str) -> str:
     return "; set delimiter, or add a header row that names the columns"
 
 
+def ragged_row(path: Path, line: int, values: int, columns: int) -> str:
+    """``data.csv, line 7: 3 values, but the header has 2 columns``."""
+    return (
+        f"{path}, line {line}: {values} value{'s' if values != 1 else ''}, but the "
+        f"header has {columns} columns"
+    )
+
+
 def _parse_row(
     row: list[str],
     header: list[str],
@@ -322,12 +330,7 @@ def _parse_row(
 ) -> list[float]:
     """Convert one CSV row to floats, naming the line and column of a bad cell."""
     if len(row) != len(header):
-        raise BuildError(
-            f"{path}, line {line}: {len(row)} value{'s' if len(row) != 1 else ''}, "
-            "but the header has "
-            f"{len(header)} columns",
-            where,
-        )
+        raise BuildError(ragged_row(path, line, len(row), len(header)), where)
     values = []
     for index in used:
         name, cell = header[index], row[index]
