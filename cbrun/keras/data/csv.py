@@ -20,8 +20,8 @@ from cbrun.keras.data.common import Raw, resolve, split_rows
 from cbrun.keras.data.csv_columns import read_columns
 from cbrun.keras.data.csv_read import (
     check_header,
-    data_row_lines,
     first_line,
+    line_places,
     parse_fast,
     read_csv,
     used_columns,
@@ -74,18 +74,17 @@ def _check_label_map(config: CsvData, y: Any, path: Path) -> None:
         return
     mapping = config.labels.map
 
-    def lines(rows: list[int]) -> dict[int, str]:
-        if _is_parquet(path):
-            return {row: f"row {row + 1}" for row in rows}
-        found = data_row_lines(
-            path,
-            table_delimiter(config),
-            rows,
-            header=config.has_header,
-            empty_only=True,  # the labels were read by pyarrow
-        )
-        return {row: f"line {line}" for row, line in found.items()}
+    def parquet_rows(rows: list[int]) -> dict[int, str]:
+        return {row: f"row {row + 1}" for row in rows}
 
+    lines = (
+        parquet_rows
+        if _is_parquet(path)
+        # The labels were read by pyarrow, which skips empty lines only.
+        else line_places(
+            path, table_delimiter(config), header=config.has_header, empty_only=True
+        )
+    )
     columns = y if isinstance(y, dict) else {config.targets[0]: y}
     for name, labels in columns.items():
         what = f"the target column {shown_data(name, 30)} of {path}"

@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -405,3 +405,21 @@ def data_row_lines(
     except (OSError, UnicodeDecodeError, csv.Error):
         return {}
     return lines
+
+
+def line_places(
+    path: Path, delimiter: str, *, header: bool = True, empty_only: bool = False
+) -> Callable[[list[int]], dict[int, str]]:
+    """Data row indexes -> ``line N`` of ``path``, for messages about a few rows.
+
+    What :func:`cbrun.keras.data.labels.map_labels` takes as ``lines``; see
+    :func:`data_row_lines` for ``header`` and ``empty_only``.
+    """
+
+    def places(rows: list[int]) -> dict[int, str]:
+        found = data_row_lines(
+            path, delimiter, rows, header=header, empty_only=empty_only
+        )
+        return {row: f"line {line}" for row, line in found.items()}
+
+    return places

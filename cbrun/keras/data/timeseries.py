@@ -24,7 +24,7 @@ from cbrun.errors import BuildError, ConfigPath
 from cbrun.keras.data.common import Dataset, Streams, looks_like_classes, resolve
 from cbrun.keras.data.csv_read import (
     SERIES_NUMBERS,
-    data_row_lines,
+    line_places,
     missing_column,
     read_csv,
 )
@@ -149,11 +149,7 @@ def _labels(
 
         lines = None
         if not origin.lower().endswith(".npz"):
-
-            def lines(rows: list[int]) -> dict[int, str]:
-                found = data_row_lines(Path(origin), table_delimiter(config), rows)
-                return {row: f"line {line}" for row, line in found.items()}
-
+            lines = line_places(Path(origin), table_delimiter(config))
         y = map_labels(y, labels.map, f"the target of timeseries {origin}", lines)
         classes = True
     if not classes:
